@@ -1,0 +1,139 @@
+"""One entry point from raw parameters to a verdict: parse, quantise, validate, serialise.
+
+Used by ``exitguard check-order`` and by every later part that accepts orders from outside.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from .dialect import BINANCE, Dialect
+from .enums import Product
+from .filters import ExchangeRules, SymbolRules
+from .quantize_requests import Adjustment, quantize_request
+from .requests import (
+    AlgoOrderRequest,
+    FuturesOrderRequest,
+    ParseResult,
+    SpotOcoRequest,
+    SpotOrderRequest,
+    SpotOtocoRequest,
+    SpotOtoRequest,
+)
+from .validation import (
+    MarketContext,
+    validate_algo_order,
+    validate_futures_order,
+    validate_spot_oco,
+    validate_spot_order,
+    validate_spot_oto,
+    validate_spot_otoco,
+)
+from .violations import Violation
+
+__all__ = ["CheckResult", "OrderKind", "check_order"]
+
+
+class OrderKind(StrEnum):
+    """Which endpoint the parameters are meant for."""
+
+    SPOT = "spot"  # POST /api/v3/order
+    SPOT_OCO = "spot-oco"  # POST /api/v3/orderList/oco
+    SPOT_OTO = "spot-oto"  # POST /api/v3/orderList/oto
+    SPOT_OTOCO = "spot-otoco"  # POST /api/v3/orderList/otoco
+    USDM = "usdm"  # POST /fapi/v1/order
+    USDM_ALGO = "usdm-algo"  # POST /fapi/v1/algoOrder
+
+    @property
+    def product(self) -> Product:
+        return Product.USDM if self.value.startswith("usdm") else Product.SPOT
+
+
+@dataclass(slots=True)
+class CheckResult:
+    """The verdict on one order: the (quantised) request and its wire parameters when it could be
+    read, every violation, and the quantisation changes made."""
+
+    kind: OrderKind
+    request: Any
+    params: dict[str, str] | None
+    violations: list[Violation] = field(default_factory=list)
+    adjustments: list[Adjustment] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.request is not None and not self.violations
+
+
+_Validator = Callable[[Any, SymbolRules, MarketContext, Dialect, frozenset[str]], list[Violation]]
+
+
+def _parse(kind: OrderKind, params: object, dialect: Dialect) -> ParseResult[Any]:
+    if kind is OrderKind.USDM_ALGO:
+        return AlgoOrderRequest.from_params(params, dialect)
+    parsers: dict[OrderKind, Callable[[object], ParseResult[Any]]] = {
+        OrderKind.SPOT: SpotOrderRequest.from_params,
+        OrderKind.SPOT_OCO: SpotOcoRequest.from_params,
+        OrderKind.SPOT_OTO: SpotOtoRequest.from_params,
+        OrderKind.SPOT_OTOCO: SpotOtocoRequest.from_params,
+        OrderKind.USDM: FuturesOrderRequest.from_params,
+    }
+    return parsers[kind](params)
+
+
+_VALIDATORS: dict[OrderKind, _Validator] = {
+    OrderKind.SPOT: lambda r, s, c, d, k: validate_spot_order(r, s, c, k),
+    OrderKind.SPOT_OCO: lambda r, s, c, d, k: validate_spot_oco(r, s, c, k),
+    OrderKind.SPOT_OTO: lambda r, s, c, d, k: validate_spot_oto(r, s, c, k),
+    OrderKind.SPOT_OTOCO: lambda r, s, c, d, k: validate_spot_otoco(r, s, c, k),
+    OrderKind.USDM: lambda r, s, c, d, k: validate_futures_order(r, s, c, d, k),
+    OrderKind.USDM_ALGO: lambda r, s, c, d, k: validate_algo_order(r, s, c, d, k),
+}
+
+
+def check_order(
+    kind: OrderKind,
+    params: object,
+    exchange: ExchangeRules,
+    ctx: MarketContext | None = None,
+    dialect: Dialect = BINANCE,
+    *,
+    quantize: bool = True,
+) -> CheckResult:
+    """Parse ``params`` for ``kind``, optionally quantise, and validate; never raises on input.
+
+    Raises ``ValueError`` only for a caller mistake: ``exchange`` rules of the other product.
+    """
+    if exchange.product is not kind.product:
+        raise ValueError(
+            f"--exchange-info: {kind.value} orders need {kind.product.value} exchangeInfo, "
+            f"got {exchange.product.value}"
+        )
+    parsed = _parse(kind, params, dialect)
+    violations = list(parsed.violations)
+    request = parsed.request
+    if request is None:
+        return CheckResult(kind, None, None, violations)
+    rules = exchange.get(request.symbol)
+    if rules is None:
+        violations.append(
+            Violation(
+                -1121,
+                "symbol",
+                "symbol.unknown",
+                f"Invalid symbol: {request.symbol!r} is "
+                f"not in exchangeInfo ({len(exchange.symbols)} symbols).",
+            )
+        )
+        return CheckResult(kind, request, request.to_params(), violations)
+    adjustments: list[Adjustment] = []
+    if quantize:
+        request, adjustments = quantize_request(request, rules)
+    assert request is not None
+    violations += _VALIDATORS[kind](
+        request, rules, ctx or MarketContext(), dialect, parsed.bad_fields
+    )
+    return CheckResult(kind, request, request.to_params(), violations, adjustments)
