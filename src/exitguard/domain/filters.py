@@ -298,9 +298,9 @@ def _market_lot(r: _Reader, _: Product) -> tuple[str, object]:
 
 
 def _min_notional(r: _Reader, product: Product) -> tuple[str, object]:
-    if product is Product.USDM:  # futures spells the field ``notional``
+    if product is Product.USDM:  # futures spells the field ``notional``; MARKET uses the mark
         minimum = r.dec("notional")
-        return "notional", NotionalFilter("MIN_NOTIONAL", minimum, None, False, False, None)
+        return "notional", NotionalFilter("MIN_NOTIONAL", minimum, None, True, False, None)
     return "notional", NotionalFilter(
         "MIN_NOTIONAL",
         r.dec("minNotional"),

@@ -82,7 +82,8 @@ def _oco_pair(
                 above_names("type"),
                 "OCO.leg_pair",
                 f"An OCO pairs one take-profit/limit leg with one stop-loss leg; both "
-                f"legs are {both} ({above.type}, {below.type}).",
+                f"legs are {both} ({above_names('type')} {above.type}, "
+                f"{below_names('type')} {below.type}).",
             )
         )
     else:
