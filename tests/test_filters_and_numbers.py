@@ -72,6 +72,8 @@ def test_malformed_known_filter_names_its_path():
     assert "$.symbols[1].filters[0](PRICE_FILTER).tickSize" in str(err.value)
     with pytest.raises(ExchangeInfoError, match=r"\$\.symbols: must be a list"):
         parse_exchange_info({"symbols": 3})
+    with pytest.raises(ExchangeInfoError, match=r"\$\.exchangeFilters: must be a list"):
+        parse_exchange_info({**doc, "exchangeFilters": 5})
     with pytest.raises(ExchangeInfoError, match="must be a JSON object"):
         parse_exchange_info([])
 

@@ -109,7 +109,7 @@ def check_order(
     """
     if exchange.product is not kind.product:
         raise ValueError(
-            f"--exchange-info: {kind.value} orders need {kind.product.value} exchangeInfo, "
+            f"exchange rules: {kind.value} orders need {kind.product.value} exchangeInfo, "
             f"got {exchange.product.value}"
         )
     parsed = _parse(kind, params, dialect)

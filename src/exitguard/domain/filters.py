@@ -194,7 +194,7 @@ def parse_exchange_info(doc: object, product: Product | None = None) -> Exchange
         symbols[rules.symbol] = rules
     exchange_filters = tuple(
         UnknownFilter(str(f.get("filterType")), MappingProxyType(dict(f)))
-        for f in doc.get("exchangeFilters") or ()
+        for f in _seq(doc.get("exchangeFilters"), "$.exchangeFilters")
         if isinstance(f, Mapping)
     )
     algo_limit = FUTURES_ACCOUNT_ALGO_ORDER_LIMIT if prod is Product.USDM else None
