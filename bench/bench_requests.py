@@ -3,7 +3,8 @@
 Per request, exitguard side (all offline):
   ``AlgoOrderRequest(...)`` -> ``validate_algo_order(req, BTCUSDT rules, MarketContext(...))``
   (must return no violations) -> ``to_params()`` -> add ``timestamp`` and ``recvWindow`` ->
-  ``urllib.parse.urlencode`` -> ``hmac.new(secret, payload, sha256).hexdigest()`` -> body with
+  ``encode_query`` (byte-identical to ``urlencode``) -> ``hmac.new(secret, payload, sha256)
+  .hexdigest()`` -> body with
   ``&signature=``, the query string Binance (and its official SDK) signs.
 
 ccxt side, same run, same order values (sync ``ccxt.binanceusdm``, no network): markets come from
@@ -44,7 +45,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from importlib import metadata, resources
 from typing import Any
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qsl
 
 from exitguard.domain import (
     AlgoOrderRequest,
@@ -58,6 +59,7 @@ from exitguard.domain import (
 )
 from exitguard.domain.enums import NewOrderRespType
 from exitguard.domain.validation import validate_algo_order
+from exitguard.domain.wire import encode_query
 
 SYMBOL = "BTCUSDT"
 CCXT_SYMBOL = "BTC/USDT:USDT"
@@ -74,7 +76,8 @@ class Order:
 
     kind: int  # index into KINDS
     side: Side
-    client_algo_id: ClientAlgoId
+    client_algo_id: ClientAlgoId  # what ClientIdGenerator hands exitguard
+    client_id: str  # the same text as a plain str: ccxt's safe_string ignores str subclasses
     last: Decimal
     trigger: Decimal
     price: Decimal | None
@@ -112,11 +115,13 @@ def make_orders(n: int, seed: int = 7) -> list[Order]:
             price = _dec(price_t, 1)
             qty = _dec(1 + i % 997, 3)
         last, trig = _dec(last_t, 1), _dec(trig_t, 1)
+        cid = ids.algo_id()
         out.append(
             Order(
                 kind,
                 side,
-                ids.algo_id(),
+                cid,
+                str(cid),
                 last,
                 trig,
                 price,
@@ -176,7 +181,7 @@ def make_exitguard(rules: SymbolRules) -> Callable[[Order], str]:
         params = req.to_params()
         params["timestamp"] = str(int(time.time() * 1000))
         params["recvWindow"] = str(RECV_WINDOW)
-        query = urlencode(params)
+        query = encode_query(params)
         return query + "&signature=" + new(secret, query.encode(), sha256).hexdigest()
 
     return one
@@ -204,14 +209,14 @@ def make_ccxt(doc: dict[str, Any]) -> tuple[Callable[[Order], str], Any, str]:
             params = {
                 "triggerPrice": o.trigger_f,
                 "closePosition": True,
-                "clientAlgoId": o.client_algo_id,
+                "clientAlgoId": o.client_id,
             }
             type_, amount, price = "market", None, None
         else:
             params = {
                 "takeProfitPrice": o.trigger_f,
                 "reduceOnly": True,
-                "clientAlgoId": o.client_algo_id,
+                "clientAlgoId": o.client_id,
             }
             type_, amount, price = "limit", o.quantity_f, o.price_f
         # What create_order() does before it sends, minus the network call.
@@ -251,6 +256,8 @@ def verify(
 ) -> dict[str, Any]:
     """Run every order once on both sides; the signed bodies must carry the same parameters."""
     mismatches: list[dict[str, Any]] = []
+    n_mismatched = 0
+    formatting: dict[str, dict[str, Any]] = {}  # same number, other text ("59700.0" / "59700")
     for o in orders:
         eg_body = eg_one(o)
         if not _check_signature(eg_body):
@@ -261,10 +268,22 @@ def verify(
         if not _check_signature(cx_body):
             raise RuntimeError(f"ccxt signature is not hex HMAC-SHA256 of its query: {cx_body}")
         a, b = _fields(eg_body), _fields(cx_body)
-        if a != b and len(mismatches) < 5:
-            keys = sorted(set(a) | set(b))
-            diff = {k: [a.get(k), b.get(k)] for k in keys if a.get(k) != b.get(k)}
-            mismatches.append({"kind": KINDS[o.kind], "exitguard_vs_ccxt": diff})
+        if a == b:
+            continue
+        diff: dict[str, list[str | None]] = {}
+        for k in sorted(set(a) | set(b)):
+            x, y = a.get(k), b.get(k)
+            if x == y:
+                continue
+            if x is not None and y is not None and _same_number(x, y):
+                entry = formatting.setdefault(k, {"count": 0, "example": [x, y]})
+                entry["count"] += 1
+            else:
+                diff[k] = [x, y]
+        if diff:
+            n_mismatched += 1
+            if len(mismatches) < 5:
+                mismatches.append({"kind": KINDS[o.kind], "exitguard_vs_ccxt": diff})
     if cx_one is not None and orders:
         for kind in range(len(KINDS)):
             o = next(x for x in orders if x.kind == kind)
@@ -272,7 +291,19 @@ def verify(
             print(f"[{KINDS[kind]}] ccxt request dict:    {_ccxt_request(ex, o)}", file=sys.stderr)
             print(f"[{KINDS[kind]}] exitguard body: {eg_one(o)}", file=sys.stderr)
             print(f"[{KINDS[kind]}] ccxt body:      {cx_one(o)}", file=sys.stderr)
-    return {"checked": len(orders), "field_mismatches": mismatches}
+    return {
+        "checked": len(orders),
+        "mismatched_requests": n_mismatched,
+        "field_mismatches": mismatches,
+        "numeric_text_differences": formatting,
+    }
+
+
+def _same_number(x: str, y: str) -> bool:
+    try:
+        return Decimal(x) == Decimal(y)
+    except ArithmeticError:
+        return False
 
 
 def _eg_params(o: Order) -> dict[str, str]:
@@ -309,7 +340,7 @@ def _ccxt_request(ex: Any, o: Order) -> dict[str, Any]:
     else:
         params = {"takeProfitPrice": o.trigger_f, "reduceOnly": True}
         args = ("limit", side, o.quantity_f, o.price_f)
-    params["clientAlgoId"] = o.client_algo_id
+    params["clientAlgoId"] = o.client_id
     request: dict[str, Any] = ex.create_order_request(
         CCXT_SYMBOL, *args, ex.extend(params, {"isAlgoOrder": True})
     )
@@ -386,6 +417,119 @@ class Series:
         }
 
 
+EG_STAGES = ("build", "context", "validate", "to_params", "timestamp", "urlencode", "hmac")
+CX_STAGES = ("create_order_request", "sign")
+
+
+def _stage_report(
+    orders: Sequence[Order], rows: list[list[int]], names: Sequence[str]
+) -> dict[str, dict[str, float]]:
+    """Median µs per stage, per kind; ``rows[i]`` holds request i's stage times in ns."""
+    out: dict[str, dict[str, float]] = {}
+    for k, kind in enumerate(KINDS):
+        mine = [r for r, o in zip(rows, orders, strict=True) if o.kind == k]
+        if mine:
+            out[kind] = {
+                name: round(statistics.median(r[j] for r in mine) / 1000, 3)
+                for j, name in enumerate(names)
+            }
+    return out
+
+
+def exitguard_stages(orders: Sequence[Order], rules: SymbolRules) -> dict[str, dict[str, float]]:
+    """Where exitguard's time goes: the same steps as :func:`make_exitguard`, timed one by one
+    (each split adds one clock read, ~timer_overhead_ns)."""
+    clock = time.perf_counter_ns
+    secret = FAKE_SECRET.encode()
+    rows: list[list[int]] = []
+    gc.collect()
+    gc.disable()
+    try:
+        for o in orders:
+            t0 = clock()
+            if o.kind == 0:
+                req = AlgoOrderRequest(
+                    symbol=SYMBOL,
+                    side=o.side,
+                    type=AlgoOrderType.STOP_MARKET,
+                    trigger_price=o.trigger,
+                    close_position=True,
+                    client_algo_id=o.client_algo_id,
+                    new_order_resp_type=NewOrderRespType.RESULT,
+                )
+            else:
+                req = AlgoOrderRequest(
+                    symbol=SYMBOL,
+                    side=o.side,
+                    type=AlgoOrderType.TAKE_PROFIT,
+                    quantity=o.quantity,
+                    price=o.price,
+                    trigger_price=o.trigger,
+                    reduce_only=True,
+                    client_algo_id=o.client_algo_id,
+                    new_order_resp_type=NewOrderRespType.RESULT,
+                )
+            t1 = clock()
+            ctx = MarketContext(last_price=o.last)
+            t2 = clock()
+            if validate_algo_order(req, rules, ctx):
+                raise RuntimeError("exitguard refused a bench order")
+            t3 = clock()
+            params = req.to_params()
+            t4 = clock()
+            params["timestamp"] = str(int(time.time() * 1000))
+            params["recvWindow"] = str(RECV_WINDOW)
+            t5 = clock()
+            query = encode_query(params)
+            t6 = clock()
+            hmac.new(secret, query.encode(), hashlib.sha256).hexdigest()
+            t7 = clock()
+            rows.append([t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4, t6 - t5, t7 - t6])
+    finally:
+        gc.enable()
+    return _stage_report(orders, rows, EG_STAGES)
+
+
+def ccxt_stages(orders: Sequence[Order], ex: Any) -> dict[str, dict[str, float]]:
+    """ccxt's split: building the request (incl. is_conditional_order) and ``sign()``
+    (timestamp, recvWindow, urlencode, HMAC, headers)."""
+    clock = time.perf_counter_ns
+    api = ["fapiPrivate"]
+    rows: list[list[int]] = []
+    gc.collect()
+    gc.disable()
+    try:
+        for o in orders:
+            side = "sell" if o.side is Side.SELL else "buy"
+            t0 = clock()
+            if o.kind == 0:
+                params = {
+                    "triggerPrice": o.trigger_f,
+                    "closePosition": True,
+                    "clientAlgoId": o.client_id,
+                }
+                type_, amount, price = "market", None, None
+            else:
+                params = {
+                    "takeProfitPrice": o.trigger_f,
+                    "reduceOnly": True,
+                    "clientAlgoId": o.client_id,
+                }
+                type_, amount, price = "limit", o.quantity_f, o.price_f
+            is_algo = ex.is_conditional_order(params)
+            request = ex.create_order_request(
+                CCXT_SYMBOL, type_, side, amount, price, ex.extend(params, {"isAlgoOrder": is_algo})
+            )
+            request["algoType"] = "CONDITIONAL"
+            t1 = clock()
+            ex.sign("algoOrder", api, "POST", request)
+            t2 = clock()
+            rows.append([t1 - t0, t2 - t1])
+    finally:
+        gc.enable()
+    return _stage_report(orders, rows, CX_STAGES)
+
+
 def timer_overhead_ns() -> int:
     clock = time.perf_counter_ns
     vals = []
@@ -402,6 +546,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--repeat", type=int, default=7, help="timed repetitions per library")
     ap.add_argument("--warmup", type=int, default=2_000, help="untimed warm-up requests")
     ap.add_argument("--no-ccxt", action="store_true", help="measure exitguard only")
+    ap.add_argument(
+        "--no-stages", action="store_true", help="skip the per-stage breakdown pass (untimed)"
+    )
     args = ap.parse_args(argv)
     if args.n < 2 or args.repeat < 1:
         ap.error("--n must be >= 2 and --repeat >= 1")
@@ -455,6 +602,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
 
     eg_report = eg.report(metadata.version("exitguard"), args.n)
+    if not args.no_stages:
+        eg_report["stages_us"] = exitguard_stages(eg_orders, rules)
     result: dict[str, Any] = {
         "benchmark": "requests",
         "n": args.n,
@@ -468,13 +617,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         "speedup_by_kind": None,
         "equivalence": {
             "requests_checked": check["checked"] if cx_one is not None else 0,
-            "same_wire_params": cx_one is not None and not check["field_mismatches"],
+            "same_wire_params": cx_one is not None and not check["mismatched_requests"],
+            "mismatched_requests": check["mismatched_requests"],
             "mismatches": check["field_mismatches"],
+            "numeric_text_differences": check["numeric_text_differences"],
         },
         "goals": {"under_20us": eg_report["median_us"] < 20.0, "at_least_5x_ccxt": None},
     }
     if cx_one is not None:
         cx_report = cx.report(ccxt_version or "?", ccxt_n)
+        if not args.no_stages:
+            cx_report["stages_us"] = ccxt_stages(cx_orders, ex)
         cx_report["driven_by"] = (
             "fetch_markets() with fapiPublicGetExchangeInfo returning the fixture + set_markets(); "
             "per request is_conditional_order + create_order_request(isAlgoOrder=True) + "

@@ -9,7 +9,15 @@ from importlib.resources import files
 
 import pytest
 
-from exitguard.domain import ExchangeInfoError, Product, Rounding, Side, format_decimal, parse_decimal, parse_exchange_info
+from exitguard.domain import (
+    ExchangeInfoError,
+    Product,
+    Rounding,
+    Side,
+    format_decimal,
+    parse_decimal,
+    parse_exchange_info,
+)
 from exitguard.domain.filters import FUTURES_ACCOUNT_ALGO_ORDER_LIMIT, detect_product
 from exitguard.domain.quantize import (
     exit_limit_rounding,
@@ -24,11 +32,15 @@ D = Decimal
 
 
 def raw(name: str) -> dict:
-    return json.loads(files("exitguard").joinpath(f"fixtures/exchange_info/{name}.json").read_text())
+    return json.loads(
+        files("exitguard").joinpath(f"fixtures/exchange_info/{name}.json").read_text()
+    )
 
 
 def test_products_detected_and_symbols_present(spot, usdm):
-    assert detect_product(raw("spot")) is Product.SPOT and detect_product(raw("usdm")) is Product.USDM
+    assert (
+        detect_product(raw("spot")) is Product.SPOT and detect_product(raw("usdm")) is Product.USDM
+    )
     assert {"BTCUSDT", "ETHUSDT", "SOLUSDT", "DOGEUSDT", "PEPEUSDT"} <= set(spot.symbols)
     assert {"BTCUSDT", "ETHUSDT", "SOLUSDT", "DOGEUSDT", "1000PEPEUSDT"} <= set(usdm.symbols)
     assert usdm.account_algo_order_limit == FUTURES_ACCOUNT_ALGO_ORDER_LIMIT == 200
@@ -39,7 +51,11 @@ def test_both_notional_spellings(spot, usdm):
     assert spot.get("BTCUSDT").notional.filter_type == "NOTIONAL"
     assert spot.get("BTCUSDT").notional.max_notional == D("9000000")
     legacy = spot.get("SOLUSDT").notional
-    assert (legacy.filter_type, legacy.min_notional, legacy.max_notional) == ("MIN_NOTIONAL", D("5"), None)
+    assert (legacy.filter_type, legacy.min_notional, legacy.max_notional) == (
+        "MIN_NOTIONAL",
+        D("5"),
+        None,
+    )
     fut = usdm.get("BTCUSDT").notional  # futures spells it ``notional``
     assert (fut.filter_type, fut.min_notional) == ("MIN_NOTIONAL", D("50"))
 
@@ -49,7 +65,9 @@ def test_unknown_filters_kept_not_enforced(spot, usdm):
     assert "POSITION_RISK_CONTROL" in [f.filter_type for f in usdm.get("BTCUSDT").unknown_filters]
     doc = raw("spot")
     doc["symbols"][0]["filters"].append({"filterType": "BRAND_NEW", "whatever": [1, 2]})
-    assert parse_exchange_info(doc).get(doc["symbols"][0]["symbol"]).unknown_filters[-1].raw["whatever"] == [1, 2]
+    assert parse_exchange_info(doc).get(doc["symbols"][0]["symbol"]).unknown_filters[-1].raw[
+        "whatever"
+    ] == [1, 2]
 
 
 def test_optional_and_legacy_filters(spot, usdm):
@@ -57,7 +75,10 @@ def test_optional_and_legacy_filters(spot, usdm):
     assert usdm.get("BTCUSDT").max_num_algo_orders is None
     assert spot.get("BTCUSDT").max_num_algo_orders.limit == 5
     assert spot.get("BTCUSDT").trailing_delta.max_trailing_below_delta == 2000
-    assert spot.get("SOLUSDT").percent_price is not None and spot.get("SOLUSDT").percent_price_by_side is None
+    assert (
+        spot.get("SOLUSDT").percent_price is not None
+        and spot.get("SOLUSDT").percent_price_by_side is None
+    )
     assert usdm.get("BTCUSDT").trigger_protect == D("0.0500")
     # multiplierDecimal arrives as "4" and as 4
     assert {usdm.get(s).percent_price.multiplier_decimal for s in ("BTCUSDT", "ETHUSDT")} == {4}
@@ -78,17 +99,27 @@ def test_malformed_known_filter_names_its_path():
         parse_exchange_info([])
 
 
-@pytest.mark.parametrize(("value", "text"), [
-    (D("1E-8"), "0.00000001"), (D("1E+2"), "100"), (D("0.000010"), "0.000010"),
-    (D("-0"), "0"), (D("123456789.123456789"), "123456789.123456789"),
-])
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (D("1E-8"), "0.00000001"),
+        (D("1E+2"), "100"),
+        (D("0.000010"), "0.000010"),
+        (D("-0"), "0"),
+        (D("123456789.123456789"), "123456789.123456789"),
+    ],
+)
 def test_format_decimal_never_exponent(value, text):
     assert format_decimal(value) == text
 
 
 def test_parse_decimal_refuses_floats_and_junk():
     assert parse_decimal(0.1) is None and parse_decimal(True) is None
-    assert parse_decimal("NaN") is None and parse_decimal(" 1") is None and parse_decimal("1_0") is None
+    assert (
+        parse_decimal("NaN") is None
+        and parse_decimal(" 1") is None
+        and parse_decimal("1_0") is None
+    )
     assert parse_decimal("0.1") == D("0.1") and parse_decimal(3) == D(3)
 
 
@@ -106,7 +137,10 @@ def test_exit_rounding_is_safe_side():
     assert exit_trigger_rounding(Side.BUY, is_stop=True) is Rounding.DOWN  # short's stop
     assert exit_trigger_rounding(Side.SELL, is_stop=False) is Rounding.DOWN
     assert exit_trigger_rounding(Side.BUY, is_stop=False) is Rounding.UP
-    assert exit_limit_rounding(Side.SELL) is Rounding.UP and exit_limit_rounding(Side.BUY) is Rounding.DOWN
+    assert (
+        exit_limit_rounding(Side.SELL) is Rounding.UP
+        and exit_limit_rounding(Side.BUY) is Rounding.DOWN
+    )
 
 
 def test_exit_quantity_floors(usdm, spot):
@@ -122,3 +156,15 @@ def test_ticks_round_trip(usdm, spot):
         ticks = price_to_ticks(price, rules, Rounding.DOWN)
         assert ticks_to_price(ticks, rules) == price
         assert price_to_ticks(ticks_to_price(ticks + 1, rules), rules, Rounding.DOWN) == ticks + 1
+
+
+def test_round_to_step_holds_the_widest_wire_values():
+    from exitguard.domain.numbers import round_to_step
+
+    big = D("99999999999999999999.99999999999999999999")  # 20 digits either side
+    assert round_to_step(big, D("0.00000001"), D(0), Rounding.DOWN) == D(
+        "99999999999999999999.99999999"
+    )
+    assert round_to_step(big, D("0.0000001"), D("0.0000010"), Rounding.UP) == D(
+        "100000000000000000000.0000000"
+    )

@@ -8,9 +8,22 @@ from decimal import Decimal
 
 import pytest
 
-from exitguard.domain import AlgoId, ClientAlgoId, ClientIdGenerator, ClientOrderId, OrderId, Product, Side
+from exitguard.domain import (
+    AlgoId,
+    ClientAlgoId,
+    ClientIdGenerator,
+    ClientOrderId,
+    OrderId,
+    Product,
+    Side,
+)
 from exitguard.domain.ids import APP_ID_PREFIX, check_client_id, has_app_prefix
-from exitguard.domain.triggers import TriggerDirection, condition_holds, trigger_direction, truncate_mark_price
+from exitguard.domain.triggers import (
+    TriggerDirection,
+    condition_holds,
+    trigger_direction,
+    truncate_mark_price,
+)
 
 SPOT_RULE = re.compile(r"^[a-zA-Z0-9-_]{1,36}$")
 FUTURES_RULE = re.compile(r"^[\.A-Z\:/a-z0-9_-]{1,36}$")
@@ -37,7 +50,7 @@ def test_ids_are_opaque():
     for method in (ClientIdGenerator.order_id, ClientIdGenerator.algo_id):
         assert list(inspect.signature(method).parameters) == ["self"]
     gen = ClientIdGenerator(rng=random.Random(7))
-    tails = [gen.order_id()[len(APP_ID_PREFIX):] for _ in range(500)]
+    tails = [gen.order_id()[len(APP_ID_PREFIX) :] for _ in range(500)]
     assert all(re.fullmatch(r"[0-9A-Za-z]{22}", t) for t in tails)
     # Random text: every position takes many different characters across ids.
     assert all(len({t[i] for t in tails}) > 40 for i in range(22))
@@ -71,14 +84,17 @@ def test_check_client_id_codes():
     assert check_client_id("x" * 37, Product.USDM, "clientAlgoId").code == -4015
 
 
-@pytest.mark.parametrize(("order_type", "side", "direction"), [
-    ("STOP_MARKET", Side.BUY, TriggerDirection.RISING),
-    ("STOP_MARKET", Side.SELL, TriggerDirection.FALLING),
-    ("TAKE_PROFIT_MARKET", Side.BUY, TriggerDirection.FALLING),
-    ("TAKE_PROFIT", Side.SELL, TriggerDirection.RISING),
-    ("STOP_LOSS_LIMIT", Side.SELL, TriggerDirection.FALLING),
-    ("TAKE_PROFIT_LIMIT", Side.BUY, TriggerDirection.FALLING),
-])
+@pytest.mark.parametrize(
+    ("order_type", "side", "direction"),
+    [
+        ("STOP_MARKET", Side.BUY, TriggerDirection.RISING),
+        ("STOP_MARKET", Side.SELL, TriggerDirection.FALLING),
+        ("TAKE_PROFIT_MARKET", Side.BUY, TriggerDirection.FALLING),
+        ("TAKE_PROFIT", Side.SELL, TriggerDirection.RISING),
+        ("STOP_LOSS_LIMIT", Side.SELL, TriggerDirection.FALLING),
+        ("TAKE_PROFIT_LIMIT", Side.BUY, TriggerDirection.FALLING),
+    ],
+)
 def test_trigger_direction_table(order_type, side, direction):
     assert trigger_direction(order_type, side) is direction
 
@@ -89,7 +105,15 @@ def test_equality_fires_and_marks_truncate():
     assert not condition_holds(TriggerDirection.RISING, Decimal("99.99"), Decimal("100"))
     # Binance FAQ: a SELL TP at 2000.05 does not fire at mark 2000.048914 (→ 2000.04)
     assert truncate_mark_price(Decimal("2000.048914"), Decimal("0.01")) == Decimal("2000.04")
-    assert not condition_holds(TriggerDirection.RISING, truncate_mark_price(Decimal("2000.048914"), Decimal("0.01")), Decimal("2000.05"))
-    assert condition_holds(TriggerDirection.RISING, truncate_mark_price(Decimal("2000.05000001"), Decimal("0.01")), Decimal("2000.05"))
+    assert not condition_holds(
+        TriggerDirection.RISING,
+        truncate_mark_price(Decimal("2000.048914"), Decimal("0.01")),
+        Decimal("2000.05"),
+    )
+    assert condition_holds(
+        TriggerDirection.RISING,
+        truncate_mark_price(Decimal("2000.05000001"), Decimal("0.01")),
+        Decimal("2000.05"),
+    )
     with pytest.raises(ValueError):
         trigger_direction("TRAILING_STOP_MARKET", Side.SELL)

@@ -58,10 +58,15 @@ def test_valid_explicit_conditional_take_profit(usdm):
 
 
 def test_take_profit_reduce_only_refused_in_hedge_mode(usdm):
-    """"Only account-mode-valid optional reduceOnly fields": hedge mode takes positionSide only."""
-    base = dict(symbol="BTCUSDT", side=Side.SELL, type=AlgoOrderType.TAKE_PROFIT,
-                quantity=Decimal("0.010"), price=Decimal("70100.0"),
-                trigger_price=Decimal("70000.0"))
+    """ "Only account-mode-valid optional reduceOnly fields": hedge mode takes positionSide only."""
+    base = dict(
+        symbol="BTCUSDT",
+        side=Side.SELL,
+        type=AlgoOrderType.TAKE_PROFIT,
+        quantity=Decimal("0.010"),
+        price=Decimal("70100.0"),
+        trigger_price=Decimal("70000.0"),
+    )
     hedge = MarketContext(position_mode=PositionMode.HEDGE)
     with_reduce = AlgoOrderRequest(**base, position_side=PositionSide.LONG, reduce_only=True)
     without = AlgoOrderRequest(**base, position_side=PositionSide.LONG)
@@ -85,7 +90,9 @@ def test_valid_close_position_stop_market(usdm):
         "closePosition": "true",
         "clientAlgoId": str(GEN.algo_id()),
     }
-    result = check_order(OrderKind.USDM_ALGO, params, usdm, MarketContext(mark_price=Decimal("65000")))
+    result = check_order(
+        OrderKind.USDM_ALGO, params, usdm, MarketContext(mark_price=Decimal("65000"))
+    )
     assert result.violations == []
     assert result.params == params
     assert "quantity" not in result.params and "reduceOnly" not in result.params
@@ -93,8 +100,13 @@ def test_valid_close_position_stop_market(usdm):
 
 def test_invalid_strategy_language_take_profit_limit(usdm):
     params = {
-        "algoType": "CONDITIONAL", "symbol": "BTCUSDT", "side": "SELL", "type": "TAKE_PROFIT_LIMIT",
-        "quantity": "0.010", "price": "70100.0", "triggerPrice": "70000.0",
+        "algoType": "CONDITIONAL",
+        "symbol": "BTCUSDT",
+        "side": "SELL",
+        "type": "TAKE_PROFIT_LIMIT",
+        "quantity": "0.010",
+        "price": "70100.0",
+        "triggerPrice": "70000.0",
     }
     result = check_order(OrderKind.USDM_ALGO, params, usdm)
     assert not result.ok
@@ -104,11 +116,20 @@ def test_invalid_strategy_language_take_profit_limit(usdm):
 
 def test_invalid_close_position_field_mix(usdm):
     base = {
-        "algoType": "CONDITIONAL", "symbol": "BTCUSDT", "side": "SELL", "type": "STOP_MARKET",
-        "triggerPrice": "60000.0", "closePosition": "true",
+        "algoType": "CONDITIONAL",
+        "symbol": "BTCUSDT",
+        "side": "SELL",
+        "type": "STOP_MARKET",
+        "triggerPrice": "60000.0",
+        "closePosition": "true",
     }
-    both = check_order(OrderKind.USDM_ALGO, {**base, "quantity": "0.010", "reduceOnly": "true"}, usdm)
-    assert {(v.code, v.field) for v in both.violations} == {(-4137, "quantity"), (-1106, "reduceOnly")}
+    both = check_order(
+        OrderKind.USDM_ALGO, {**base, "quantity": "0.010", "reduceOnly": "true"}, usdm
+    )
+    assert {(v.code, v.field) for v in both.violations} == {
+        (-4137, "quantity"),
+        (-1106, "reduceOnly"),
+    }
     qty_only = check_order(OrderKind.USDM_ALGO, {**base, "quantity": "0.010"}, usdm)
     assert [(v.code, v.field) for v in qty_only.violations] == [(-4137, "quantity")]
     reduce_only = check_order(OrderKind.USDM_ALGO, {**base, "reduceOnly": "true"}, usdm)
@@ -116,10 +137,17 @@ def test_invalid_close_position_field_mix(usdm):
 
 
 def test_conditional_type_on_regular_endpoint_is_minus_4120(usdm):
-    params = {"symbol": "BTCUSDT", "side": "SELL", "type": "STOP_MARKET", "stopPrice": "60000",
-              "quantity": "0.010", "reduceOnly": "true"}
+    params = {
+        "symbol": "BTCUSDT",
+        "side": "SELL",
+        "type": "STOP_MARKET",
+        "stopPrice": "60000",
+        "quantity": "0.010",
+        "reduceOnly": "true",
+    }
     result = check_order(OrderKind.USDM, params, usdm)
     assert [v.code for v in result.violations] == [-4120]
     assert result.violations[0].message.startswith(
-        "Order type not supported for this endpoint. Please use the Algo Order API endpoints instead."
+        "Order type not supported for this endpoint. "
+        "Please use the Algo Order API endpoints instead."
     )

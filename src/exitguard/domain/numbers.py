@@ -7,7 +7,16 @@ goes through :func:`format_decimal`.
 
 from __future__ import annotations
 
-from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal, InvalidOperation
+from decimal import (
+    ROUND_CEILING,
+    ROUND_FLOOR,
+    ROUND_HALF_EVEN,
+    Context,
+    Decimal,
+    DivisionByZero,
+    InvalidOperation,
+    Overflow,
+)
 from enum import StrEnum
 
 __all__ = [
@@ -18,6 +27,13 @@ __all__ = [
     "round_to_step",
     "steps_of",
 ]
+
+
+# Grid arithmetic runs in this context: wire values reach 20 digits either side of the point
+# (40 in all), which the default 28-digit context would round. Context methods are exact here.
+_WIDE = Context(
+    prec=64, rounding=ROUND_HALF_EVEN, traps=[InvalidOperation, DivisionByZero, Overflow]
+)
 
 
 class Rounding(StrEnum):
@@ -76,7 +92,8 @@ def format_decimal(value: Decimal) -> str:
 
 def steps_of(value: Decimal, step: Decimal, origin: Decimal, rounding: Rounding) -> int:
     """Number of whole ``step``s from ``origin`` to ``value``, rounded as asked (``step`` > 0)."""
-    return int(((value - origin) / step).to_integral_value(rounding=rounding.decimal_mode))
+    quotient = _WIDE.divide(_WIDE.subtract(value, origin), step)
+    return int(quotient.to_integral_value(rounding=rounding.decimal_mode, context=_WIDE))
 
 
 def round_to_step(value: Decimal, step: Decimal, origin: Decimal, rounding: Rounding) -> Decimal:
@@ -88,10 +105,9 @@ def round_to_step(value: Decimal, step: Decimal, origin: Decimal, rounding: Roun
     if step <= 0 or is_multiple(value, step, origin):
         return value
     k = steps_of(value, step, origin, rounding)
-    result = origin + step * k
+    result = _WIDE.add(origin, _WIDE.multiply(step, Decimal(k)))
     exponent = min(_exponent(step), _exponent(origin), 0)
-    assert isinstance(exponent, int)
-    return result.quantize(Decimal(1).scaleb(exponent))
+    return result.quantize(Decimal(1).scaleb(exponent), context=_WIDE)
 
 
 def _exponent(value: Decimal) -> int:
@@ -107,4 +123,4 @@ def is_multiple(value: Decimal, step: Decimal, origin: Decimal = Decimal(0)) -> 
     """True when ``(value - origin) % step == 0``; a step of zero disables the check."""
     if step <= 0:
         return True
-    return (value - origin) % step == 0
+    return _WIDE.remainder(_WIDE.subtract(value, origin), step).is_zero()

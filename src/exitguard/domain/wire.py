@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from enum import Enum, StrEnum
 from typing import Any
+from urllib.parse import urlencode
 
 from .numbers import format_decimal, parse_decimal
 from .violations import Violation
@@ -20,10 +21,13 @@ from .violations import Violation
 __all__ = [
     "TRANSPORT_PARAMS",
     "Decoded",
+    "EncodePlan",
     "FieldSpec",
     "Kind",
     "decode_fields",
     "encode_fields",
+    "encode_plan",
+    "encode_query",
     "prefixed",
     "unknown_params",
 ]
@@ -73,23 +77,53 @@ def prefixed(prefix: str, specs: Iterable[FieldSpec]) -> tuple[FieldSpec, ...]:
     )
 
 
-def encode_fields(model: object, specs: Iterable[FieldSpec], out: dict[str, str]) -> None:
+EncodePlan = tuple[tuple[str, str, Callable[[Any], str]], ...]
+
+
+def _bool_text(value: bool) -> str:
+    return "true" if value else "false"
+
+
+def _enum_text(value: StrEnum) -> str:
+    return value._value_  # the plain value, without the Enum property lookup
+
+
+def _int_text(value: int) -> str:
+    return str(int(value))
+
+
+_ENCODERS: dict[Kind, Callable[[Any], str]] = {
+    Kind.DECIMAL: format_decimal,
+    Kind.BOOL: _bool_text,
+    Kind.ENUM: _enum_text,
+    Kind.INT: _int_text,
+    Kind.STR: str,  # str() of an id subclass is a plain str
+}
+
+
+def encode_plan(specs: Iterable[FieldSpec]) -> EncodePlan:
+    """Precompute (attribute, wire name, encoder) once per table; encoding is on the hot path."""
+    return tuple((s.attr, s.wire, _ENCODERS[s.kind]) for s in specs)
+
+
+def encode_fields(model: object, plan: EncodePlan, out: dict[str, str]) -> None:
     """Write the model's present fields into ``out`` as wire strings, in table order."""
-    for spec in specs:
-        value = getattr(model, spec.attr)
-        if value is None:
-            continue
-        kind = spec.kind
-        if kind is Kind.DECIMAL:
-            out[spec.wire] = format_decimal(value)
-        elif kind is Kind.BOOL:
-            out[spec.wire] = "true" if value else "false"
-        elif kind is Kind.ENUM:
-            out[spec.wire] = value.value
-        elif kind is Kind.INT:
-            out[spec.wire] = str(int(value))
-        else:
-            out[spec.wire] = str(value)
+    for attr, wire, encode in plan:
+        value = getattr(model, attr)
+        if value is not None:
+            out[wire] = encode(value)
+
+
+# Characters ``quote_plus`` never escapes; a query made only of these needs no escaping.
+_UNRESERVED = re.compile(r"[A-Za-z0-9_.~-]*")
+
+
+def encode_query(params: Mapping[str, str]) -> str:
+    """The query string ``urllib.parse.urlencode`` would make, byte for byte, without its
+    per-character quoting when no key or value needs escaping (the usual case for orders)."""
+    if _UNRESERVED.fullmatch("".join(params) + "".join(params.values())):
+        return "&".join([k + "=" + v for k, v in params.items()])
+    return urlencode(params)
 
 
 @dataclass(slots=True)
@@ -149,7 +183,8 @@ def _decode_value(spec: FieldSpec, raw: object) -> object:
                 return _BAD
             if not _DECIMAL_RE.fullmatch(format_decimal(Decimal(raw))):
                 return _BAD
-        return parse_decimal(raw) or (Decimal(0) if parse_decimal(raw) is not None else _BAD)
+        d = parse_decimal(raw)
+        return _BAD if d is None or d < 0 else d
     if kind is Kind.BOOL:
         if isinstance(raw, bool):
             return raw
@@ -161,7 +196,8 @@ def _decode_value(spec: FieldSpec, raw: object) -> object:
             return _BAD
         if isinstance(raw, int):
             return raw if abs(raw) <= _INT_MAX else _BAD
-        if isinstance(raw, Decimal) and raw == raw.to_integral_value():
+        # is_finite first: comparing a signalling NaN raises.
+        if isinstance(raw, Decimal) and raw.is_finite() and raw == raw.to_integral_value():
             return int(raw) if abs(raw) <= _INT_MAX else _BAD
         if isinstance(raw, str) and raw.isascii() and raw.lstrip("-").isdigit():
             n = int(raw)

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from ..enums import NewOrderRespType, SelfTradePreventionMode, Side, SpotOrderType, TimeInForce
 from ..ids import ClientOrderId
-from ..wire import FieldSpec, Kind, encode_fields, unknown_params
+from ..wire import FieldSpec, Kind, encode_fields, encode_plan, unknown_params
 from ._base import ParseResult, decode, not_an_object
 
 __all__ = ["SPOT_ORDER_FIELDS", "SpotOrderRequest", "spot_side_spec", "spot_type_spec"]
@@ -40,6 +40,7 @@ SPOT_ORDER_FIELDS: tuple[FieldSpec, ...] = (
         SelfTradePreventionMode,
     ),
 )
+_SPOT_ORDER_FIELDS_PLAN = encode_plan(SPOT_ORDER_FIELDS)
 _REQUIRED = (_SYMBOL, spot_side_spec, spot_type_spec)
 
 
@@ -66,7 +67,7 @@ class SpotOrderRequest:
     def to_params(self) -> dict[str, str]:
         """The exact wire parameters."""
         out: dict[str, str] = {}
-        encode_fields(self, SPOT_ORDER_FIELDS, out)
+        encode_fields(self, _SPOT_ORDER_FIELDS_PLAN, out)
         return out
 
     @classmethod

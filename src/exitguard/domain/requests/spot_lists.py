@@ -13,7 +13,8 @@ from decimal import Decimal
 
 from ..enums import NewOrderRespType, SelfTradePreventionMode, Side, SpotOrderType, TimeInForce
 from ..ids import ClientOrderId
-from ..wire import Decoded, FieldSpec, Kind, encode_fields, prefixed, unknown_params
+from ..numbers import format_decimal
+from ..wire import Decoded, FieldSpec, Kind, encode_fields, encode_plan, prefixed, unknown_params
 from ._base import ParseResult, decode, not_an_object
 from .spot import SpotOrderRequest, spot_side_spec, spot_type_spec
 
@@ -116,6 +117,14 @@ _PENDING_TOP = prefixed("pending", (spot_side_spec, _QTY))
 _PENDING_ABOVE = prefixed("pendingAbove", _LEG_BASE)
 _PENDING_BELOW = prefixed("pendingBelow", _LEG_BASE)
 _LIST_TOP = (_SYMBOL, _LIST_ID, _RESP, _STP)
+_OCO_TOP_PLAN = encode_plan(_OCO_TOP)
+_ABOVE_PLAN = encode_plan(_ABOVE)
+_BELOW_PLAN = encode_plan(_BELOW)
+_LIST_TOP_PLAN = encode_plan(_LIST_TOP)
+_WORKING_PLAN = encode_plan(_WORKING)
+_PENDING_PLAN = encode_plan(_PENDING)
+_PENDING_ABOVE_PLAN = encode_plan(_PENDING_ABOVE)
+_PENDING_BELOW_PLAN = encode_plan(_PENDING_BELOW)
 
 
 def _leg(
@@ -145,9 +154,9 @@ class SpotOcoRequest:
 
     def to_params(self) -> dict[str, str]:
         out: dict[str, str] = {}
-        encode_fields(self, _OCO_TOP, out)
-        encode_fields(self.above, _ABOVE, out)
-        encode_fields(self.below, _BELOW, out)
+        encode_fields(self, _OCO_TOP_PLAN, out)
+        encode_fields(self.above, _ABOVE_PLAN, out)
+        encode_fields(self.below, _BELOW_PLAN, out)
         return out
 
     @classmethod
@@ -181,9 +190,9 @@ class SpotOtoRequest:
 
     def to_params(self) -> dict[str, str]:
         out: dict[str, str] = {}
-        encode_fields(self, _LIST_TOP, out)
-        encode_fields(self.working, _WORKING, out)
-        encode_fields(self.pending, _PENDING, out)
+        encode_fields(self, _LIST_TOP_PLAN, out)
+        encode_fields(self.working, _WORKING_PLAN, out)
+        encode_fields(self.pending, _PENDING_PLAN, out)
         return out
 
     @classmethod
@@ -216,12 +225,12 @@ class SpotOtocoRequest:
 
     def to_params(self) -> dict[str, str]:
         out: dict[str, str] = {}
-        encode_fields(self, _LIST_TOP, out)
-        encode_fields(self.working, _WORKING, out)
+        encode_fields(self, _LIST_TOP_PLAN, out)
+        encode_fields(self.working, _WORKING_PLAN, out)
         out["pendingSide"] = self.pending_side.value
-        encode_fields(_PendingQty(self.pending_quantity), _PENDING_TOP[1:], out)
-        encode_fields(self.pending_above, _PENDING_ABOVE, out)
-        encode_fields(self.pending_below, _PENDING_BELOW, out)
+        out["pendingQuantity"] = format_decimal(self.pending_quantity)
+        encode_fields(self.pending_above, _PENDING_ABOVE_PLAN, out)
+        encode_fields(self.pending_below, _PENDING_BELOW_PLAN, out)
         return out
 
     @classmethod
@@ -253,8 +262,3 @@ class SpotOtocoRequest:
                 **d.values,
             )
         return ParseResult(request, d.violations, frozenset(d.bad))
-
-
-@dataclass(frozen=True, slots=True)
-class _PendingQty:
-    quantity: Decimal

@@ -27,7 +27,7 @@ from ..enums import (
 )
 from ..ids import ClientAlgoId, ClientOrderId
 from ..violations import Violation
-from ..wire import Decoded, FieldSpec, Kind, encode_fields, unknown_params
+from ..wire import Decoded, FieldSpec, Kind, encode_fields, encode_plan, unknown_params
 from ._base import ParseResult, decode, mandatory_missing, not_an_object
 
 __all__ = ["ALGO_FIELDS", "FUTURES_ORDER_FIELDS", "AlgoOrderRequest", "FuturesOrderRequest"]
@@ -79,6 +79,7 @@ ALGO_FIELDS: tuple[FieldSpec, ...] = (
     _STP,
     _GTD,
 )
+_ALGO_FIELDS_PLAN = encode_plan(ALGO_FIELDS)
 _ALGO_REQUIRED = (_SYMBOL, _SIDE, _ALGO_TYPE_SPEC)
 
 
@@ -111,7 +112,7 @@ class AlgoOrderRequest:
     def to_params(self) -> dict[str, str]:
         """The exact wire parameters, ``algoType`` first."""
         out = {"algoType": ALGO_TYPE_CONDITIONAL}
-        encode_fields(self, ALGO_FIELDS, out)
+        encode_fields(self, _ALGO_FIELDS_PLAN, out)
         return out
 
     @classmethod
@@ -201,6 +202,7 @@ FUTURES_ORDER_FIELDS: tuple[FieldSpec, ...] = (
     _STP,
     _GTD,
 )
+_FUTURES_ORDER_FIELDS_PLAN = encode_plan(FUTURES_ORDER_FIELDS)
 _FUTURES_REQUIRED = (_SYMBOL, _SIDE, _FUTURES_TYPE_SPEC)
 
 
@@ -231,7 +233,7 @@ class FuturesOrderRequest:
     def to_params(self) -> dict[str, str]:
         """The exact wire parameters."""
         out: dict[str, str] = {}
-        encode_fields(self, FUTURES_ORDER_FIELDS, out)
+        encode_fields(self, _FUTURES_ORDER_FIELDS_PLAN, out)
         return out
 
     @classmethod

@@ -81,7 +81,6 @@ def check_price(
     if pf is None:
         return []
     out: list[Violation] = []
-    shown = format_decimal(value)
     if value <= 0:
         out.append(
             _v(
@@ -89,7 +88,7 @@ def check_price(
                 "price.min",
                 field,
                 "PRICE_FILTER.minPrice",
-                f"{shown} must be > 0",
+                f"{format_decimal(value)} must be > 0",
                 "PRICE_FILTER",
             )
         )
@@ -100,7 +99,7 @@ def check_price(
                 "price.min",
                 field,
                 "PRICE_FILTER.minPrice",
-                f"{shown} is below minPrice {format_decimal(pf.min_price)}",
+                f"{format_decimal(value)} is below minPrice {format_decimal(pf.min_price)}",
                 "PRICE_FILTER",
             )
         )
@@ -111,7 +110,7 @@ def check_price(
                 "stop.max" if is_stop else "price.max",
                 field,
                 "PRICE_FILTER.maxPrice",
-                f"{shown} is above maxPrice {format_decimal(pf.max_price)}",
+                f"{format_decimal(value)} is above maxPrice {format_decimal(pf.max_price)}",
                 "PRICE_FILTER",
             )
         )
@@ -127,7 +126,7 @@ def check_price(
                 "price.tick",
                 field,
                 "PRICE_FILTER.tickSize",
-                f"{shown} is not on the grid {grid}",
+                f"{format_decimal(value)} is not on the grid {grid}",
                 "PRICE_FILTER",
             )
         )
@@ -151,7 +150,6 @@ def check_lot(field: str, value: Decimal, rules: SymbolRules, *, market: bool) -
     if market and m is not None:
         lots.append(("MARKET_LOT_SIZE", m))
     out: list[Violation] = []
-    shown = format_decimal(value)
     for name, lot in lots:
         if value <= 0 or (lot.min_qty > 0 and value < lot.min_qty):
             out.append(
@@ -160,7 +158,7 @@ def check_lot(field: str, value: Decimal, rules: SymbolRules, *, market: bool) -
                     "qty.min",
                     field,
                     f"{name}.minQty",
-                    f"{shown} is below minQty {format_decimal(lot.min_qty)}",
+                    f"{format_decimal(value)} is below minQty {format_decimal(lot.min_qty)}",
                     name,
                 )
             )
@@ -171,7 +169,7 @@ def check_lot(field: str, value: Decimal, rules: SymbolRules, *, market: bool) -
                     "qty.max",
                     field,
                     f"{name}.maxQty",
-                    f"{shown} is above maxQty {format_decimal(lot.max_qty)}",
+                    f"{format_decimal(value)} is above maxQty {format_decimal(lot.max_qty)}",
                     name,
                 )
             )
@@ -182,7 +180,8 @@ def check_lot(field: str, value: Decimal, rules: SymbolRules, *, market: bool) -
                     "qty.step",
                     field,
                     f"{name}.stepSize",
-                    f"{shown} is not a multiple of stepSize {format_decimal(lot.step_size)}",
+                    f"{format_decimal(value)} is not a multiple of stepSize "
+                    f"{format_decimal(lot.step_size)}",
                     name,
                 )
             )
@@ -201,7 +200,6 @@ def check_notional(
     if nf is None:
         return []
     out: list[Violation] = []
-    shown = format_decimal(notional)
     min_applies = nf.min_notional is not None and (not market or nf.apply_min_to_market)
     if min_applies and nf.min_notional is not None and notional < nf.min_notional:
         minimum = format_decimal(nf.min_notional)
@@ -211,7 +209,7 @@ def check_notional(
                 "notional.min",
                 field,
                 f"{nf.filter_type}.minNotional",
-                f"notional {shown} is below {minimum}",
+                f"notional {format_decimal(notional)} is below {minimum}",
                 nf.filter_type,
                 min=minimum,
             )
@@ -224,7 +222,7 @@ def check_notional(
                 "notional.max",
                 field,
                 f"{nf.filter_type}.maxNotional",
-                f"notional {shown} is above {format_decimal(nf.max_notional)}",
+                f"notional {format_decimal(notional)} is above {format_decimal(nf.max_notional)}",
                 nf.filter_type,
                 min="",
             )

@@ -8,7 +8,7 @@ refused, closePosition mixed with quantity/reduceOnly refused).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from decimal import ROUND_FLOOR, Decimal
 
 from ..dialect import BINANCE, Dialect
@@ -142,7 +142,7 @@ def validate_algo_order(
     ``skip`` holds wire names already reported as malformed, so they are not reported twice.
     """
     ctx = ctx or MarketContext()
-    n = names
+    n: Callable[[str], str] = str if names is PLAIN else names  # str(name) is name, in C
     out: list[Violation] = []
     t = req.type
     closing = bool(req.close_position)
@@ -380,7 +380,9 @@ def _quote_qty_lot(
     return []
 
 
-def _immediate_trigger(req: AlgoOrderRequest, latest: Decimal, n: Names) -> list[Violation]:
+def _immediate_trigger(
+    req: AlgoOrderRequest, latest: Decimal, n: Callable[[str], str]
+) -> list[Violation]:
     source = "mark" if req.working_type is WorkingType.MARK_PRICE else "last"
     if req.type is AlgoOrderType.TRAILING_STOP_MARKET:
         a = req.activate_price
