@@ -114,15 +114,25 @@ def encode_fields(model: object, plan: EncodePlan, out: dict[str, str]) -> None:
             out[wire] = encode(value)
 
 
-# Characters ``quote_plus`` never escapes; a query made only of these needs no escaping.
-_UNRESERVED = re.compile(r"[A-Za-z0-9_.~-]*")
+# Characters ``quote_plus`` never escapes, plus the two separators.
+_UNRESERVED_QUERY = re.compile(r"[A-Za-z0-9_.~=&-]*")
 
 
 def encode_query(params: Mapping[str, str]) -> str:
     """The query string ``urllib.parse.urlencode`` would make, byte for byte, without its
-    per-character quoting when no key or value needs escaping (the usual case for orders)."""
-    if _UNRESERVED.fullmatch("".join(params) + "".join(params.values())):
-        return "&".join([k + "=" + v for k, v in params.items()])
+    per-character quoting when no key or value needs escaping (the usual case for orders).
+
+    The joined text is safe when it holds only unreserved characters and exactly one ``=`` per
+    pair and one ``&`` between pairs, i.e. no key or value carried a separator of its own.
+    """
+    query = "&".join([k + "=" + v for k, v in params.items()])
+    n = len(params)
+    if (
+        _UNRESERVED_QUERY.fullmatch(query)
+        and query.count("=") == n
+        and query.count("&") == max(n - 1, 0)
+    ):
+        return query
     return urlencode(params)
 
 
