@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 from ..violations import Violation
-from ..wire import Decoded, FieldSpec, decode_fields
+from ..wire import Decoded, FieldSpec, decode_fields, unknown_params
 
-__all__ = ["ParseResult", "decode", "mandatory_missing", "not_an_object"]
+__all__ = ["ParseResult", "decode", "mandatory_missing", "not_an_object", "parse_flat"]
 
 T = TypeVar("T")
 
@@ -22,6 +22,20 @@ class ParseResult(Generic[T]):
     request: T | None
     violations: list[Violation] = field(default_factory=list)
     bad_fields: frozenset[str] = frozenset()
+
+
+def parse_flat(
+    cls: Callable[..., T], params: object, specs: Sequence[FieldSpec], required: Sequence[FieldSpec]
+) -> ParseResult[T]:
+    """Parse a request whose wire parameters map one-to-one onto its fields; never raises."""
+    if not isinstance(params, Mapping):
+        return ParseResult(None, [not_an_object()])
+    d = decode(params, specs, required)
+    unknown_params(params, [s.wire for s in specs], d)
+    request = None
+    if all(s.attr in d.values for s in required):
+        request = cls(**d.values)
+    return ParseResult(request, d.violations, frozenset(d.bad))
 
 
 def mandatory_missing(wire: str) -> Violation:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
 from ..enums import NewOrderRespType, SelfTradePreventionMode, Side, SpotOrderType, TimeInForce
 from ..ids import ClientOrderId
-from ..wire import FieldSpec, Kind, encode_fields, encode_plan, unknown_params
-from ._base import ParseResult, decode, not_an_object
+from ..wire import FieldSpec, Kind, encode_fields, encode_plan
+from ._base import ParseResult, parse_flat
 
 __all__ = ["SPOT_ORDER_FIELDS", "SpotOrderRequest", "spot_side_spec", "spot_type_spec"]
 
@@ -73,11 +72,4 @@ class SpotOrderRequest:
     @classmethod
     def from_params(cls, params: object) -> ParseResult[SpotOrderRequest]:
         """Read wire parameters; never raises."""
-        if not isinstance(params, Mapping):
-            return ParseResult(None, [not_an_object()])
-        d = decode(params, SPOT_ORDER_FIELDS, _REQUIRED)
-        unknown_params(params, [s.wire for s in SPOT_ORDER_FIELDS], d)
-        request = None
-        if all(s.attr in d.values for s in _REQUIRED):
-            request = cls(**d.values)
-        return ParseResult(request, d.violations, frozenset(d.bad))
+        return parse_flat(cls, params, SPOT_ORDER_FIELDS, _REQUIRED)

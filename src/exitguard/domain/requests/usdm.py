@@ -28,7 +28,7 @@ from ..enums import (
 from ..ids import ClientAlgoId, ClientOrderId
 from ..violations import Violation
 from ..wire import Decoded, FieldSpec, Kind, encode_fields, encode_plan, unknown_params
-from ._base import ParseResult, decode, mandatory_missing, not_an_object
+from ._base import ParseResult, decode, mandatory_missing, not_an_object, parse_flat
 
 __all__ = ["ALGO_FIELDS", "FUTURES_ORDER_FIELDS", "AlgoOrderRequest", "FuturesOrderRequest"]
 
@@ -239,11 +239,4 @@ class FuturesOrderRequest:
     @classmethod
     def from_params(cls, params: object) -> ParseResult[FuturesOrderRequest]:
         """Read wire parameters; never raises."""
-        if not isinstance(params, Mapping):
-            return ParseResult(None, [not_an_object()])
-        d = decode(params, FUTURES_ORDER_FIELDS, _FUTURES_REQUIRED)
-        unknown_params(params, [s.wire for s in FUTURES_ORDER_FIELDS], d)
-        request = None
-        if all(s.attr in d.values for s in _FUTURES_REQUIRED):
-            request = cls(**d.values)
-        return ParseResult(request, d.violations, frozenset(d.bad))
+        return parse_flat(cls, params, FUTURES_ORDER_FIELDS, _FUTURES_REQUIRED)

@@ -308,8 +308,14 @@ def validate_algo_order(
         1,
         FUTURES_ACCOUNT_ALGO_ORDER_LIMIT,
     )
+    out += _max_open_orders(rules, ctx)
+    return out
+
+
+def _max_open_orders(rules: SymbolRules, ctx: MarketContext) -> list[Violation]:
+    """MAX_NUM_ORDERS per symbol; algo and regular orders both count (exchangeInfo docs)."""
     mno = rules.max_num_orders
-    out += over_limit(
+    return over_limit(
         -2025,
         "MAX_NUM_ORDERS.limit",
         "Reach max open order limit:",
@@ -317,7 +323,6 @@ def validate_algo_order(
         1,
         mno.limit if mno else None,
     )
-    return out
 
 
 def _symbol_state(order_type: str, rules: SymbolRules) -> list[Violation]:
@@ -520,15 +525,7 @@ def validate_futures_order(
         if not req.reduce_only and ref is not None:
             out += check_notional("quantity", req.quantity * ref, rules, market=not is_limit)
     out += _client_order_id(req)
-    mno = rules.max_num_orders
-    out += over_limit(
-        -2025,
-        "MAX_NUM_ORDERS.limit",
-        "Reach max open order limit:",
-        ctx.open_orders,
-        1,
-        mno.limit if mno else None,
-    )
+    out += _max_open_orders(rules, ctx)
     return out
 
 
