@@ -28,9 +28,8 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
-from fractions import Fraction
 from heapq import heapify, heappop, heappush
-from math import gcd
+from math import gcd, lcm
 
 from .enums import Side
 from .triggers import TriggerDirection
@@ -258,9 +257,10 @@ class TrailingBook:
       BUY tracks the lowest price L and fires when ``price * den >= L * (den + num)``.
       Equality fires ("equal to, or surpasses"). Integer arithmetic, exact.
     - Each price first updates the extreme, then the condition is checked. So the price that makes
-      a new extreme (or activates the order) never fires it: with positive prices the formula
-      cannot hold at ``price == extreme``. Activation and firing on the same price therefore never
-      happen for positive prices; the engine applies the formula as written either way.
+      a new extreme (or activates the order) never fires it: with positive prices and a positive
+      rate the formula cannot hold at ``price == extreme``. Activation and firing on the same price
+      therefore never happen for Binance rates; the engine applies the formula as written either
+      way (a zero rate, accepted for re-arming, fires on the next price, activation price too).
 
     Activation (the ``activation`` argument of :meth:`add`):
 
@@ -291,7 +291,7 @@ class TrailingBook:
     front. Each group exposes two price thresholds (next new extreme, next fire) in two global
     heaps, and not-yet-active orders wait in a :class:`TriggerBook`, so a price at which nothing
     happens costs four heap peeks, independent of the number of orders *and* of groups. A price
-    that changes k groups costs O(k log G + merges + fired log fired).
+    that changes k groups costs O(k log G + merges + activated log n + fired log fired).
 
     Removal is lazy: a removed active order stays in its group as a tombstone (skipped when its
     run fires); tombstones are swept once they outnumber live orders. Removing a waiting order
@@ -341,16 +341,19 @@ class TrailingBook:
     ) -> None:
         """Rest a trailing order; see the class docstring for ``activation`` and the rate.
 
-        Raises ``ValueError`` for a duplicate key or a rate outside ``0 < num/den < 1``, and
-        ``TypeError`` for non-int price units or rates.
+        Raises ``ValueError`` for a duplicate key or a rate outside ``0 <= num/den < 1``, and
+        ``TypeError`` for non-int price units or rates. A zero rate is not a Binance value: such
+        an order fires on the next price, whatever it is (the extreme is updated first, so
+        ``price <= highest`` always holds); the paper venue uses it to re-arm an order that
+        priceProtect held back.
         """
         if key in self._orders:
             raise ValueError(f"key {key} is already resting")
         for name, value in (("rate_num", rate_num), ("rate_den", rate_den)):
             _require_int(name, value)
         _require_int("reference_units", reference_units)
-        if not 0 < rate_num < rate_den:
-            raise ValueError(f"rate {rate_num}/{rate_den} must satisfy 0 < num < den")
+        if not 0 <= rate_num < rate_den:
+            raise ValueError(f"rate {rate_num}/{rate_den} must satisfy 0 <= num < den")
         side = Side(side)
         act: tuple[TriggerDirection, int] | None = None
         if activation is not None:
@@ -516,10 +519,14 @@ class TrailingBook:
         for gid in sorted(affected):
             self._process(groups[gid], price, joining.get(gid), fired)
         if len(fired) > 1:
+            # Path order: SELL first, by level H*rhs/den descending; then BUY by L*rhs/den
+            # ascending (H = ext, L = -ext in q-space, so both sort by -ext*rhs/den); exact
+            # integers over the common denominator of the groups involved.
+            common = lcm(*{order.group.den for order, _ in fired})
             fired.sort(
                 key=lambda item: (
-                    item[0].group.sign > 0,
-                    Fraction(-item[1] * item[0].group.rhs, item[0].group.den),
+                    item[0].group.sign < 0,
+                    -item[1] * item[0].group.rhs * (common // item[0].group.den),
                     item[0].seq,
                 )
             )
