@@ -352,3 +352,26 @@ def test_primit_dialect_quote_qty_and_order_endpoint():
         },
     )
     assert via_order["algoStatus"] == "NEW"
+
+
+def test_price_protect_rearms_a_trailing_stop(venue):
+    x, acct, events, _ = venue
+    x.open_position(acct, "BTCUSDT", Side.BUY, D("0.100"))
+    tr = x.new_algo_order(
+        acct,
+        stop(
+            type="TRAILING_STOP_MARKET",
+            triggerPrice=None,
+            closePosition=None,
+            quantity="0.100",
+            reduceOnly="true",
+            callbackRate="1",
+            priceProtect="true",
+            clientAlgoId="exg-trail-pp",
+        ),
+    )
+    x.on_price("BTCUSDT", last=D("64000.0"), mark=D("69000.0"))  # fell >1% but mark 7.8% away
+    assert algo_events(events, tr["algoId"])[-1] == ("NEW", True)
+    x.on_price("BTCUSDT", last=D("64000.0"), mark=D("64100.0"))  # gap closed: fires now
+    assert algo_events(events, tr["algoId"])[-1][0] == "FINISHED"
+    assert x.position_risk(acct, {"symbol": "BTCUSDT"})[0]["positionAmt"] == "0.000"
