@@ -8,6 +8,7 @@ import typer
 
 from exitguard import __version__
 from exitguard.cli.check_order import check_order_command
+from exitguard.venue.cli import app as venue_app
 
 app = typer.Typer(
     name="exitguard",
@@ -38,6 +39,7 @@ def _root(
 
 
 app.command("check-order")(check_order_command)
+app.add_typer(venue_app, name="venue")
 
 
 def main() -> None:

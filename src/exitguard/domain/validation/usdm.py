@@ -448,9 +448,9 @@ def validate_futures_order(
                     -4120,
                     "type",
                     "type.algo_only",
-                    "Order type not supported for this endpoint. Please use the Algo "
-                    f"Order API endpoints instead. ({req.type} goes to POST "
-                    "/fapi/v1/algoOrder with algoType=CONDITIONAL.)",
+                    # Binance's exact text (change log 2025-11-06): the venue answers with it.
+                    "Order type not supported for this endpoint. "
+                    "Please use the Algo Order API endpoints instead.",
                 )
             ]
         as_algo = AlgoOrderRequest(

@@ -103,8 +103,18 @@ class UsdmExchange:
         self._trade_ids = itertools.count(700_000_001)
         self.algo = AlgoService(self)
 
-    def create_account(self, usdt: Decimal = Decimal(10_000)) -> Account:
+    def create_account(
+        self,
+        usdt: Decimal = Decimal(10_000),
+        api_key: str | None = None,
+        api_secret: str | None = None,
+        ed25519_public_key_pem: str | None = None,
+    ) -> Account:
+        """A funded account; fresh random credentials unless given (a reset keeps the venue's)."""
         account = Account.fresh(usdt)
+        if api_key is not None and api_secret is not None:
+            account.api_key, account.api_secret = api_key, api_secret
+        account.ed25519_public_key_pem = ed25519_public_key_pem
         self.accounts[account.api_key] = account
         return account
 
