@@ -1,0 +1,117 @@
+"""State shared by the USD-M venue's endpoint groups: prices, accounts, orders, events, margin."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from exitguard.domain.dialect import Dialect
+from exitguard.domain.filters import ExchangeRules
+
+from ..errors import VenueError
+from .accounts import Account
+from .market import SymbolMarket
+from .records import Order
+
+if TYPE_CHECKING:
+    from .algo import AlgoService
+
+__all__ = ["ExchangeBase", "Fees", "UserEvent", "new_client_id", "require_account"]
+
+UserEvent = dict[str, Any]
+UserListener = Callable[[UserEvent], None]
+MarketListener = Callable[[str, str, dict[str, Any]], None]
+ZERO = Decimal(0)
+
+
+@dataclass(frozen=True, slots=True)
+class Fees:
+    maker: Decimal = Decimal("0.0002")
+    taker: Decimal = Decimal("0.0005")
+
+
+@dataclass(slots=True)
+class _Listeners:
+    user: dict[str, list[UserListener]] = field(default_factory=dict)
+    market: list[MarketListener] = field(default_factory=list)
+
+
+class ExchangeBase:
+    """What every endpoint group reads and writes; :class:`UsdmExchange` fills it in."""
+
+    rules: ExchangeRules
+    now_ms: Callable[[], int]
+    dialect: Dialect
+    fees: Fees
+    markets: dict[str, SymbolMarket]
+    accounts: dict[str, Account]
+    orders: dict[int, Order]
+    algo: AlgoService
+    _exchange_info: dict[str, Any]
+    _order_ids: Iterator[int]
+    _trade_ids: Iterator[int]
+    _listeners: _Listeners
+
+    def market(self, symbol: str | None) -> SymbolMarket:
+        m = self.markets.get(symbol or "")
+        if m is None:
+            raise VenueError(-1121, "Invalid symbol.")
+        return m
+
+    # -- events --------------------------------------------------------------------------
+
+    def subscribe(self, account: Account, listener: UserListener) -> None:
+        self._listeners.user.setdefault(account.api_key, []).append(listener)
+
+    def unsubscribe(self, account: Account, listener: UserListener) -> None:
+        listeners = self._listeners.user.get(account.api_key, [])
+        if listener in listeners:
+            listeners.remove(listener)
+
+    def subscribe_market(self, listener: MarketListener) -> None:
+        self._listeners.market.append(listener)
+
+    def unsubscribe_market(self, listener: MarketListener) -> None:
+        if listener in self._listeners.market:
+            self._listeners.market.remove(listener)
+
+    def emit(self, api_key: str, event: UserEvent) -> None:
+        for listener in list(self._listeners.user.get(api_key, ())):
+            listener(event)
+
+    def _emit_market(self, kind: str, symbol: str, payload: dict[str, Any]) -> None:
+        for listener in list(self._listeners.market):
+            listener(kind, symbol, payload)
+
+    # -- margin (cross) ------------------------------------------------------------------
+
+    def _unrealized(self, acct: Account) -> Decimal:
+        return sum(
+            (p.unrealized_pnl(self.markets[p.symbol].mark) for p in acct.positions.values()), ZERO
+        )
+
+    def _initial_margin(self, acct: Account) -> Decimal:
+        return sum(
+            (
+                abs(p.amount) * self.markets[p.symbol].mark / acct.leverage_for(p.symbol)
+                for p in acct.positions.values()
+            ),
+            ZERO,
+        )
+
+    def available(self, acct: Account) -> Decimal:
+        """Cross margin: wallet + unrealised PnL − initial margin of open positions."""
+        return acct.wallet + self._unrealized(acct) - self._initial_margin(acct)
+
+
+def require_account(account: Account | None) -> Account:
+    if account is None:  # the HTTP layer authenticates first; this is a programming error guard
+        raise VenueError(-2014, "API-key format invalid.")
+    return account
+
+
+def new_client_id() -> str:
+    return "venue-" + secrets.token_hex(8)
