@@ -1,0 +1,254 @@
+"""The paper venue's control API (not Binance).
+
+Control API (not Binance; JSON in, JSON out; errors are HTTP 400/404 ``{"error": "<text>"}``):
+
+``POST /_venue/price`` ``{"symbol": "BTCUSDT", "last": "65010.5", "mark": "65008"}``
+    Apply a price step (``last`` and/or ``mark``; numbers or decimal strings) → matching, triggers,
+    market streams. Answers ``{"symbol", "last", "mark"}``.
+``POST /_venue/clock/advance`` ``{"ms": 1000}``
+    Step a :class:`~exitguard.venue.clock.SteppedClock` (400 for other clocks), then pull the feed
+    up to the new time and expire GTD orders / listen keys. Answers ``{"now_ms"}``.
+``POST /_venue/position`` ``{"api_key", "symbol", "side": "BUY"|"SELL", "qty", "price"?,
+"position_side"?}``
+    Open (or add to) a position as if the account's own MARKET order filled at ``price``
+    (default: last). Answers ``{"order": {...}}``.
+``GET /_venue/snapshot``
+    The exchange's state (prices, accounts, orders, algo orders) plus ``faults`` and ``streams``.
+``POST /_venue/reset``
+    Forget accounts, orders and price moves (the venue's own account is re-created with the same
+    keys), rate-limit counters and faults; close user-data streams.
+``POST /_venue/faults`` (``GET`` reads them)
+    Fault injection, applied to ``/fapi`` requests by a middleware; keys may be combined:
+
+    - ``{"latency_ms": n}``: every request waits ``n`` ms (wall time) before it is handled.
+    - ``{"lose_response": {"path": "/fapi/v1/algoOrder", "method"?: "POST", "count": 1,
+      "status": 503, "code": -1007}}``: the next ``count`` matching requests ARE processed, but
+      the client gets ``{"code", "msg"}`` with ``status`` (503 or 408; default 503/-1007) — the
+      classic unknown outcome. A list of such objects is accepted too.
+    - ``{"status_429": n}``: the next ``n`` requests are answered 429 ``-1003`` (not processed,
+      ``Retry-After: 1``).
+    - ``{"clock_skew_ms": n}``: the venue's ``serverTime`` (``/fapi/v1/time`` and the
+      ``timestamp`` check) is the clock plus ``n`` ms, as if the client's clock were off by ``-n``.
+    - ``{"close_user_streams": true}``: close every user-data WebSocket now.
+    - ``{"expire_listen_key": true}``: expire every listen key now (``listenKeyExpired`` is sent;
+      ``PUT /fapi/v1/listenKey`` then answers ``-1125``).
+    - ``{"clear": true}``: remove every fault.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, Mapping
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from aiohttp import web
+
+from exitguard.domain.enums import PositionSide, Side
+
+from .context import CONTEXT, VenueContext, json_response
+from .errors import VenueError
+from .faults import MAX_LATENCY_MS, LostResponse, int_field, lost_response
+
+__all__ = ["add_control_routes"]
+
+
+class _ControlError(Exception):
+    pass
+
+
+async def _json_body(request: web.Request) -> dict[str, Any]:
+    raw = await request.read()
+    if not raw.strip():
+        return {}
+    try:
+        body = json.loads(raw, parse_float=Decimal)
+    except ValueError as exc:
+        raise _ControlError(f"body is not JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise _ControlError("body must be a JSON object")
+    return body
+
+
+def _decimal(body: Mapping[str, Any], name: str, *, required: bool) -> Decimal | None:
+    if name not in body or body[name] is None:
+        if required:
+            raise _ControlError(f"{name} is required")
+        return None
+    value = body[name]
+    if isinstance(value, bool) or not isinstance(value, int | str | Decimal):
+        raise _ControlError(f"{name} must be a decimal number or string")
+    try:
+        dec = Decimal(str(value))
+    except InvalidOperation:
+        raise _ControlError(f"{name} must be a decimal number, got {value!r}") from None
+    if not dec.is_finite() or dec <= 0:
+        raise _ControlError(f"{name} must be > 0, got {value!r}")
+    return dec
+
+
+def _str(body: Mapping[str, Any], name: str) -> str:
+    value = body.get(name)
+    if not isinstance(value, str) or not value:
+        raise _ControlError(f"{name} must be a non-empty string")
+    return value
+
+
+def _control(
+    fn: Callable[[VenueContext, dict[str, Any]], object],
+) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    async def handle(request: web.Request) -> web.StreamResponse:
+        ctx = request.app[CONTEXT]
+        try:
+            body = await _json_body(request) if request.method == "POST" else {}
+            return json_response(fn(ctx, body))
+        except _ControlError as exc:
+            return json_response({"error": str(exc)}, status=400)
+        except VenueError as err:
+            return json_response({"error": err.msg, "code": err.code}, status=400)
+
+    return handle
+
+
+def _ctl_price(ctx: VenueContext, body: dict[str, Any]) -> object:
+    symbol = _str(body, "symbol")
+    last = _decimal(body, "last", required=False)
+    mark = _decimal(body, "mark", required=False)
+    if last is None and mark is None:
+        raise _ControlError("give last and/or mark")
+    ctx.exchange.on_price(symbol, last, mark)
+    m = ctx.exchange.market(symbol)
+    return {"symbol": symbol, "last": dumps_decimal(m.last), "mark": dumps_decimal(m.mark)}
+
+
+def dumps_decimal(value: Decimal) -> str:
+    return format(value, "f")
+
+
+def _ctl_advance(ctx: VenueContext, body: dict[str, Any]) -> object:
+    if ctx.advance_clock is None:
+        raise _ControlError(
+            "the venue clock is not stepped; /_venue/clock/advance needs --clock stepped"
+        )
+    if "ms" not in body:
+        raise _ControlError("ms is required")
+    try:
+        ms = int_field(body, "ms", 0, 10 * 365 * 86_400_000)
+    except ValueError as exc:
+        raise _ControlError(str(exc)) from None
+    now = ctx.advance_clock(ms)
+    if ctx.pump is not None:
+        ctx.pump()
+    else:
+        ctx.exchange.tick_time()
+    return {"now_ms": now}
+
+
+def _ctl_position(ctx: VenueContext, body: dict[str, Any]) -> object:
+    account = ctx.exchange.account_by_api_key(_str(body, "api_key"))
+    if account is None:
+        raise _ControlError("no account has that api_key")
+    symbol = _str(body, "symbol")
+    try:
+        side = Side(_str(body, "side").upper())
+    except ValueError:
+        raise _ControlError("side must be BUY or SELL") from None
+    qty = _decimal(body, "qty", required=True)
+    assert qty is not None
+    price = _decimal(body, "price", required=False)
+    position_side: PositionSide | None = None
+    if body.get("position_side") is not None:
+        try:
+            position_side = PositionSide(_str(body, "position_side").upper())
+        except ValueError:
+            raise _ControlError("position_side must be BOTH, LONG or SHORT") from None
+    order = ctx.exchange.open_position(account, symbol, side, qty, price, position_side)
+    return {"order": order.to_json()}
+
+
+def _ctl_snapshot(ctx: VenueContext, body: dict[str, Any]) -> object:
+    snap = dict(ctx.exchange.snapshot())
+    snap["faults"] = ctx.faults.to_json()
+    snap["streams"] = {"connections": ctx.hub.connections}
+    return snap
+
+
+def _ctl_reset(ctx: VenueContext, body: dict[str, Any]) -> object:
+    ctx.hub.close_user_streams()
+    ctx.exchange.reset()
+    ctx.limiter.reset()
+    ctx.faults.clear()
+    if ctx.on_reset is not None:
+        ctx.on_reset()
+    return {"ok": True}
+
+
+_FAULT_KEYS = {
+    "latency_ms",
+    "lose_response",
+    "status_429",
+    "clock_skew_ms",
+    "close_user_streams",
+    "expire_listen_key",
+    "clear",
+}
+
+
+def _ctl_faults(ctx: VenueContext, body: dict[str, Any]) -> object:
+    unknown = set(body) - _FAULT_KEYS
+    if unknown:
+        raise _ControlError(f"unknown fault(s) {sorted(unknown)}; known: {sorted(_FAULT_KEYS)}")
+    faults = ctx.faults
+    try:
+        # Validate everything before changing anything.
+        latency = int_field(body, "latency_ms", 0, MAX_LATENCY_MS) if "latency_ms" in body else None
+        n429 = int_field(body, "status_429", 0, 1_000_000) if "status_429" in body else None
+        skew = (
+            int_field(body, "clock_skew_ms", -86_400_000, 86_400_000)
+            if "clock_skew_ms" in body
+            else None
+        )
+        lost: list[LostResponse] = []
+        if "lose_response" in body:
+            raw = body["lose_response"]
+            lost = [lost_response(x) for x in (raw if isinstance(raw, list) else [raw])]
+        for flag in ("close_user_streams", "expire_listen_key", "clear"):
+            if flag in body and not isinstance(body[flag], bool):
+                raise ValueError(f"{flag} must be true or false")
+    except ValueError as exc:
+        raise _ControlError(str(exc)) from None
+    out: dict[str, object] = {}
+    if body.get("clear"):
+        faults.clear()
+    if latency is not None:
+        faults.latency_ms = latency
+    if n429 is not None:
+        faults.status_429 = n429
+    if skew is not None:
+        faults.clock_skew_ms = skew
+    faults.lose_response.extend(lost)
+    if body.get("close_user_streams"):
+        out["closed_streams"] = ctx.hub.close_user_streams()
+    if body.get("expire_listen_key"):
+        expired = 0
+        for account in list(ctx.exchange.accounts.values()):
+            if account.listen_key is not None:
+                ctx.exchange.expire_listen_key(account)
+                expired += 1
+        out["expired_listen_keys"] = expired
+    out["faults"] = faults.to_json()
+    return out
+
+
+def _ctl_get_faults(ctx: VenueContext, body: dict[str, Any]) -> object:
+    return ctx.faults.to_json()
+
+
+def add_control_routes(router: web.UrlDispatcher) -> None:
+    router.add_post("/_venue/price", _control(_ctl_price))
+    router.add_post("/_venue/clock/advance", _control(_ctl_advance))
+    router.add_post("/_venue/position", _control(_ctl_position))
+    router.add_get("/_venue/snapshot", _control(_ctl_snapshot))
+    router.add_post("/_venue/reset", _control(_ctl_reset))
+    router.add_post("/_venue/faults", _control(_ctl_faults))
+    router.add_get("/_venue/faults", _control(_ctl_get_faults))
