@@ -375,3 +375,28 @@ def test_price_protect_rearms_a_trailing_stop(venue):
     x.on_price("BTCUSDT", last=D("64000.0"), mark=D("64100.0"))  # gap closed: fires now
     assert algo_events(events, tr["algoId"])[-1][0] == "FINISHED"
     assert x.position_risk(acct, {"symbol": "BTCUSDT"})[0]["positionAmt"] == "0.000"
+
+
+def test_primit_trailing_without_activation_starts_at_the_mark():
+    doc = json.loads(files("exitguard").joinpath("fixtures/exchange_info/usdm.json").read_text())
+    x = UsdmExchange(doc, Clock(), dialect=PRIMIT)
+    acct = x.create_account()
+    events: list[dict] = []
+    x.subscribe(acct, events.append)
+    x.open_position(acct, "BTCUSDT", Side.BUY, D("0.100"))
+    x.on_price("BTCUSDT", mark=D("65500.05"))  # mark above last: the default activation
+    placed = x.new_algo_order(
+        acct,
+        {
+            "symbol": "BTCUSDT",
+            "side": "SELL",
+            "type": "TRAILING_STOP_MARKET",
+            "quantity": "0.100",
+            "reduceOnly": "true",
+            "callbackRate": "1",
+        },
+    )
+    assert D(placed["activatePrice"]) == D("65500.0")  # the mark, truncated to the tick
+    assert algo_events(events, placed["algoId"]) == [("NEW", False)]
+    x.on_price("BTCUSDT", last=D("65500.0"))  # last reaches the mark: activates
+    assert algo_events(events, placed["algoId"])[-1] == ("NEW", True)

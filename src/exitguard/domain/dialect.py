@@ -29,6 +29,9 @@ class Dialect:
     conditional_types_on_order_endpoint: bool  # False: /fapi/v1/order answers -4120
     gtd_min_lead_ms: int
     gtd_min_inclusive: bool  # primit: >= now + 600 s; binance: > now + 600 s
+    # Where a trailing stop without activatePrice starts: "latest" (the workingType price,
+    # New-Algo-Order page) or "mark" (seed 003: "Defaults to current mark price").
+    trailing_default_activation: str = "latest"
 
 
 BINANCE = Dialect(
@@ -61,6 +64,7 @@ PRIMIT = Dialect(
     conditional_types_on_order_endpoint=True,
     gtd_min_lead_ms=600_000,
     gtd_min_inclusive=True,
+    trailing_default_activation="mark",
 )
 
 DIALECTS = {d.name: d for d in (BINANCE, PRIMIT)}

@@ -97,6 +97,13 @@ class AlgoService:
         if self.open_count(acct) >= FUTURES_ACCOUNT_ALGO_ORDER_LIMIT:
             raise VenueError(-4045, "Reach max stop order limit.")
         quantity = req.quantity
+        activate_price = req.activate_price
+        if (
+            activate_price is None
+            and req.type is AlgoOrderType.TRAILING_STOP_MARKET
+            and self.x.dialect.trailing_default_activation == "mark"
+        ):
+            activate_price = m.source_price("MARK_PRICE")
         if req.quote_order_qty is not None:  # primit: convert at the type's reference price
             quantity = self._quote_to_base(m, req)
         tif = req.time_in_force.value if req.time_in_force else "GTC"
@@ -120,7 +127,7 @@ class AlgoService:
             close_position=bool(req.close_position),
             price_protect=bool(req.price_protect),
             reduce_only=bool(req.reduce_only),
-            activate_price=req.activate_price,
+            activate_price=activate_price,
             callback_rate=req.callback_rate,
             good_till_date=req.good_till_date or 0,
             stp_mode=(
