@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
 from ..errors import VenueError
+
+_INT = re.compile(r"-?[0-9]{1,19}")
 
 __all__ = ["opt_int", "opt_str", "req_str"]
 
@@ -30,7 +33,7 @@ def opt_int(
     if raw in (None, ""):
         return None
     assert raw is not None
-    if not (raw.isascii() and raw.lstrip("-").isdigit()) or len(raw) > 19:
+    if not _INT.fullmatch(raw):
         raise VenueError(
             -1100,
             f"Illegal characters found in parameter '{name}'; legal range is '^-?[0-9]{{1,19}}$'.",
