@@ -38,6 +38,7 @@ TRANSPORT_PARAMS = frozenset({"timestamp", "recvWindow", "signature"})
 _DECIMAL_RANGE = r"^([0-9]{1,20})(\.[0-9]{1,20})?$"
 _DECIMAL_RE = re.compile(r"[0-9]{1,20}(\.[0-9]{1,20})?")
 _INT_MAX = 2**63 - 1
+_INT_RE = re.compile(r"-?[0-9]{1,19}")  # "--5" passes lstrip("-").isdigit(), then int() raises
 
 
 class Kind(Enum):
@@ -209,7 +210,7 @@ def _decode_value(spec: FieldSpec, raw: object) -> object:
         # is_finite first: comparing a signalling NaN raises.
         if isinstance(raw, Decimal) and raw.is_finite() and raw == raw.to_integral_value():
             return int(raw) if abs(raw) <= _INT_MAX else _BAD
-        if isinstance(raw, str) and raw.isascii() and raw.lstrip("-").isdigit():
+        if isinstance(raw, str) and _INT_RE.fullmatch(raw):
             n = int(raw)
             return n if abs(n) <= _INT_MAX else _BAD
         return _BAD

@@ -177,7 +177,14 @@ class Venue:
     async def start(self) -> Venue:
         if self._runner is not None:
             raise RuntimeError("Venue: already started")
-        runner = web.AppRunner(self._app, access_log=None, shutdown_timeout=2.0)
+        # Long queries (up to 64 KiB) reach the app and get a Binance body, not aiohttp's text 400.
+        runner = web.AppRunner(
+            self._app,
+            access_log=None,
+            shutdown_timeout=2.0,
+            max_line_size=65536,
+            max_field_size=65536,
+        )
         await runner.setup()
         try:
             site = web.TCPSite(runner, self.host, self._requested_port, reuse_address=True)

@@ -37,9 +37,7 @@ class AccountEndpoints(ExchangeBase):
         dual = raw == "true"
         if dual == acct.dual_side:
             raise VenueError(-4059, "No need to change position side.")
-        if any(
-            o.open and o.api_key == acct.api_key for o in self.orders.values()
-        ) or self.algo.open_count(acct):
+        if self.open_orders_of(acct.api_key) or self.algo.open_count(acct):
             raise VenueError(-4067, "Position side cannot be changed if there exists open orders.")
         if any(p.amount for p in acct.positions.values()):
             raise VenueError(-4068, "Position side cannot be changed if there exists position.")

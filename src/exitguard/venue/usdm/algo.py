@@ -47,15 +47,24 @@ class AlgoService:
         self.x = exchange
         self.orders: dict[int, AlgoOrder] = {}
         self._ids = itertools.count(1_000_000_000_000_001)
+        # Open orders only, per account (in placement order) and by client id: counting and the
+        # duplicate check stay O(open) — at most 200 per account — however long the history.
+        self._open: dict[str, dict[int, AlgoOrder]] = {}
+        self._open_client_ids: dict[tuple[str, str], int] = {}
 
     # -- counting ------------------------------------------------------------------------
 
+    def open_orders_of(self, api_key: str) -> list[AlgoOrder]:
+        return list(self._open.get(api_key, {}).values())
+
+    def _all_open(self) -> list[AlgoOrder]:
+        return [a for per_account in self._open.values() for a in per_account.values()]
+
     def open_count(self, acct: Account, symbol: str | None = None) -> int:
-        return sum(
-            1
-            for a in self.orders.values()
-            if a.open and a.api_key == acct.api_key and (symbol is None or a.symbol == symbol)
-        )
+        open_orders = self._open.get(acct.api_key, {})
+        if symbol is None:
+            return len(open_orders)
+        return sum(1 for a in open_orders.values() if a.symbol == symbol)
 
     # -- placement -----------------------------------------------------------------------
 
@@ -89,10 +98,7 @@ class AlgoService:
 
     def _accept(self, acct: Account, m: SymbolMarket, req: AlgoOrderRequest) -> AlgoOrder:
         client_id = req.client_algo_id or ("venue-" + secrets.token_hex(8))
-        if any(
-            a.open and a.api_key == acct.api_key and a.client_algo_id == client_id
-            for a in self.orders.values()
-        ):
+        if (acct.api_key, client_id) in self._open_client_ids:
             raise VenueError(-4116, "ClientOrderId is duplicated.")
         if self.open_count(acct) >= FUTURES_ACCOUNT_ALGO_ORDER_LIMIT:
             raise VenueError(-4045, "Reach max stop order limit.")
@@ -139,6 +145,8 @@ class AlgoService:
             update_time=now,
         )
         self.orders[algo.algo_id] = algo
+        self._open.setdefault(acct.api_key, {})[algo.algo_id] = algo
+        self._open_client_ids[(acct.api_key, client_id)] = algo.algo_id
         self._arm(m, algo)
         self.x.emit(acct.api_key, algo_update(algo, now))
         return algo
@@ -237,10 +245,8 @@ class AlgoService:
         algo_type = opt_str(params, "algoType")
         return [
             a.to_json()
-            for a in self.orders.values()
-            if a.open
-            and a.status != "TRIGGERED"
-            and a.api_key == acct.api_key
+            for a in self.open_orders_of(acct.api_key)
+            if a.status != "TRIGGERED"
             and (symbol is None or a.symbol == symbol)
             and (algo_id is None or a.algo_id == algo_id)
             and algo_type in (None, "CONDITIONAL")
@@ -272,8 +278,8 @@ class AlgoService:
     ) -> dict[str, Any]:
         symbol = req_str(params, "symbol")
         self.x.market(symbol)
-        for a in list(self.orders.values()):
-            if a.open and a.status == "NEW" and a.api_key == acct.api_key and a.symbol == symbol:
+        for a in self.open_orders_of(acct.api_key):
+            if a.status == "NEW" and a.symbol == symbol:
                 self._end(acct, a, "CANCELED")
         return {"code": 200, "msg": "The operation of cancel all open order is done."}
 
@@ -387,19 +393,17 @@ class AlgoService:
 
     def position_flat(self, acct: Account, symbol: str, position_side: PositionSide) -> None:
         """closePosition orders of a position that went flat expire (GTE_GTC behaviour)."""
-        for algo in list(self.orders.values()):
+        for algo in self.open_orders_of(acct.api_key):
             if (
-                algo.open
-                and algo.status == "NEW"
+                algo.status == "NEW"
                 and algo.close_position
-                and algo.api_key == acct.api_key
                 and algo.symbol == symbol
                 and algo.position_side is position_side
             ):
                 self._end(acct, algo, "EXPIRED", "Position is flat")
 
     def tick_time(self, now: int) -> None:
-        for algo in list(self.orders.values()):
+        for algo in self._all_open():
             if (
                 algo.status == "NEW"
                 and algo.time_in_force == "GTD"
@@ -408,7 +412,10 @@ class AlgoService:
                 self._end(self.x.accounts[algo.api_key], algo, "EXPIRED", "GTD expired")
 
     def _end(self, acct: Account, algo: AlgoOrder, status: str, reason: str = "") -> None:
+        """Move ``algo`` to a terminal status, out of its trigger book and the open indexes."""
         self._disarm(algo)
+        self._open.get(algo.api_key, {}).pop(algo.algo_id, None)
+        self._open_client_ids.pop((algo.api_key, algo.client_algo_id), None)
         algo.status, algo.reject_reason = status, reason
         algo.update_time = self.x.now_ms()
         self.x.emit(acct.api_key, algo_update(algo, algo.update_time))

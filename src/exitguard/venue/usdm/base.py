@@ -49,6 +49,7 @@ class ExchangeBase:
     markets: dict[str, SymbolMarket]
     accounts: dict[str, Account]
     orders: dict[int, Order]
+    open_by_account: dict[str, dict[int, Order]]  # per account, only orders not yet terminal
     algo: AlgoService
     _exchange_info: dict[str, Any]
     _order_ids: Iterator[int]
@@ -85,6 +86,17 @@ class ExchangeBase:
     def _emit_market(self, kind: str, symbol: str, payload: dict[str, Any]) -> None:
         for listener in list(self._listeners.market):
             listener(kind, symbol, payload)
+
+    # -- open-order index ----------------------------------------------------------------
+
+    def track_open(self, order: Order) -> None:
+        self.open_by_account.setdefault(order.api_key, {})[order.order_id] = order
+
+    def untrack_open(self, order: Order) -> None:
+        self.open_by_account.get(order.api_key, {}).pop(order.order_id, None)
+
+    def open_orders_of(self, api_key: str) -> list[Order]:
+        return list(self.open_by_account.get(api_key, {}).values())
 
     # -- margin (cross) ------------------------------------------------------------------
 

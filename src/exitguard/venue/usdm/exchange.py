@@ -76,6 +76,7 @@ class UsdmExchange(MarketDataEndpoints, AccountEndpoints, OrderEndpoints):
         }
         self.accounts: dict[str, Account] = {}
         self.orders: dict[int, Order] = {}
+        self.open_by_account = {}
         self._order_ids = itertools.count(4_000_000_001)
         self._trade_ids = itertools.count(700_000_001)
         self.algo = AlgoService(self)
@@ -208,8 +209,8 @@ class UsdmExchange(MarketDataEndpoints, AccountEndpoints, OrderEndpoints):
     def tick_time(self) -> None:
         """Expire GTD orders and listen keys whose time has come (call after the clock moves)."""
         now = self.now_ms()
-        for order in list(self.orders.values()):
-            if order.open and order.time_in_force == "GTD" and 0 < order.good_till_date <= now:
+        for order in [o for per in self.open_by_account.values() for o in per.values()]:
+            if order.time_in_force == "GTD" and 0 < order.good_till_date <= now:
                 self._finish(self.accounts[order.api_key], order, "EXPIRED")
         self.algo.tick_time(now)
         for acct in self.accounts.values():
@@ -255,6 +256,7 @@ class UsdmExchange(MarketDataEndpoints, AccountEndpoints, OrderEndpoints):
             now,
         )
         self.orders[order.order_id] = order
+        self.track_open(order)
         self.emit(acct.api_key, order_trade_update(order, now, "NEW"))
         self._fill(acct, order, price or m.last, qty, maker=False)
         self._account_changed(acct, {symbol})

@@ -27,9 +27,7 @@ __all__ = ["OrderEndpoints"]
 class OrderEndpoints(ExchangeBase):
     def market_context(self, acct: Account, m: SymbolMarket) -> MarketContext:
         open_on_symbol = sum(
-            1
-            for o in self.orders.values()
-            if o.open and o.api_key == acct.api_key and o.symbol == m.rules.symbol
+            1 for o in self.open_orders_of(acct.api_key) if o.symbol == m.rules.symbol
         ) + self.algo.open_count(acct, m.rules.symbol)
         return MarketContext(
             last_price=m.last,
@@ -61,10 +59,7 @@ class OrderEndpoints(ExchangeBase):
             raise VenueError.from_violation(result.violations[0])
         req: FuturesOrderRequest = result.request
         client_id = req.new_client_order_id or new_client_id()
-        if any(
-            o.open and o.api_key == acct.api_key and o.client_order_id == client_id
-            for o in self.orders.values()
-        ):
+        if any(o.client_order_id == client_id for o in self.open_orders_of(acct.api_key)):
             raise VenueError(-4116, "ClientOrderId is duplicated.")
         assert req.quantity is not None
         position_side = req.position_side or PositionSide.BOTH
@@ -132,6 +127,7 @@ class OrderEndpoints(ExchangeBase):
     def place(self, acct: Account, order: Order) -> None:
         """Accept ``order`` (already validated) and run it against the book."""
         self.orders[order.order_id] = order
+        self.track_open(order)
         m = self.markets[order.symbol]
         now = self.now_ms()
         if order.type == "MARKET":
@@ -143,6 +139,7 @@ class OrderEndpoints(ExchangeBase):
         tif = order.time_in_force
         if tif == "GTX" and marketable:
             del self.orders[order.order_id]
+            self.untrack_open(order)
             raise VenueError(
                 -5022,
                 "Due to the order could not be executed as maker, the Post Only order will be rejected.",
@@ -151,6 +148,7 @@ class OrderEndpoints(ExchangeBase):
             fills = m.book.walk(m.last, order.side, order.qty, order.price)
             if sum((q for _, q in fills), ZERO) < order.qty:
                 del self.orders[order.order_id]
+                self.untrack_open(order)
                 raise VenueError(
                     -5021,
                     "Due to the order could not be filled immediately, the FOK order has been rejected.",
@@ -202,6 +200,7 @@ class OrderEndpoints(ExchangeBase):
         acct.trades.append(fill)
         self.emit(acct.api_key, order_trade_update(order, now, "TRADE", fill))
         if order.status == "FILLED":
+            self.untrack_open(order)
             self._order_done(acct, order)
         if pos.amount == 0:
             self.algo.position_flat(acct, order.symbol, order.position_side)
@@ -209,6 +208,7 @@ class OrderEndpoints(ExchangeBase):
     def _finish(self, acct: Account, order: Order, status: str, reason: int = 0) -> None:
         order.status = status
         order.expiry_reason = reason
+        self.untrack_open(order)
         order.update_time = self.now_ms()
         self.markets[order.symbol].resting.remove(order.order_id)
         execution = "CANCELED" if status == "CANCELED" else "EXPIRED"
@@ -270,8 +270,8 @@ class OrderEndpoints(ExchangeBase):
             self.market(symbol)
         return [
             o.to_json()
-            for o in self.orders.values()
-            if o.open and o.api_key == acct.api_key and (symbol is None or o.symbol == symbol)
+            for o in self.open_orders_of(acct.api_key)
+            if symbol is None or o.symbol == symbol
         ]
 
     def all_orders(
@@ -295,8 +295,8 @@ class OrderEndpoints(ExchangeBase):
         acct = require_account(account)
         symbol = req_str(params, "symbol")
         self.market(symbol)
-        for o in list(self.orders.values()):
-            if o.open and o.api_key == acct.api_key and o.symbol == symbol and o.algo_id is None:
+        for o in self.open_orders_of(acct.api_key):
+            if o.symbol == symbol and o.algo_id is None:
                 self._finish(acct, o, "CANCELED")
         return {"code": 200, "msg": "The operation of cancel all open order is done."}
 
