@@ -80,8 +80,19 @@ def test_optional_and_legacy_filters(spot, usdm):
         and spot.get("SOLUSDT").percent_price_by_side is None
     )
     assert usdm.get("BTCUSDT").trigger_protect == D("0.0500")
-    # multiplierDecimal arrives as "4" and as 4
     assert {usdm.get(s).percent_price.multiplier_decimal for s in ("BTCUSDT", "ETHUSDT")} == {4}
+
+
+def test_multiplier_decimal_as_int_or_string():
+    """The reference shows both spellings; captures show "4". Both parse to 4."""
+    doc = raw("usdm")
+    for f in doc["symbols"][0]["filters"]:
+        if f["filterType"] == "PERCENT_PRICE":
+            f["multiplierDecimal"] = 4
+    assert (
+        parse_exchange_info(doc).get(doc["symbols"][0]["symbol"]).percent_price.multiplier_decimal
+        == 4
+    )
 
 
 def test_malformed_known_filter_names_its_path():

@@ -386,3 +386,102 @@ async def test_sdk_retries_a_lost_delete_response(venue: Venue) -> None:
     assert e.value.status_code == -2011  # "Unknown order sent." on the retried cancel
     state = (await sdk(lambda: r.query_algo_order(client_algo_id="retry-me"))).data()
     assert get(state, "algo_status") == "CANCELED"
+
+
+async def test_every_remaining_endpoint_through_the_sdk(
+    venue: Venue, sdk_warnings: Callable[[], list[str]]
+) -> None:
+    """The issue's REST list, endpoint by endpoint, driven by the official SDK's own methods."""
+    from binance_sdk_derivatives_trading_usds_futures.rest_api.models import (
+        PlaceMultipleOrdersBatchOrdersParameterInner,
+    )
+
+    api = rest_client(venue)
+    # Market data.
+    assert (await sdk(lambda: api.test_connectivity())).status == 200
+    assert get((await sdk(lambda: api.check_server_time())).data(), "server_time") > 0
+    info = (await sdk(lambda: api.exchange_information())).data()
+    assert SYMBOL in {get(s, "symbol") for s in get(info, "symbols")}
+    price = (await sdk(lambda: api.symbol_price_ticker(symbol=SYMBOL))).data()
+    assert Decimal(get(price, "price")) == Decimal("65000")
+    book = (await sdk(lambda: api.symbol_order_book_ticker(symbol=SYMBOL))).data()
+    assert Decimal(get(book, "bid_price")) < Decimal(get(book, "ask_price"))
+    depth = (await sdk(lambda: api.order_book(symbol=SYMBOL, limit=5))).data()
+    assert len(get(depth, "bids")) == 5 and len(get(depth, "asks")) == 5
+    # Account: position mode, leverage, balances, positions.
+    mode = (await sdk(lambda: api.get_current_position_mode())).data()
+    assert get(mode, "dual_side_position") is False
+    changed = (await sdk(lambda: api.change_position_mode(dual_side_position="true"))).data()
+    assert get(changed, "code") == 200
+    await sdk(lambda: api.change_position_mode(dual_side_position="false"))
+    lev = (await sdk(lambda: api.change_initial_leverage(symbol=SYMBOL, leverage=10))).data()
+    assert get(lev, "leverage") == 10
+    balances = (await sdk(lambda: api.futures_account_balance_v3())).data()
+    assert Decimal(get(balances[0], "balance")) == venue.usdt_balance
+    account = (await sdk(lambda: api.account_information_v3())).data()
+    assert Decimal(get(account, "total_wallet_balance")) == venue.usdt_balance
+    # Regular orders: place (single and batch), query, list, cancel, cancel all, history, trades.
+    limit = (
+        await sdk(
+            lambda: api.new_order(
+                symbol=SYMBOL,
+                side=NewOrderSideEnum.BUY,
+                type=NewOrderTypeEnum.LIMIT,
+                time_in_force="GTC",
+                quantity="0.010",
+                price="60000.0",
+            )
+        )
+    ).data()
+    order_id = get(limit, "order_id")
+    queried = (await sdk(lambda: api.query_order(symbol=SYMBOL, order_id=order_id))).data()
+    assert get(queried, "status") == "NEW"
+    batch = [
+        PlaceMultipleOrdersBatchOrdersParameterInner(
+            symbol=SYMBOL,
+            side="BUY",
+            type="LIMIT",
+            time_in_force="GTC",
+            quantity=0.01,  # the SDK batch model takes only floats; it sends JSON numbers
+            price=59000.0,
+        )
+    ]
+    placed = (await sdk(lambda: api.place_multiple_orders(batch_orders=batch))).data()
+    assert len(placed) == 1
+    open_orders = (await sdk(lambda: api.current_all_open_orders(symbol=SYMBOL))).data()
+    assert len(open_orders) == 2
+    cancelled = (await sdk(lambda: api.cancel_order(symbol=SYMBOL, order_id=order_id))).data()
+    assert get(cancelled, "status") == "CANCELED"
+    done = (await sdk(lambda: api.cancel_all_open_orders(symbol=SYMBOL))).data()
+    assert get(done, "code") == 200
+    assert (await sdk(lambda: api.current_all_open_orders(symbol=SYMBOL))).data() == []
+    history = (await sdk(lambda: api.all_orders(symbol=SYMBOL))).data()
+    assert {get(o, "status") for o in history} == {"CANCELED"}
+    await sdk(
+        lambda: api.new_order(
+            symbol=SYMBOL,
+            side=NewOrderSideEnum.BUY,
+            type=NewOrderTypeEnum.MARKET,
+            quantity="0.010",
+        )
+    )
+    trades = (await sdk(lambda: api.account_trade_list(symbol=SYMBOL))).data()
+    assert len(trades) >= 1 and get(trades[-1], "buyer") is True
+    positions = (await sdk(lambda: api.position_information_v3(symbol=SYMBOL))).data()
+    assert Decimal(get(positions[0], "position_amt")) == Decimal("0.010")
+    # Algo history and cancel-all.
+    await sdk(
+        lambda: api.new_algo_order(
+            algo_type=NewAlgoOrderAlgoTypeEnum.CONDITIONAL,
+            symbol=SYMBOL,
+            side=NewAlgoOrderSideEnum.SELL,
+            type=NewAlgoOrderTypeEnum.STOP_MARKET,
+            trigger_price="60000.0",
+            close_position="true",
+        )
+    )
+    all_algo = (await sdk(lambda: api.query_all_algo_orders(symbol=SYMBOL))).data()
+    assert [get(a, "algo_status") for a in all_algo] == ["NEW"]
+    await sdk(lambda: api.cancel_all_algo_open_orders(symbol=SYMBOL))
+    assert (await sdk(lambda: api.current_all_algo_open_orders(symbol=SYMBOL))).data() == []
+    assert sdk_warnings() == []

@@ -305,7 +305,8 @@ class OrderEndpoints(ExchangeBase):
     ) -> list[dict[str, Any]]:
         raw = req_str(params, "batchOrders")
         try:
-            items = json.loads(raw)
+            # Numbers parse exactly (the official SDK sends price/quantity as JSON numbers).
+            items = json.loads(raw, parse_float=Decimal, parse_constant=_refuse_constant)
         except ValueError:
             raise VenueError(-1130, "Data sent for parameter 'batchOrders' is not valid.") from None
         if not isinstance(items, list) or not 1 <= len(items) <= 5:
@@ -314,13 +315,14 @@ class OrderEndpoints(ExchangeBase):
             )
         out: list[dict[str, Any]] = []
         for item in items:
-            if not isinstance(item, dict) or not all(isinstance(v, str) for v in item.values()):
+            order_params = _batch_item_params(item)
+            if order_params is None:
                 out.append(
                     {"code": -1130, "msg": "Data sent for parameter 'batchOrders' is not valid."}
                 )
                 continue
             try:
-                out.append(self.new_order(account, item))
+                out.append(self.new_order(account, order_params))
             except VenueError as e:
                 out.append(e.body())
         return out
@@ -353,3 +355,25 @@ class OrderEndpoints(ExchangeBase):
             for t in acct.trades
             if t.symbol == symbol
         ][-limit:]
+
+
+def _refuse_constant(name: str) -> None:
+    raise ValueError(f"{name} is not a number")
+
+
+def _batch_item_params(item: object) -> dict[str, str] | None:
+    """One batchOrders entry as wire strings: strings as sent, numbers in plain decimal form,
+    booleans as ``true``/``false``; anything else (objects, lists, null) is not valid."""
+    if not isinstance(item, dict):
+        return None
+    out: dict[str, str] = {}
+    for key, value in item.items():
+        if isinstance(value, bool):
+            out[key] = "true" if value else "false"
+        elif isinstance(value, str):
+            out[key] = value
+        elif isinstance(value, int | Decimal):
+            out[key] = format_decimal(Decimal(value))
+        else:
+            return None
+    return out
