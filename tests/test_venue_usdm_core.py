@@ -400,3 +400,66 @@ def test_primit_trailing_without_activation_starts_at_the_mark():
     assert algo_events(events, placed["algoId"]) == [("NEW", False)]
     x.on_price("BTCUSDT", last=D("65500.0"))  # last reaches the mark: activates
     assert algo_events(events, placed["algoId"])[-1] == ("NEW", True)
+
+
+def test_short_exits_buy_side_triggers(venue):
+    """BUY STOP fires on a rise (>=), BUY TAKE_PROFIT on a fall (<=); equality fires."""
+    x, acct, events, _ = venue
+    x.open_position(acct, "BTCUSDT", Side.SELL, D("0.200"))
+    sl = x.new_algo_order(acct, stop(side="BUY", triggerPrice="66000.0", clientAlgoId="exg-sl"))
+    tp = x.new_algo_order(
+        acct,
+        stop(
+            side="BUY",
+            type="TAKE_PROFIT_MARKET",
+            triggerPrice="64000.0",
+            closePosition=None,
+            quantity="0.100",
+            reduceOnly="true",
+            clientAlgoId="exg-tp",
+        ),
+    )
+    x.on_price("BTCUSDT", last=D("64000.1"))
+    assert algo_events(events, tp["algoId"]) == [("NEW", False)]
+    x.on_price("BTCUSDT", last=D("64000.0"))  # TP: <= fires, buys back half
+    assert algo_events(events, tp["algoId"])[-1][0] == "FINISHED"
+    assert x.position_risk(acct, {"symbol": "BTCUSDT"})[0]["positionAmt"] == "-0.100"
+    x.on_price("BTCUSDT", last=D("65999.9"))
+    assert algo_events(events, sl["algoId"]) == [("NEW", False)]
+    x.on_price("BTCUSDT", last=D("66000.0"))  # SL: >= fires, closes the rest
+    assert algo_events(events, sl["algoId"])[-1][0] == "FINISHED"
+    assert x.position_risk(acct, {"symbol": "BTCUSDT"})[0]["positionAmt"] == "0.000"
+
+
+def test_stop_limit_child_rests_then_finishes_when_it_fills(venue):
+    """STOP (limit variant): the trigger places a LIMIT child; the algo order stays TRIGGERED
+    (not listed as open algo) until the child fills, then FINISHED with actualQty."""
+    x, acct, events, _ = venue
+    x.open_position(acct, "BTCUSDT", Side.BUY, D("0.100"))
+    placed = x.new_algo_order(
+        acct,
+        stop(
+            type="STOP",
+            closePosition=None,
+            quantity="0.100",
+            reduceOnly="true",
+            price="64100.0",
+            timeInForce="GTC",
+            clientAlgoId="exg-stop-limit",
+        ),
+    )
+    x.on_price("BTCUSDT", last=D("64000.0"))  # fires; child SELL LIMIT 64100 is above the market
+    assert [s for s, _ in algo_events(events, placed["algoId"])] == [
+        "NEW",
+        "TRIGGERING",
+        "TRIGGERED",
+    ]
+    assert x.open_algo_orders(acct, {}) == []
+    child = x.query_order(acct, {"symbol": "BTCUSDT", "origClientOrderId": "exg-stop-limit"})
+    assert (child["type"], child["origType"], child["status"]) == ("LIMIT", "STOP", "NEW")
+    x.on_price("BTCUSDT", last=D("64100.0"))  # the resting child fills as maker
+    assert algo_events(events, placed["algoId"])[-1][0] == "FINISHED"
+    assert x.query_algo_order(acct, {"algoId": str(placed["algoId"])})["actualQty"] == "0.100"
+    with pytest.raises(VenueError) as err:  # a finished algo order cannot be cancelled
+        x.cancel_algo_order(acct, {"algoId": str(placed["algoId"])})
+    assert err.value.code == -2011
