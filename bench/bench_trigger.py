@@ -41,7 +41,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from exitguard.domain import Side
-from exitguard.domain.trigger_book import TrailingBook, TriggerBook
+from exitguard.domain.trailing_book import TrailingBook
+from exitguard.domain.trigger_book import TriggerBook
 from exitguard.domain.triggers import TriggerDirection
 
 SEED = 20260101

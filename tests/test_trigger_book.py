@@ -19,8 +19,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from exitguard.domain import Side
+from exitguard.domain import trailing_book as trb
 from exitguard.domain import trigger_book as tb
-from exitguard.domain.trigger_book import TrailingBook, TrailingUpdate, TriggerBook
+from exitguard.domain.trailing_book import TrailingBook, TrailingUpdate
+from exitguard.domain.trigger_book import TriggerBook
 from exitguard.domain.triggers import TriggerDirection, condition_holds, trigger_direction
 
 RISING = TriggerDirection.RISING
@@ -151,7 +153,7 @@ def test_tombstones_are_swept() -> None:
         assert book.remove(key)
     assert len(book) == 100
     heap_entries = len(book._rising) + len(book._falling)
-    assert heap_entries <= 2 * len(book) + tb._COMPACT_FLOOR + 1
+    assert heap_entries <= 2 * len(book) + tb.COMPACT_FLOOR + 1
     fired = book.fire(0) + book.fire(10**9)
     assert sorted(fired) == list(range(100))
 
@@ -205,7 +207,10 @@ trigger_ops = st.lists(
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(ops=trigger_ops, floor=st.sampled_from([0, 2, 64]))
 def test_trigger_book_matches_naive_scan(ops: list[tuple[object, ...]], floor: int) -> None:
-    with mock.patch.object(tb, "_COMPACT_FLOOR", floor):
+    with (
+        mock.patch.object(tb, "COMPACT_FLOOR", floor),
+        mock.patch.object(trb, "COMPACT_FLOOR", floor),
+    ):
         book = TriggerBook()
         naive = NaiveTriggers()
         for op in ops:
@@ -440,8 +445,8 @@ def test_trailing_tombstones_are_swept() -> None:
     for key in range(100, 1000):
         assert book.remove(key)
     members = sum(len(group.members) for group in book._groups)
-    assert len(book) == 100 and members <= 2 * len(book) + tb._COMPACT_FLOOR + 1
-    assert len(book._up) <= 2 * len(book._groups) + tb._COMPACT_FLOOR + 1
+    assert len(book) == 100 and members <= 2 * len(book) + tb.COMPACT_FLOOR + 1
+    assert len(book._up) <= 2 * len(book._groups) + tb.COMPACT_FLOOR + 1
     assert [book.extreme(k) for k in range(100)] == [1000] * 100
     fired = book.on_price(2000).fired + book.on_price(1).fired
     assert sorted(fired) == list(range(100))
@@ -551,7 +556,10 @@ trailing_ops = st.lists(
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(ops=trailing_ops, floor=st.sampled_from([0, 3, 64]))
 def test_trailing_book_matches_naive_tracking(ops: list[tuple[object, ...]], floor: int) -> None:
-    with mock.patch.object(tb, "_COMPACT_FLOOR", floor):
+    with (
+        mock.patch.object(tb, "COMPACT_FLOOR", floor),
+        mock.patch.object(trb, "COMPACT_FLOOR", floor),
+    ):
         book = TrailingBook()
         naive = NaiveTrailing()
         last = 100

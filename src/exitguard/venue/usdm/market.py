@@ -5,7 +5,8 @@ from __future__ import annotations
 from decimal import ROUND_FLOOR, Decimal
 
 from exitguard.domain.filters import SymbolRules
-from exitguard.domain.trigger_book import TrailingBook, TriggerBook
+from exitguard.domain.trailing_book import TrailingBook
+from exitguard.domain.trigger_book import TriggerBook
 from exitguard.domain.triggers import truncate_mark_price
 
 from .book import BookConfig, SyntheticBook
