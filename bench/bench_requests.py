@@ -145,35 +145,37 @@ def load_fixture() -> dict[str, Any]:
 # --- exitguard ------------------------------------------------------------------------------
 
 
+def build_request(o: Order) -> AlgoOrderRequest:
+    """The exitguard request for one bench order: a STOP_MARKET closing the whole position, or
+    a reduce-only TAKE_PROFIT (both with newOrderRespType=RESULT, as ccxt always sends)."""
+    if o.kind == 0:
+        return AlgoOrderRequest(
+            symbol=SYMBOL,
+            side=o.side,
+            type=AlgoOrderType.STOP_MARKET,
+            trigger_price=o.trigger,
+            close_position=True,
+            client_algo_id=o.client_algo_id,
+            new_order_resp_type=NewOrderRespType.RESULT,
+        )
+    return AlgoOrderRequest(
+        symbol=SYMBOL,
+        side=o.side,
+        type=AlgoOrderType.TAKE_PROFIT,
+        quantity=o.quantity,
+        price=o.price,
+        trigger_price=o.trigger,
+        reduce_only=True,
+        client_algo_id=o.client_algo_id,
+        new_order_resp_type=NewOrderRespType.RESULT,
+    )
+
+
 def make_exitguard(rules: SymbolRules) -> Callable[[Order], str]:
     signer = HmacSha256Signer(FAKE_SECRET)
-    stop_market = AlgoOrderType.STOP_MARKET
-    take_profit = AlgoOrderType.TAKE_PROFIT
-    result = NewOrderRespType.RESULT
 
     def one(o: Order) -> str:
-        if o.kind == 0:
-            req = AlgoOrderRequest(
-                symbol=SYMBOL,
-                side=o.side,
-                type=stop_market,
-                trigger_price=o.trigger,
-                close_position=True,
-                client_algo_id=o.client_algo_id,
-                new_order_resp_type=result,
-            )
-        else:
-            req = AlgoOrderRequest(
-                symbol=SYMBOL,
-                side=o.side,
-                type=take_profit,
-                quantity=o.quantity,
-                price=o.price,
-                trigger_price=o.trigger,
-                reduce_only=True,
-                client_algo_id=o.client_algo_id,
-                new_order_resp_type=result,
-            )
+        req = build_request(o)
         violations = validate_algo_order(req, rules, MarketContext(last_price=o.last))
         if violations:
             raise RuntimeError(f"exitguard refused a bench order: {violations}")
@@ -306,29 +308,7 @@ def _same_number(x: str, y: str) -> bool:
 
 
 def _eg_params(o: Order) -> dict[str, str]:
-    if o.kind == 0:
-        req = AlgoOrderRequest(
-            SYMBOL,
-            o.side,
-            AlgoOrderType.STOP_MARKET,
-            trigger_price=o.trigger,
-            close_position=True,
-            client_algo_id=o.client_algo_id,
-            new_order_resp_type=NewOrderRespType.RESULT,
-        )
-    else:
-        req = AlgoOrderRequest(
-            SYMBOL,
-            o.side,
-            AlgoOrderType.TAKE_PROFIT,
-            quantity=o.quantity,
-            price=o.price,
-            trigger_price=o.trigger,
-            reduce_only=True,
-            client_algo_id=o.client_algo_id,
-            new_order_resp_type=NewOrderRespType.RESULT,
-        )
-    return req.to_params()
+    return build_request(o).to_params()
 
 
 def _ccxt_request(ex: Any, o: Order) -> dict[str, Any]:
@@ -446,28 +426,7 @@ def exitguard_stages(orders: Sequence[Order], rules: SymbolRules) -> dict[str, d
     try:
         for o in orders:
             t0 = clock()
-            if o.kind == 0:
-                req = AlgoOrderRequest(
-                    symbol=SYMBOL,
-                    side=o.side,
-                    type=AlgoOrderType.STOP_MARKET,
-                    trigger_price=o.trigger,
-                    close_position=True,
-                    client_algo_id=o.client_algo_id,
-                    new_order_resp_type=NewOrderRespType.RESULT,
-                )
-            else:
-                req = AlgoOrderRequest(
-                    symbol=SYMBOL,
-                    side=o.side,
-                    type=AlgoOrderType.TAKE_PROFIT,
-                    quantity=o.quantity,
-                    price=o.price,
-                    trigger_price=o.trigger,
-                    reduce_only=True,
-                    client_algo_id=o.client_algo_id,
-                    new_order_resp_type=NewOrderRespType.RESULT,
-                )
+            req = build_request(o)
             t1 = clock()
             ctx = MarketContext(last_price=o.last)
             t2 = clock()
