@@ -1,0 +1,1 @@
+"""Binance public historical data: read, fetch, cache and synthesise (data.binance.vision)."""
