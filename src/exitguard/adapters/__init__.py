@@ -1,0 +1,1 @@
+"""Exchange adapters: the only code that talks to an exchange, through the official Binance SDKs."""

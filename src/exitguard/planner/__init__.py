@@ -1,0 +1,1 @@
+"""The planner (pure): positions + policies + known exits -> actions for each exit slot."""
