@@ -1,0 +1,1 @@
+"""The manager: the asyncio runtime that keeps every position protected (issue 5)."""

@@ -1,0 +1,360 @@
+"""Typed private events and their dedupe keys: the one parsing path for user data (seed 001).
+
+Every payload is parsed from its typed fields, never from a whole-object serialisation:
+``ALGO_UPDATE`` fields are read from the order object ``o`` (``o.caid``, ``o.s``, ``o.ps``,
+``o.o``, ``o.X``), not the root. The dedupe key is built from fields that identify one state
+change of one order (binance-api.md §1.10, §2.5, §2.6, §3.6), so the same event delivered twice
+(a replayed buffer, a reconnect overlap, two handlers) maps to the same key and is applied once.
+Event *times* are part of the key only where the venue gives no sequence of its own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from exitguard.domain.enums import PositionSide, Product, Side
+
+__all__ = [
+    "AccountPosition",
+    "AccountUpdate",
+    "AlgoUpdate",
+    "EventParseError",
+    "ListStatus",
+    "ListenKeyExpired",
+    "OrderUpdate",
+    "PrivateEvent",
+    "SpotBalances",
+    "SpotExecution",
+    "parse_private_event",
+]
+
+
+class EventParseError(ValueError):
+    """A private payload that cannot be read; names the event type and the field."""
+
+
+def _d(obj: dict[str, Any], key: str, event: str) -> Decimal:
+    try:
+        return Decimal(str(obj.get(key, "0") or "0"))
+    except InvalidOperation as exc:
+        raise EventParseError(f"{event}: field {key!r} is not a decimal: {obj.get(key)!r}") from exc
+
+
+def _i(obj: dict[str, Any], key: str, event: str, default: int = 0) -> int:
+    value = obj.get(key, default)
+    if value in ("", None):
+        return default
+    try:
+        return int(value)
+    except (TypeError, ValueError) as exc:
+        raise EventParseError(f"{event}: field {key!r} is not an integer: {value!r}") from exc
+
+
+def _s(obj: dict[str, Any], key: str, event: str) -> str:
+    value = obj.get(key)
+    if not isinstance(value, str):
+        raise EventParseError(f"{event}: field {key!r} is missing or not a string")
+    return value
+
+
+def _obj(payload: dict[str, Any], key: str, event: str) -> dict[str, Any]:
+    value = payload.get(key)
+    if not isinstance(value, dict):
+        raise EventParseError(f"{event}: field {key!r} is missing or not an object")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class AlgoUpdate:
+    """``ALGO_UPDATE`` (USD-M algo service), every field from ``o``."""
+
+    event_time_ms: int
+    client_algo_id: str
+    algo_id: int
+    symbol: str
+    side: Side
+    position_side: PositionSide
+    order_type: str
+    status: str
+    actual_order_id: int | None
+    reason: str
+    product: Product = Product.USDM
+
+    @property
+    def dedupe_key(self) -> str:
+        return f"usdm:algo:{self.algo_id}:{self.status}:{self.actual_order_id or 0}"
+
+
+@dataclass(frozen=True, slots=True)
+class OrderUpdate:
+    """``ORDER_TRADE_UPDATE`` (USD-M regular orders, incl. an algo order's triggered child)."""
+
+    event_time_ms: int
+    client_order_id: str
+    order_id: int
+    symbol: str
+    side: Side
+    position_side: PositionSide
+    order_type: str
+    execution_type: str
+    status: str
+    last_qty: Decimal
+    cum_qty: Decimal
+    last_price: Decimal
+    trade_id: int
+    reduce_only: bool
+    product: Product = Product.USDM
+
+    @property
+    def dedupe_key(self) -> str:
+        # A trade is identified by its trade id; other execution types by (order, status, cum).
+        if self.execution_type == "TRADE":
+            return f"usdm:trade:{self.order_id}:{self.trade_id}"
+        return f"usdm:order:{self.order_id}:{self.execution_type}:{self.status}:{self.cum_qty}"
+
+
+@dataclass(frozen=True, slots=True)
+class AccountPosition:
+    symbol: str
+    position_side: PositionSide
+    amount: Decimal
+    entry_price: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class AccountUpdate:
+    """``ACCOUNT_UPDATE``: only the positions that changed (binance-api.md §2.6)."""
+
+    event_time_ms: int
+    transaction_time_ms: int
+    reason: str
+    positions: tuple[AccountPosition, ...]
+    product: Product = Product.USDM
+
+    @property
+    def dedupe_key(self) -> str:
+        parts = ",".join(f"{p.symbol}/{p.position_side}/{p.amount}" for p in self.positions)
+        return f"usdm:account:{self.transaction_time_ms}:{self.reason}:{parts}"
+
+
+@dataclass(frozen=True, slots=True)
+class ListenKeyExpired:
+    event_time_ms: int
+    product: Product = Product.USDM
+
+    @property
+    def dedupe_key(self) -> str:
+        return f"usdm:listenKeyExpired:{self.event_time_ms}"
+
+
+@dataclass(frozen=True, slots=True)
+class SpotExecution:
+    """``executionReport`` (Spot)."""
+
+    event_time_ms: int
+    client_order_id: str
+    original_client_order_id: str
+    order_id: int
+    order_list_id: int
+    symbol: str
+    side: Side
+    order_type: str
+    execution_type: str
+    status: str
+    last_qty: Decimal
+    cum_qty: Decimal
+    last_price: Decimal
+    trade_id: int
+    reject_reason: str
+    product: Product = Product.SPOT
+
+    @property
+    def dedupe_key(self) -> str:
+        if self.execution_type == "TRADE":
+            return f"spot:trade:{self.order_id}:{self.trade_id}"
+        return f"spot:order:{self.order_id}:{self.execution_type}:{self.status}:{self.cum_qty}"
+
+
+@dataclass(frozen=True, slots=True)
+class ListStatus:
+    """``listStatus`` (Spot order lists)."""
+
+    event_time_ms: int
+    order_list_id: int
+    list_client_order_id: str
+    symbol: str
+    list_status_type: str
+    list_order_status: str
+    product: Product = Product.SPOT
+
+    @property
+    def dedupe_key(self) -> str:
+        return f"spot:list:{self.order_list_id}:{self.list_status_type}:{self.list_order_status}"
+
+
+@dataclass(frozen=True, slots=True)
+class SpotBalances:
+    """``outboundAccountPosition`` (free/locked after a change) or ``balanceUpdate``."""
+
+    event_time_ms: int
+    kind: str
+    balances: tuple[tuple[str, Decimal, Decimal], ...]  # (asset, free, locked)
+    product: Product = Product.SPOT
+
+    @property
+    def dedupe_key(self) -> str:
+        parts = ",".join(f"{a}:{f}:{lk}" for a, f, lk in self.balances)
+        return f"spot:{self.kind}:{self.event_time_ms}:{parts}"
+
+
+PrivateEvent = (
+    AlgoUpdate
+    | OrderUpdate
+    | AccountUpdate
+    | ListenKeyExpired
+    | SpotExecution
+    | ListStatus
+    | SpotBalances
+)
+
+
+def _algo_update(p: dict[str, Any]) -> AlgoUpdate:
+    ev = "ALGO_UPDATE"
+    o = _obj(p, "o", ev)
+    actual = _i(o, "ai", ev)
+    return AlgoUpdate(
+        event_time_ms=_i(p, "E", ev),
+        client_algo_id=_s(o, "caid", ev),
+        algo_id=_i(o, "aid", ev),
+        symbol=_s(o, "s", ev),
+        side=Side(_s(o, "S", ev)),
+        position_side=PositionSide(o.get("ps") or "BOTH"),
+        order_type=_s(o, "o", ev),
+        status=_s(o, "X", ev),
+        actual_order_id=actual or None,
+        reason=str(o.get("rm") or ""),
+    )
+
+
+def _order_update(p: dict[str, Any]) -> OrderUpdate:
+    ev = "ORDER_TRADE_UPDATE"
+    o = _obj(p, "o", ev)
+    return OrderUpdate(
+        event_time_ms=_i(p, "E", ev),
+        client_order_id=_s(o, "c", ev),
+        order_id=_i(o, "i", ev),
+        symbol=_s(o, "s", ev),
+        side=Side(_s(o, "S", ev)),
+        position_side=PositionSide(o.get("ps") or "BOTH"),
+        order_type=_s(o, "o", ev),
+        execution_type=_s(o, "x", ev),
+        status=_s(o, "X", ev),
+        last_qty=_d(o, "l", ev),
+        cum_qty=_d(o, "z", ev),
+        last_price=_d(o, "L", ev),
+        trade_id=_i(o, "t", ev),
+        reduce_only=bool(o.get("R", False)),
+    )
+
+
+def _account_update(p: dict[str, Any]) -> AccountUpdate:
+    ev = "ACCOUNT_UPDATE"
+    a = _obj(p, "a", ev)
+    rows = a.get("P") or []
+    positions = tuple(
+        AccountPosition(
+            symbol=_s(r, "s", ev),
+            position_side=PositionSide(r.get("ps") or "BOTH"),
+            amount=_d(r, "pa", ev),
+            entry_price=_d(r, "ep", ev),
+        )
+        for r in rows
+        if isinstance(r, dict)
+    )
+    return AccountUpdate(
+        event_time_ms=_i(p, "E", ev),
+        transaction_time_ms=_i(p, "T", ev),
+        reason=str(a.get("m") or ""),
+        positions=positions,
+    )
+
+
+def _execution_report(p: dict[str, Any]) -> SpotExecution:
+    ev = "executionReport"
+    return SpotExecution(
+        event_time_ms=_i(p, "E", ev),
+        client_order_id=_s(p, "c", ev),
+        original_client_order_id=str(p.get("C") or ""),
+        order_id=_i(p, "i", ev),
+        order_list_id=_i(p, "g", ev, -1),
+        symbol=_s(p, "s", ev),
+        side=Side(_s(p, "S", ev)),
+        order_type=_s(p, "o", ev),
+        execution_type=_s(p, "x", ev),
+        status=_s(p, "X", ev),
+        last_qty=_d(p, "l", ev),
+        cum_qty=_d(p, "z", ev),
+        last_price=_d(p, "L", ev),
+        trade_id=_i(p, "t", ev, -1),
+        reject_reason=str(p.get("r") or "NONE"),
+    )
+
+
+def _list_status(p: dict[str, Any]) -> ListStatus:
+    ev = "listStatus"
+    return ListStatus(
+        event_time_ms=_i(p, "E", ev),
+        order_list_id=_i(p, "g", ev),
+        list_client_order_id=_s(p, "C", ev),
+        symbol=_s(p, "s", ev),
+        list_status_type=_s(p, "l", ev),
+        list_order_status=_s(p, "L", ev),
+    )
+
+
+def _spot_balances(p: dict[str, Any], kind: str) -> SpotBalances:
+    if kind == "balanceUpdate":
+        rows: tuple[tuple[str, Decimal, Decimal], ...] = (
+            (_s(p, "a", kind), _d(p, "d", kind), Decimal(0)),
+        )
+    else:
+        rows = tuple(
+            (_s(b, "a", kind), _d(b, "f", kind), _d(b, "l", kind))
+            for b in p.get("B") or []
+            if isinstance(b, dict)
+        )
+    return SpotBalances(event_time_ms=_i(p, "E", kind), kind=kind, balances=rows)
+
+
+def parse_private_event(payload: dict[str, Any]) -> PrivateEvent | None:
+    """The typed event for a private payload; ``None`` for event types exitguard does not use.
+
+    Spot events delivered through the WebSocket API arrive wrapped as ``{"subscriptionId": n,
+    "event": {...}}``; the wrapper is unwrapped here so both deliveries share one path.
+    """
+    inner = payload.get("event")
+    if isinstance(inner, dict) and "e" in inner:
+        payload = inner
+    kind = payload.get("e")
+    try:
+        if kind == "ALGO_UPDATE":
+            return _algo_update(payload)
+        if kind == "ORDER_TRADE_UPDATE":
+            return _order_update(payload)
+        if kind == "ACCOUNT_UPDATE":
+            return _account_update(payload)
+        if kind == "listenKeyExpired":
+            return ListenKeyExpired(event_time_ms=_i(payload, "E", "listenKeyExpired"))
+        if kind == "executionReport":
+            return _execution_report(payload)
+        if kind == "listStatus":
+            return _list_status(payload)
+        if kind in ("outboundAccountPosition", "balanceUpdate"):
+            return _spot_balances(payload, kind)
+    except ValueError as exc:  # an unknown enum value (Side, PositionSide) in a typed field
+        if isinstance(exc, EventParseError):
+            raise
+        raise EventParseError(f"{kind}: {exc}") from exc
+    return None

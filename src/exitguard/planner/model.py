@@ -1,0 +1,209 @@
+"""What the planner reads and returns: positions, exit slots, known exits, actions. Pure data.
+
+A logical exit slot is (account, product, symbol, positionSide, role) (issue 5). Client ids are
+opaque (seed 001): what an id means lives in the store, as a :class:`KnownExit` row, never in
+the id text. Actions carry requests *without* client ids: the manager assigns a fresh id when it
+writes the intent, so planning twice on the same state gives equal actions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from enum import StrEnum
+
+from exitguard.domain.enums import PositionSide, Product, Side
+from exitguard.domain.requests import (
+    AlgoOrderRequest,
+    FuturesOrderRequest,
+    SpotOcoRequest,
+    SpotOrderRequest,
+)
+from exitguard.domain.violations import Violation
+
+__all__ = [
+    "BLOCKING_STATUSES",
+    "Action",
+    "CancelExit",
+    "ExitKind",
+    "ExitRequest",
+    "ExitStatus",
+    "KnownExit",
+    "PlaceExit",
+    "Position",
+    "ReplaceExit",
+    "Role",
+    "SkipSlot",
+    "SlotKey",
+    "exit_side_for",
+]
+
+ExitRequest = AlgoOrderRequest | FuturesOrderRequest | SpotOrderRequest | SpotOcoRequest
+
+
+class Role(StrEnum):
+    STOP_LOSS = "stop_loss"
+    TAKE_PROFIT = "take_profit"
+    TRAILING = "trailing"
+    OCO = "oco"  # Spot: take-profit and stop-loss in one order list
+
+
+class ExitKind(StrEnum):
+    """Which venue object an exit is; decides the endpoint and the id field."""
+
+    ALGO = "algo"  # USD-M /fapi/v1/algoOrder, clientAlgoId
+    ORDER = "order"  # USD-M /fapi/v1/order, newClientOrderId
+    SPOT_ORDER = "spot_order"  # /api/v3/order, newClientOrderId
+    SPOT_OCO = "spot_oco"  # /api/v3/orderList/oco, listClientOrderId
+
+    @staticmethod
+    def of(request: ExitRequest) -> ExitKind:
+        """The kind a request is sent as."""
+        if isinstance(request, AlgoOrderRequest):
+            return ExitKind.ALGO
+        if isinstance(request, FuturesOrderRequest):
+            return ExitKind.ORDER
+        if isinstance(request, SpotOcoRequest):
+            return ExitKind.SPOT_OCO
+        return ExitKind.SPOT_ORDER
+
+
+class ExitStatus(StrEnum):
+    """An app-owned exit's state in the store.
+
+    INTENT: written, not (known to be) sent. PENDING: the venue accepted it, the private stream
+    has not confirmed it yet. UNKNOWN: the send's outcome is unknown (timeout, 5xx, -1006, -1007);
+    resolved by querying the client id, never by resending. OPEN: confirmed working (an algo
+    order in NEW, a regular order NEW or PARTIALLY_FILLED). TRIGGERED: an algo order whose child
+    is in the matching engine. The rest are terminal: history, never blocking.
+    """
+
+    INTENT = "intent"
+    PENDING = "pending"
+    UNKNOWN = "unknown"
+    OPEN = "open"
+    TRIGGERED = "triggered"
+    FILLED = "filled"
+    CANCELED = "canceled"
+    EXPIRED = "expired"
+    REJECTED = "rejected"
+    FINISHED = "finished"
+
+    @property
+    def terminal(self) -> bool:
+        return self not in BLOCKING_STATUSES
+
+
+# Only open app-owned orders and pending confirmations block a new submission (seed 001).
+BLOCKING_STATUSES = frozenset(
+    {
+        ExitStatus.INTENT,
+        ExitStatus.PENDING,
+        ExitStatus.UNKNOWN,
+        ExitStatus.OPEN,
+        ExitStatus.TRIGGERED,
+    }
+)
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class SlotKey:
+    account: str
+    product: Product
+    symbol: str
+    position_side: PositionSide
+    role: Role
+
+    def text(self) -> str:
+        """A stable one-line name for logs and the store."""
+        return (
+            f"{self.account}/{self.product.value}/{self.symbol}/"
+            f"{self.position_side.value}/{self.role.value}"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    """An open position. USD-M: from positionRisk or ACCOUNT_UPDATE; Spot: the base asset held.
+
+    ``amount`` is signed (a short is negative). Spot positions are always long.
+    """
+
+    account: str
+    product: Product
+    symbol: str
+    position_side: PositionSide
+    amount: Decimal
+    entry_price: Decimal
+
+    @property
+    def is_long(self) -> bool:
+        if self.position_side is PositionSide.LONG:
+            return True
+        if self.position_side is PositionSide.SHORT:
+            return False
+        return self.amount > 0
+
+    @property
+    def size(self) -> Decimal:
+        return abs(self.amount)
+
+
+def exit_side_for(position: Position) -> Side:
+    """A long exits by selling, a short by buying."""
+    return Side.SELL if position.is_long else Side.BUY
+
+
+@dataclass(frozen=True, slots=True)
+class KnownExit:
+    """An app-owned exit as the store knows it. ``quantity`` is ``None`` for closePosition."""
+
+    client_id: str
+    slot: SlotKey
+    kind: ExitKind
+    status: ExitStatus
+    side: Side
+    quantity: Decimal | None
+    created_ms: int
+
+    @property
+    def blocking(self) -> bool:
+        return self.status in BLOCKING_STATUSES
+
+
+@dataclass(frozen=True, slots=True)
+class PlaceExit:
+    slot: SlotKey
+    request: ExitRequest
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class CancelExit:
+    slot: SlotKey
+    client_id: str
+    kind: ExitKind
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReplaceExit:
+    """Place ``request`` first, then cancel ``old_client_id``: the position is never bare."""
+
+    slot: SlotKey
+    request: ExitRequest
+    old_client_id: str
+    old_kind: ExitKind
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class SkipSlot:
+    """The slot needs an exit but none can be built or sent now; the reason is journaled."""
+
+    slot: SlotKey
+    reason: str
+    violations: tuple[Violation, ...] = ()
+
+
+Action = PlaceExit | CancelExit | ReplaceExit | SkipSlot

@@ -1,0 +1,170 @@
+"""The planning pass: positions + policies + known exits -> actions per exit slot. Pure.
+
+Rules (issue 5, seed 001 "Use trusted state before replacing exits"):
+
+1. Only app-owned exits are seen here (the store decides ownership by client id); orders the app
+   does not own never reach the planner, so they are never touched.
+2. Only blocking exits (INTENT, PENDING, UNKNOWN, OPEN, TRIGGERED) count for a slot; terminal
+   rows are history. An open exit and an older terminal row with the same client id: the store
+   keeps the open state, so nothing is replaced.
+3. A slot with an INTENT or UNKNOWN exit gets no action: the manager resolves it first by
+   querying the client id, never by resending.
+4. A wanted slot with no blocking exit gets :class:`PlaceExit`. A wanted slot whose exit has the
+   wrong side or quantity (a partial close, an added fill, a flip) gets :class:`ReplaceExit`
+   (place first, cancel second). Trigger prices of live exits are not moved: a stop is never
+   shifted silently because the entry price changed.
+5. Extra blocking exits on one slot (e.g. a crash between the place and the cancel of a
+   replacement) are cancelled, keeping the newest one that matches what is wanted.
+6. Exits on a slot that is no longer wanted (the position closed, or the policy dropped the role)
+   are cancelled: futures OCO emulation and orphan cleanup.
+7. Held slots (an ``alert`` fallback, a refused request) get no action until the manager lifts
+   the hold (it does when the position changes).
+
+Deterministic and idempotent: the same input gives the same actions in slot order; on a state
+where every wanted exit exists the result is empty.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from exitguard.domain.enums import PositionMode, Product, Side
+from exitguard.domain.filters import ExchangeRules
+
+from .build import spot_roles, usdm_roles, wanted_request
+from .model import (
+    Action,
+    CancelExit,
+    ExitKind,
+    ExitRequest,
+    ExitStatus,
+    KnownExit,
+    PlaceExit,
+    Position,
+    ReplaceExit,
+    SkipSlot,
+    SlotKey,
+)
+from .policy import ProtectionPolicy
+
+__all__ = ["PlanInput", "plan_exits", "request_quantity", "request_side"]
+
+_WAIT = frozenset({ExitStatus.INTENT, ExitStatus.UNKNOWN})
+_CANCELLABLE = frozenset({ExitStatus.OPEN, ExitStatus.PENDING})
+
+
+@dataclass(frozen=True, slots=True)
+class PlanInput:
+    """Everything one planning pass reads. ``policies`` maps (product, symbol) to the effective
+    policy; a position whose symbol has no policy is not managed."""
+
+    positions: tuple[Position, ...]
+    exits: tuple[KnownExit, ...]
+    policies: Mapping[tuple[Product, str], ProtectionPolicy]
+    rules: Mapping[Product, ExchangeRules]
+    position_modes: Mapping[Product, PositionMode] = field(default_factory=dict)
+    holds: frozenset[SlotKey] = frozenset()
+
+
+def request_side(request: ExitRequest) -> Side:
+    """The side an exit request trades."""
+    return request.side
+
+
+def request_quantity(request: ExitRequest) -> Decimal | None:
+    """The quantity a request carries; ``None`` for a closePosition exit."""
+    return request.quantity
+
+
+def _wanted(inp: PlanInput) -> tuple[dict[SlotKey, tuple[Position, ExitRequest]], list[Action]]:
+    wanted: dict[SlotKey, tuple[Position, ExitRequest]] = {}
+    skips: list[Action] = []
+    for pos in inp.positions:
+        if pos.amount == 0:
+            continue
+        policy = inp.policies.get((pos.product, pos.symbol))
+        if policy is None:
+            continue
+        exchange = inp.rules.get(pos.product)
+        rules = exchange.get(pos.symbol) if exchange is not None else None
+        roles = usdm_roles(policy) if pos.product is Product.USDM else spot_roles(policy)
+        mode = inp.position_modes.get(pos.product, PositionMode.ONE_WAY)
+        for role in roles:
+            slot = SlotKey(pos.account, pos.product, pos.symbol, pos.position_side, role)
+            if rules is None:
+                skips.append(SkipSlot(slot, f"no exchangeInfo rules for {pos.symbol}"))
+                continue
+            request = wanted_request(role, pos, policy, rules, mode)
+            if request is None:
+                continue
+            qty = request_quantity(request)
+            if qty is not None and qty <= 0:
+                skips.append(
+                    SkipSlot(slot, f"position {pos.size} is below one lot step of {pos.symbol}")
+                )
+                continue
+            wanted[slot] = (pos, request)
+    return wanted, skips
+
+
+def _matches(exit_: KnownExit, request: ExitRequest) -> bool:
+    if exit_.kind is not ExitKind.of(request):
+        return False
+    if exit_.side is not request_side(request):
+        return False
+    return exit_.quantity == request_quantity(request)
+
+
+def _newest_first(exits: list[KnownExit]) -> list[KnownExit]:
+    return sorted(exits, key=lambda e: (-e.created_ms, e.client_id))
+
+
+def _plan_slot(
+    slot: SlotKey, blocking: list[KnownExit], want: tuple[Position, ExitRequest] | None
+) -> list[Action]:
+    if any(e.status in _WAIT for e in blocking):
+        return []  # rule 3: resolve the unknown first
+    if want is None:
+        return [
+            CancelExit(slot, e.client_id, e.kind, "slot no longer wanted (position closed)")
+            for e in sorted(blocking, key=lambda e: e.client_id)
+            if e.status in _CANCELLABLE
+        ]
+    _, request = want
+    if not blocking:
+        return [PlaceExit(slot, request, "position has no exit for this slot")]
+    ordered = _newest_first(blocking)
+    keep = next((e for e in ordered if _matches(e, request)), None)
+    actions: list[Action] = []
+    if keep is None:
+        # Replace the newest live exit; a TRIGGERED algo order is already executing: leave it.
+        target = ordered[0]
+        if target.status is ExitStatus.TRIGGERED:
+            return []
+        why = "side changed" if target.side is not request_side(request) else "quantity changed"
+        actions.append(ReplaceExit(slot, request, target.client_id, target.kind, why))
+        keep = target
+    for extra in ordered:
+        if extra is not keep and extra.status in _CANCELLABLE:
+            actions.append(
+                CancelExit(slot, extra.client_id, extra.kind, "duplicate exit on the slot")
+            )
+    return actions
+
+
+def plan_exits(inp: PlanInput) -> list[Action]:
+    """The actions that bring every managed position to its policy's exits (rules above)."""
+    wanted, actions = _wanted(inp)
+    blocking: dict[SlotKey, list[KnownExit]] = defaultdict(list)
+    for exit_ in inp.exits:
+        if exit_.blocking:
+            blocking[exit_.slot].append(exit_)
+    for slot in sorted(set(wanted) | set(blocking)):
+        if slot in inp.holds:
+            continue
+        actions.extend(_plan_slot(slot, blocking.get(slot, []), wanted.get(slot)))
+    return actions
+

@@ -1,0 +1,381 @@
+"""SQLite (WAL) store: app-owned exits keyed by client id, the event journal, holds, scope state.
+
+Why SQLite and why this shape (design: store):
+- An intent row is committed *before* its request is sent, so a crash at any point leaves a row
+  the next startup can resolve by querying the client id: nothing is lost and nothing is resent
+  blindly. WAL with ``synchronous=NORMAL`` keeps every committed transaction across a process
+  kill (``kill -9``); only an OS crash could drop the last ones, and startup reconciles anyway.
+- Ownership = a row here. The client id itself is opaque (seed 001).
+- Status changes are monotonic for stream evidence (a late NEW never reopens a CANCELED exit);
+  REST hydration of *open* orders is current truth and may reopen a row (seed 001: "current open
+  Algo state wins" over older terminal history).
+- ``journal`` holds the dedupe keys of applied private events (exactly-once application);
+  ``decisions`` is the audit trail: dry-run candidates, fallbacks, refusals, with reasons.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from exitguard.domain.enums import PositionSide, Product, Side
+from exitguard.planner.model import (
+    BLOCKING_STATUSES,
+    ExitKind,
+    ExitStatus,
+    KnownExit,
+    Role,
+    SlotKey,
+)
+
+__all__ = ["ExitRow", "ExitStore", "StoreError"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS exits (
+    client_id TEXT PRIMARY KEY,
+    account TEXT NOT NULL, product TEXT NOT NULL, symbol TEXT NOT NULL,
+    position_side TEXT NOT NULL, role TEXT NOT NULL,
+    kind TEXT NOT NULL, side TEXT NOT NULL, quantity TEXT,
+    status TEXT NOT NULL, venue_id INTEGER, child_order_id INTEGER,
+    request TEXT NOT NULL, reason TEXT NOT NULL DEFAULT '',
+    created_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL, venue_time_ms INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS exits_status ON exits(status);
+CREATE INDEX IF NOT EXISTS exits_child ON exits(child_order_id);
+CREATE TABLE IF NOT EXISTS journal (key TEXT PRIMARY KEY, applied_ms INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS holds (
+    slot TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, reason TEXT NOT NULL, created_ms INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS scopes (scope TEXT PRIMARY KEY, state TEXT NOT NULL, updated_ms INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS entries (
+    key TEXT PRIMARY KEY, entry_price TEXT NOT NULL, amount TEXT NOT NULL, updated_ms INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS decisions (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, time_ms INTEGER NOT NULL, kind TEXT NOT NULL,
+    slot TEXT NOT NULL, client_id TEXT NOT NULL, reason TEXT NOT NULL, details TEXT NOT NULL
+);
+"""
+
+# Stream evidence only moves an exit forward along this order (terminal states share the top).
+_RANK = {
+    ExitStatus.INTENT: 0,
+    ExitStatus.UNKNOWN: 1,
+    ExitStatus.PENDING: 2,
+    ExitStatus.OPEN: 3,
+    ExitStatus.TRIGGERED: 4,
+}
+_TERMINAL_RANK = 5
+
+
+def _rank(status: ExitStatus) -> int:
+    return _RANK.get(status, _TERMINAL_RANK)
+
+
+class StoreError(RuntimeError):
+    """The store refused an operation (e.g. a client id written twice)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ExitRow:
+    client_id: str
+    slot: SlotKey
+    kind: ExitKind
+    side: Side
+    quantity: Decimal | None
+    status: ExitStatus
+    venue_id: int | None
+    child_order_id: int | None
+    request: dict[str, str]
+    reason: str
+    created_ms: int
+    updated_ms: int
+
+    def known(self) -> KnownExit:
+        return KnownExit(
+            self.client_id,
+            self.slot,
+            self.kind,
+            self.status,
+            self.side,
+            self.quantity,
+            self.created_ms,
+        )
+
+
+def _slot_from(row: sqlite3.Row) -> SlotKey:
+    return SlotKey(
+        row["account"],
+        Product(row["product"]),
+        row["symbol"],
+        PositionSide(row["position_side"]),
+        Role(row["role"]),
+    )
+
+
+def _row(row: sqlite3.Row) -> ExitRow:
+    return ExitRow(
+        client_id=row["client_id"],
+        slot=_slot_from(row),
+        kind=ExitKind(row["kind"]),
+        side=Side(row["side"]),
+        quantity=None if row["quantity"] is None else Decimal(row["quantity"]),
+        status=ExitStatus(row["status"]),
+        venue_id=row["venue_id"],
+        child_order_id=row["child_order_id"],
+        request=json.loads(row["request"]),
+        reason=row["reason"],
+        created_ms=row["created_ms"],
+        updated_ms=row["updated_ms"],
+    )
+
+
+class ExitStore:
+    """One SQLite file (``":memory:"`` for tests). Single-writer: the manager's event loop."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self._db.row_factory = sqlite3.Row
+        if self.path != ":memory:":
+            self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        self._db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    # -- exits ---------------------------------------------------------------------------
+
+    def record_intent(
+        self,
+        client_id: str,
+        slot: SlotKey,
+        kind: ExitKind,
+        side: Side,
+        quantity: Decimal | None,
+        request: dict[str, str],
+        now_ms: int,
+        reason: str = "",
+    ) -> None:
+        """Commit the intent before anything is sent (rule: a crash never loses an order)."""
+        try:
+            self._db.execute(
+                "INSERT INTO exits (client_id, account, product, symbol, position_side, role, kind,"
+                " side, quantity, status, request, reason, created_ms, updated_ms)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    client_id,
+                    slot.account,
+                    slot.product.value,
+                    slot.symbol,
+                    slot.position_side.value,
+                    slot.role.value,
+                    kind.value,
+                    side.value,
+                    None if quantity is None else str(quantity),
+                    ExitStatus.INTENT.value,
+                    json.dumps(request, sort_keys=True),
+                    reason,
+                    now_ms,
+                    now_ms,
+                ),
+            )
+        except sqlite3.IntegrityError as exc:
+            raise StoreError(f"client id {client_id!r} is already in the store") from exc
+
+    def get(self, client_id: str) -> ExitRow | None:
+        row = self._db.execute("SELECT * FROM exits WHERE client_id=?", (client_id,)).fetchone()
+        return None if row is None else _row(row)
+
+    def by_venue_id(self, kind: ExitKind, venue_id: int) -> ExitRow | None:
+        row = self._db.execute(
+            "SELECT * FROM exits WHERE kind=? AND venue_id=?", (kind.value, venue_id)
+        ).fetchone()
+        return None if row is None else _row(row)
+
+    def by_child_order(self, order_id: int) -> ExitRow | None:
+        """The algo exit whose triggered child is ``order_id`` (``actualOrderId`` link)."""
+        row = self._db.execute("SELECT * FROM exits WHERE child_order_id=?", (order_id,)).fetchone()
+        return None if row is None else _row(row)
+
+    def update(
+        self,
+        client_id: str,
+        status: ExitStatus,
+        now_ms: int,
+        *,
+        venue_time_ms: int = 0,
+        venue_id: int | None = None,
+        child_order_id: int | None = None,
+        reason: str | None = None,
+        authoritative: bool = False,
+    ) -> bool:
+        """Move an exit to ``status``; returns whether the row changed.
+
+        Stream evidence (``authoritative=False``) only moves forward (``_RANK``) and never
+        applies evidence older than what was applied. ``authoritative=True`` (REST hydration or a
+        query by client id) sets the state the venue reports now.
+        """
+        row = self.get(client_id)
+        if row is None:
+            return False
+        if not authoritative:
+            if _rank(status) < _rank(row.status):
+                return False
+            if row.status.terminal and status is not row.status:
+                return False
+        sets = ["status=?", "updated_ms=?"]
+        args: list[Any] = [status.value, now_ms]
+        if venue_time_ms:
+            sets.append("venue_time_ms=MAX(venue_time_ms, ?)")
+            args.append(venue_time_ms)
+        if venue_id is not None:
+            sets.append("venue_id=?")
+            args.append(venue_id)
+        if child_order_id is not None:
+            sets.append("child_order_id=?")
+            args.append(child_order_id)
+        if reason is not None:
+            sets.append("reason=?")
+            args.append(reason)
+        changed = (
+            status is not row.status
+            or (venue_id is not None and venue_id != row.venue_id)
+            or (child_order_id is not None and child_order_id != row.child_order_id)
+        )
+        args.append(client_id)
+        self._db.execute(f"UPDATE exits SET {', '.join(sets)} WHERE client_id=?", args)
+        return changed
+
+    def rows(
+        self,
+        *,
+        account: str | None = None,
+        product: Product | None = None,
+        statuses: Iterable[ExitStatus] | None = None,
+    ) -> list[ExitRow]:
+        sql = "SELECT * FROM exits WHERE 1=1"
+        args: list[Any] = []
+        if account is not None:
+            sql += " AND account=?"
+            args.append(account)
+        if product is not None:
+            sql += " AND product=?"
+            args.append(product.value)
+        if statuses is not None:
+            wanted = [s.value for s in statuses]
+            sql += f" AND status IN ({','.join('?' * len(wanted))})"
+            args.extend(wanted)
+        sql += " ORDER BY created_ms, client_id"
+        return [_row(r) for r in self._db.execute(sql, args)]
+
+    def blocking(self, account: str, product: Product) -> list[ExitRow]:
+        """Open app-owned exits and pending confirmations: the only rows that block a slot."""
+        return self.rows(account=account, product=product, statuses=BLOCKING_STATUSES)
+
+    # -- journal (exactly-once application of private events) ----------------------------
+
+    def seen(self, key: str) -> bool:
+        return self._db.execute("SELECT 1 FROM journal WHERE key=?", (key,)).fetchone() is not None
+
+    def mark_applied(self, key: str, now_ms: int) -> bool:
+        """Record ``key``; False when it was already there (the event was applied before)."""
+        cur = self._db.execute(
+            "INSERT OR IGNORE INTO journal (key, applied_ms) VALUES (?, ?)", (key, now_ms)
+        )
+        return cur.rowcount == 1
+
+    # -- holds ---------------------------------------------------------------------------
+
+    def hold(self, slot: SlotKey, fingerprint: str, reason: str, now_ms: int) -> None:
+        self._db.execute(
+            "INSERT OR REPLACE INTO holds (slot, fingerprint, reason, created_ms) VALUES (?,?,?,?)",
+            (slot.text(), fingerprint, reason, now_ms),
+        )
+
+    def release(self, slot: SlotKey) -> None:
+        self._db.execute("DELETE FROM holds WHERE slot=?", (slot.text(),))
+
+    def holds(self) -> dict[str, tuple[str, str]]:
+        """slot text -> (position fingerprint, reason)."""
+        return {
+            r["slot"]: (r["fingerprint"], r["reason"])
+            for r in self._db.execute("SELECT slot, fingerprint, reason FROM holds")
+        }
+
+    # -- scope state and spot entries -----------------------------------------------------
+
+    def set_scope_state(self, scope: str, state: str, now_ms: int) -> None:
+        self._db.execute(
+            "INSERT OR REPLACE INTO scopes (scope, state, updated_ms) VALUES (?,?,?)",
+            (scope, state, now_ms),
+        )
+
+    def scope_states(self) -> dict[str, str]:
+        return {r["scope"]: r["state"] for r in self._db.execute("SELECT scope, state FROM scopes")}
+
+    def entry(self, key: str) -> tuple[Decimal, Decimal] | None:
+        """(entry price, amount) remembered for a Spot holding."""
+        row = self._db.execute(
+            "SELECT entry_price, amount FROM entries WHERE key=?", (key,)
+        ).fetchone()
+        return None if row is None else (Decimal(row[0]), Decimal(row[1]))
+
+    def set_entry(self, key: str, entry_price: Decimal, amount: Decimal, now_ms: int) -> None:
+        self._db.execute(
+            "INSERT OR REPLACE INTO entries (key, entry_price, amount, updated_ms) VALUES (?,?,?,?)",
+            (key, str(entry_price), str(amount), now_ms),
+        )
+
+    # -- decisions (audit trail) ---------------------------------------------------------
+
+    def record_decision(
+        self,
+        kind: str,
+        slot: SlotKey | None,
+        client_id: str,
+        reason: str,
+        now_ms: int,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        self._db.execute(
+            "INSERT INTO decisions (time_ms, kind, slot, client_id, reason, details)"
+            " VALUES (?,?,?,?,?,?)",
+            (
+                now_ms,
+                kind,
+                "" if slot is None else slot.text(),
+                client_id,
+                reason,
+                json.dumps(details or {}, sort_keys=True, default=str),
+            ),
+        )
+
+    def decisions(self, kind: str | None = None) -> list[dict[str, Any]]:
+        sql = "SELECT * FROM decisions"
+        args: tuple[Any, ...] = ()
+        if kind is not None:
+            sql += " WHERE kind=?"
+            args = (kind,)
+        out = []
+        for r in self._db.execute(sql + " ORDER BY id", args):
+            d = dict(r)
+            d["details"] = json.loads(d["details"])
+            out.append(d)
+        return out
