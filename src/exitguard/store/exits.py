@@ -312,6 +312,9 @@ class ExitStore:
     def release(self, slot: SlotKey) -> None:
         self._db.execute("DELETE FROM holds WHERE slot=?", (slot.text(),))
 
+    def release_text(self, slot_text: str) -> None:
+        self._db.execute("DELETE FROM holds WHERE slot=?", (slot_text,))
+
     def holds(self) -> dict[str, tuple[str, str]]:
         """slot text -> (position fingerprint, reason)."""
         return {

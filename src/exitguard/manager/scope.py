@@ -1,0 +1,398 @@
+"""One product scope's workflow: hydrate, apply private events once, plan, submit, recover.
+
+States (design: manager): ``starting → hydrating → replaying → ready ⇄ recovery_required``.
+One consumer task handles the scope's private stream in order, so only one workflow runs at a
+time: events that arrive while a workflow (recovery, replay, planning, submission) awaits the
+venue wait in the queue and are handed to the workflow after it, never to a competing planner
+(seed 001 "Algo update during active workflow"). Transport events drive health only: RECONNECTING
+pauses mutations and buffers; RECONNECTED or EXCEPTION → ``recovery_required`` → hydrate (open
+algo orders, open orders, positions) → replay the buffer → ready. Startup is the same path
+(crash-only design): a restart after ``kill -9`` is a startup.
+
+REST is read only at startup, reconnect, scoped recovery, unknown outcomes and conflicting
+evidence (an unreadable event), never because a healthy event arrived.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from exitguard.adapters.errors import ExchangeError, Rejected
+from exitguard.adapters.port import StreamItem, TransportEvent, TransportKind, UserDataEvent
+from exitguard.domain.enums import PositionMode, PositionSide, Product
+from exitguard.domain.filters import ExchangeRules
+from exitguard.domain.ids import ClientIdGenerator
+from exitguard.planner.model import (
+    Action,
+    CancelExit,
+    ExitRequest,
+    PlaceExit,
+    Position,
+    ReplaceExit,
+    Role,
+    SkipSlot,
+    SlotKey,
+)
+from exitguard.planner.plan import PlanInput, plan_exits
+from exitguard.planner.policy import ProtectionPolicy
+from exitguard.store.exits import ExitStore
+
+from .apply import EventApplier
+from .events import EventParseError, ListenKeyExpired, PrivateEvent, parse_private_event
+from .fallback import FallbackHandler
+from .ops import Hydration, ProductOps
+from .submit import Submitter
+
+__all__ = ["CRASH_POINTS", "ProductScope", "ScopeConfig", "ScopeState", "ScopeStats"]
+
+log = logging.getLogger("exitguard.manager")
+
+
+class ScopeState(StrEnum):
+    STARTING = "starting"
+    HYDRATING = "hydrating"
+    REPLAYING = "replaying"
+    READY = "ready"
+    RECOVERY_REQUIRED = "recovery_required"
+    STOPPED = "stopped"
+
+
+CRASH_POINTS = ("before_send", "after_send", "after_response", "after_replace_place")
+
+
+@dataclass(slots=True)
+class ScopeConfig:
+    account: str
+    policy_for: Callable[[Product, str], ProtectionPolicy | None]
+    # The one mutation gate: (product, symbol, notional) -> refusal reason, or None to allow.
+    gate: Callable[[Product, str, Decimal], str | None] = lambda *_: None
+    crash_at: str | None = None  # tests: SIGKILL ourselves at this point (CRASH_POINTS)
+    recovery_backoff_s: float = 0.5
+    max_recovery_attempts: int = 20
+
+
+@dataclass(slots=True)
+class ScopeStats:
+    plan_passes: int = 0
+    events_applied: int = 0
+    duplicates: int = 0
+    deferred_batches: int = 0
+    skipped_replans: int = 0
+    recoveries: int = 0
+    hydrations: int = 0
+    placed: int = 0
+    cancelled: int = 0
+    last_actions: list[Action] = field(default_factory=list)
+
+
+class ProductScope:
+    """The workflow of one product for one account (see the module docstring)."""
+
+    def __init__(
+        self,
+        ops: ProductOps,
+        store: ExitStore,
+        config: ScopeConfig,
+        ids: ClientIdGenerator,
+        now_ms: Callable[[], int],
+        on_event: Callable[[str, dict[str, Any]], None] | None = None,
+    ) -> None:
+        self.ops = ops
+        self.product = ops.product
+        self.store = store
+        self.config = config
+        self.now_ms = now_ms
+        self.state = ScopeState.STARTING
+        self.rules: ExchangeRules | None = None
+        self.position_mode = PositionMode.ONE_WAY
+        self.positions: dict[tuple[str, PositionSide], Position] = {}
+        self.position_times: dict[tuple[str, PositionSide], int] = {}
+        self.buffer: list[PrivateEvent] = []
+        self.queue: asyncio.Queue[StreamItem] = asyncio.Queue()
+        self.stats = ScopeStats()
+        self.busy = False  # a workflow is running: arriving events wait for it
+        self._notify = on_event or (lambda _k, _d: None)
+        self.applier = EventApplier(self)
+        self.submitter = Submitter(self, ids)
+        self.fallback = FallbackHandler(self)
+        self._tasks: list[asyncio.Task[None]] = []
+        self.ready = asyncio.Event()
+
+    # -- plumbing ------------------------------------------------------------------------
+
+    def emit(self, kind: str, **data: Any) -> None:
+        """A sanitised, structured notice for logs and the live demo view."""
+        data.setdefault("product", self.product.value)
+        self._notify(kind, data)
+
+    def set_state(self, state: ScopeState) -> None:
+        if state is self.state:
+            return
+        self.state = state
+        self.store.set_scope_state(
+            f"{self.config.account}/{self.product.value}", state, self.now_ms()
+        )
+        self.emit("scope_state", state=state.value)
+        if state is ScopeState.READY:
+            self.ready.set()
+        else:
+            self.ready.clear()
+
+    def crash_point(self, point: str) -> None:
+        """Test hook: die like ``kill -9`` at ``point`` (no cleanup, no flush)."""
+        if self.config.crash_at == point:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    def policy(self, symbol: str) -> ProtectionPolicy | None:
+        return self.config.policy_for(self.product, symbol)
+
+    def managed(self, position: Position) -> bool:
+        return self.policy(position.symbol) is not None
+
+    @staticmethod
+    def fingerprint(position: Position | None) -> str:
+        if position is None:
+            return "flat"
+        return f"{position.amount}@{position.entry_price}"
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Startup = recovery (crash-only). Then follow the private stream."""
+        self._tasks.append(asyncio.create_task(self._pump(), name=f"{self.product}-stream"))
+        await self.recover("startup")
+        self._tasks.append(asyncio.create_task(self._consume(), name=f"{self.product}-consume"))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            try:
+                await task
+            except (asyncio.CancelledError, Exception):
+                pass
+        self._tasks.clear()
+        self.set_state(ScopeState.STOPPED)
+
+    async def _pump(self) -> None:
+        async for item in self.ops.stream():
+            self.queue.put_nowait(item)
+
+    async def _consume(self) -> None:
+        while True:
+            first = await self.queue.get()
+            batch = [first]
+            while not self.queue.empty():
+                batch.append(self.queue.get_nowait())
+            await self.handle_batch(batch)
+
+    async def drain(self) -> None:
+        """Handle everything queued now (tests and the one-shot ``plan`` command)."""
+        batch: list[StreamItem] = []
+        while not self.queue.empty():
+            batch.append(self.queue.get_nowait())
+        if batch:
+            await self.handle_batch(batch)
+
+    # -- intake --------------------------------------------------------------------------
+
+    async def handle_batch(self, items: list[StreamItem]) -> None:
+        """Apply a batch in order; then at most one workflow (recovery or plan)."""
+        need_recovery = False
+        relevant = False
+        applied_any = False
+        for item in items:
+            if isinstance(item, TransportEvent):
+                if item.kind is TransportKind.RECONNECTING:
+                    self.set_state(ScopeState.RECOVERY_REQUIRED)  # pause mutations, buffer
+                elif item.kind in (TransportKind.RECONNECTED, TransportKind.EXCEPTION):
+                    self.set_state(ScopeState.RECOVERY_REQUIRED)
+                    need_recovery = True
+                self.emit("transport", transport=item.kind.value, detail=item.detail)
+                continue
+            assert isinstance(item, UserDataEvent)
+            try:
+                event = parse_private_event(item.payload)
+            except EventParseError as exc:
+                # Conflicting evidence: local state can no longer be trusted.
+                self.emit("event_unreadable", error=str(exc))
+                self.set_state(ScopeState.RECOVERY_REQUIRED)
+                need_recovery = True
+                continue
+            if event is None or isinstance(event, ListenKeyExpired):
+                continue  # the adapter renews the key and reports the reconnect
+            if event.product is not self.product:
+                continue
+            if self.state is not ScopeState.READY:
+                self.buffer.append(event)
+                continue
+            outcome = self.applier.apply(event)
+            applied_any |= outcome.applied
+            relevant |= outcome.relevant
+        if need_recovery:
+            await self.recover("reconnect")
+        elif relevant and self.state is ScopeState.READY:
+            await self.plan_and_submit("private event")
+        elif items and not need_recovery and not applied_any:
+            # Only already-applied (or irrelevant) events: no duplicate replan (seed 001).
+            self.stats.skipped_replans += 1
+
+    # -- workflows -----------------------------------------------------------------------
+
+    async def recover(self, reason: str) -> None:
+        """Hydrate from REST, reconcile the store, replay the buffer, then plan."""
+        self.busy = True
+        try:
+            for attempt in range(self.config.max_recovery_attempts):
+                self.set_state(ScopeState.HYDRATING)
+                try:
+                    hydration = await self.ops.hydrate(self.config.account)
+                    await self._reconcile(hydration)
+                    break
+                except ExchangeError as exc:
+                    self.emit("hydration_failed", reason=reason, error=str(exc), attempt=attempt)
+                    self.set_state(ScopeState.RECOVERY_REQUIRED)
+                    await asyncio.sleep(self.config.recovery_backoff_s)
+            else:
+                raise RuntimeError(f"{self.product}: hydration failed {attempt + 1} times")
+            self.stats.hydrations += 1
+            if reason != "startup":
+                self.stats.recoveries += 1
+            self.set_state(ScopeState.REPLAYING)
+            buffered, self.buffer = self.buffer, []
+            for event in buffered:
+                self.applier.apply(event)
+            self.set_state(ScopeState.READY)
+            self.emit("recovered", reason=reason, replayed=len(buffered))
+        finally:
+            self.busy = False
+        await self.plan_and_submit(reason)
+
+    async def _reconcile(self, h: Hydration) -> None:
+        self.rules = h.rules
+        self.position_mode = h.position_mode
+        now = self.now_ms()
+        self.positions = {}
+        for pos in h.positions:
+            key = (pos.symbol, pos.position_side)
+            self.positions[key] = pos
+            self.position_times[key] = now
+        for client_id, venue in h.open_exits.items():
+            row = self.store.get(client_id)
+            if row is None or row.slot.product is not self.product:
+                continue  # not app-owned: never touched
+            # The venue's open state wins over older terminal history (seed 001).
+            self.store.update(
+                client_id,
+                venue.status,
+                now,
+                venue_id=venue.venue_id,
+                child_order_id=venue.child_order_id,
+                authoritative=True,
+            )
+        for row in self.store.blocking(self.config.account, self.product):
+            if row.client_id not in h.open_exits:
+                await self.submitter.resolve(row, "hydration: not among open orders")
+        self.release_stale_holds()
+
+    def release_stale_holds(self) -> None:
+        """A hold lasts while the position it was decided for is unchanged."""
+        prefix = f"{self.config.account}/{self.product.value}/"
+        for slot_text, (fingerprint, _reason) in self.store.holds().items():
+            if not slot_text.startswith(prefix):
+                continue
+            _acct, _prod, symbol, side, _role = slot_text.split("/")
+            pos = self.positions.get((symbol, PositionSide(side)))
+            if self.fingerprint(pos) != fingerprint:
+                self.store.release_text(slot_text)
+
+    def held_slots(self) -> frozenset[SlotKey]:
+        held = set(self.store.holds())
+        out = set()
+        for pos in self.positions.values():
+            for role_slot in self._slots_of(pos):
+                if role_slot.text() in held:
+                    out.add(role_slot)
+        return frozenset(out)
+
+    def _slots_of(self, pos: Position) -> list[SlotKey]:
+        return [SlotKey(pos.account, pos.product, pos.symbol, pos.position_side, r) for r in Role]
+
+    def plan_input(self) -> PlanInput:
+        assert self.rules is not None
+        policies = {}
+        for pos in self.positions.values():
+            policy = self.policy(pos.symbol)
+            if policy is not None:
+                policies[(pos.product, pos.symbol)] = policy
+        exits = tuple(r.known() for r in self.store.blocking(self.config.account, self.product))
+        return PlanInput(
+            positions=tuple(p for p in self.positions.values() if self.managed(p)),
+            exits=exits,
+            policies=policies,
+            rules={self.product: self.rules},
+            position_modes={self.product: self.position_mode},
+            holds=self.held_slots(),
+        )
+
+    async def plan_and_submit(self, reason: str) -> list[Action]:
+        """One planning pass and its submissions; events arriving meanwhile wait (deferred)."""
+        if self.state is not ScopeState.READY or self.rules is None:
+            return []
+        self.busy = True
+        try:
+            self.stats.plan_passes += 1
+            actions = plan_exits(self.plan_input())
+            self.stats.last_actions = actions
+            if actions:
+                self.emit("plan", reason=reason, actions=[_describe(a) for a in actions])
+            for action in actions:
+                if self.state is not ScopeState.READY:
+                    break
+                await self._execute(action)
+            return actions
+        finally:
+            self.busy = False
+
+    async def _execute(self, action: Action) -> None:
+        if isinstance(action, PlaceExit):
+            await self.submitter.place(action.slot, action.request, action.reason)
+        elif isinstance(action, ReplaceExit):
+            await self.submitter.replace(action)
+        elif isinstance(action, CancelExit):
+            await self.submitter.cancel(action.slot, action.client_id, action.reason)
+        elif isinstance(action, SkipSlot):
+            self.emit("skip", slot=action.slot.text(), reason=action.reason)
+
+    # -- helpers for the submitter and the fallback handler --------------------------------
+
+    def position_for(self, slot: SlotKey) -> Position | None:
+        return self.positions.get((slot.symbol, slot.position_side))
+
+    async def on_rejected(self, slot: SlotKey, request: ExitRequest, exc: Rejected) -> None:
+        await self.fallback.on_rejected(slot, request, exc)
+
+    def hold(self, slot: SlotKey, reason: str) -> None:
+        self.store.hold(slot, self.fingerprint(self.position_for(slot)), reason, self.now_ms())
+        self.emit("hold", slot=slot.text(), reason=reason)
+
+
+def _describe(action: Action) -> dict[str, Any]:
+    out: dict[str, Any] = {"action": type(action).__name__, "slot": action.slot.text()}
+    if isinstance(action, PlaceExit | ReplaceExit):
+        out["type"] = str(getattr(action.request, "type", "OCO"))
+        out["side"] = action.request.side.value
+    if isinstance(action, CancelExit | ReplaceExit):
+        out["cancels"] = (
+            action.client_id if isinstance(action, CancelExit) else action.old_client_id
+        )
+    out["reason"] = action.reason
+    return out
