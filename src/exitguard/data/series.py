@@ -16,7 +16,7 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["BarSeries", "Market", "TradeSeries", "units_to_decimal"]
+__all__ = ["BarSeries", "BookTickerSeries", "Market", "TradeSeries", "units_to_decimal"]
 
 Market = Literal["spot", "um"]
 I64 = npt.NDArray[np.int64]
@@ -62,3 +62,27 @@ class BarSeries:
 
     def __len__(self) -> int:
         return int(self.open_time_ms.shape[0])
+
+
+@dataclass(frozen=True, slots=True)
+class BookTickerSeries:
+    """USD-M ``bookTicker`` (best bid/ask): one row per update, sorted by ``time_ms``.
+
+    ``time_ms`` is the published ``transaction_time`` (when the book changed, not when the event
+    was sent); rows with equal times keep the ``update_id`` order. Bid and ask prices share
+    ``price_exp``, their sizes ``qty_exp``. Files exist only for USD-M up to 2024-03 (reference
+    section 4), so fills after that date fall back to last trade and a slippage model.
+    """
+
+    symbol: str
+    market: Market
+    price_exp: int
+    qty_exp: int
+    time_ms: I64
+    bid: I64
+    ask: I64
+    bid_qty: I64
+    ask_qty: I64
+
+    def __len__(self) -> int:
+        return int(self.time_ms.shape[0])

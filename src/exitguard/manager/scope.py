@@ -16,6 +16,7 @@ evidence (an unreadable event), never because a healthy event arrived.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -175,10 +176,8 @@ class ProductScope:
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
-            try:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-            except (asyncio.CancelledError, Exception):
-                pass
         self._tasks.clear()
         self.set_state(ScopeState.STOPPED)
 
