@@ -19,7 +19,7 @@ from exitguard.adapters.port import (
     UsdmReader,
     UsdmTrader,
 )
-from exitguard.domain.enums import PositionMode, Product, WorkingType
+from exitguard.domain.enums import PositionMode, PositionSide, Product, WorkingType
 from exitguard.domain.filters import ExchangeRules, parse_exchange_info
 from exitguard.domain.ids import ClientAlgoId, ClientIdGenerator, ClientOrderId
 from exitguard.domain.requests import AlgoOrderRequest, FuturesOrderRequest
@@ -80,6 +80,8 @@ class Hydration:
     open_exits: dict[str, VenueExit] = field(default_factory=dict)
     open_algo_orders: int = 0
     open_orders: int = 0
+    # Venue update time per (symbol, positionSide): older ACCOUNT_UPDATEs are not applied.
+    position_times: dict[tuple[str, PositionSide], int] = field(default_factory=dict)
 
 
 class ProductOps(Protocol):
@@ -140,17 +142,18 @@ class UsdmOps:
         if self._rules is None:
             self._rules = parse_exchange_info(await self.reader.exchange_info(), Product.USDM)
         mode = await self.reader.position_mode()
+        snapshots = [p for p in await self.reader.positions() if p.amount != 0]
         positions = [
             Position(account, Product.USDM, p.symbol, p.position_side, p.amount, p.entry_price)
-            for p in await self.reader.positions()
-            if p.amount != 0
+            for p in snapshots
         ]
+        times = {(p.symbol, p.position_side): p.update_time_ms for p in snapshots}
         algos = await self.reader.open_algo_orders()
         orders = await self.reader.open_orders()
         open_exits = {a.client_algo_id: _algo(a) for a in algos}
         for o in orders:
             open_exits.setdefault(o.client_order_id, _order(o))
-        return Hydration(self._rules, mode, positions, open_exits, len(algos), len(orders))
+        return Hydration(self._rules, mode, positions, open_exits, len(algos), len(orders), times)
 
     async def query(self, row: ExitRow) -> VenueExit | None:
         if row.kind is ExitKind.ALGO:

@@ -85,7 +85,7 @@ class ScopeStats:
     plan_passes: int = 0
     events_applied: int = 0
     duplicates: int = 0
-    deferred_batches: int = 0
+    deferred_events: int = 0  # arrived while a workflow was active; handled after it
     skipped_replans: int = 0
     recoveries: int = 0
     hydrations: int = 0
@@ -125,6 +125,7 @@ class ProductScope:
         self.submitter = Submitter(self, ids)
         self.fallback = FallbackHandler(self)
         self._tasks: list[asyncio.Task[None]] = []
+        self._handling = False
         self.ready = asyncio.Event()
 
     # -- plumbing ------------------------------------------------------------------------
@@ -172,6 +173,19 @@ class ProductScope:
         await self.recover("startup")
         self._tasks.append(asyncio.create_task(self._consume(), name=f"{self.product}-consume"))
 
+    def follow(self) -> None:
+        """Follow the private stream without a startup pass (the state is already hydrated)."""
+        self._tasks.append(asyncio.create_task(self._pump(), name=f"{self.product}-stream"))
+        self._tasks.append(asyncio.create_task(self._consume(), name=f"{self.product}-consume"))
+
+    async def wait_idle(self, timeout_s: float = 5.0, poll_s: float = 0.005) -> None:
+        """Until nothing is queued or being handled (bounded: raises TimeoutError)."""
+        async with asyncio.timeout(timeout_s):
+            while True:
+                await asyncio.sleep(poll_s)
+                if self.queue.empty() and not self._handling and not self.busy:
+                    return
+
     async def stop(self) -> None:
         for task in self._tasks:
             task.cancel()
@@ -183,6 +197,8 @@ class ProductScope:
 
     async def _pump(self) -> None:
         async for item in self.ops.stream():
+            if self.busy:
+                self.stats.deferred_events += 1
             self.queue.put_nowait(item)
 
     async def _consume(self) -> None:
@@ -191,7 +207,11 @@ class ProductScope:
             batch = [first]
             while not self.queue.empty():
                 batch.append(self.queue.get_nowait())
-            await self.handle_batch(batch)
+            self._handling = True
+            try:
+                await self.handle_batch(batch)
+            finally:
+                self._handling = False
 
     async def drain(self) -> None:
         """Handle everything queued now (tests and the one-shot ``plan`` command)."""
@@ -208,39 +228,42 @@ class ProductScope:
         need_recovery = False
         relevant = False
         applied_any = False
-        for item in items:
-            if isinstance(item, TransportEvent):
-                if item.kind is TransportKind.RECONNECTING:
-                    self.set_state(ScopeState.RECOVERY_REQUIRED)  # pause mutations, buffer
-                elif item.kind in (TransportKind.RECONNECTED, TransportKind.EXCEPTION):
+        user_events = 0
+        with self.store.transaction():  # one commit for the batch (no awaits inside)
+            for item in items:
+                if isinstance(item, TransportEvent):
+                    if item.kind is TransportKind.RECONNECTING:
+                        self.set_state(ScopeState.RECOVERY_REQUIRED)  # pause mutations, buffer
+                    elif item.kind in (TransportKind.RECONNECTED, TransportKind.EXCEPTION):
+                        self.set_state(ScopeState.RECOVERY_REQUIRED)
+                        need_recovery = True
+                    self.emit("transport", transport=item.kind.value, detail=item.detail)
+                    continue
+                assert isinstance(item, UserDataEvent)
+                user_events += 1
+                try:
+                    event = parse_private_event(item.payload)
+                except EventParseError as exc:
+                    # Conflicting evidence: local state can no longer be trusted.
+                    self.emit("event_unreadable", error=str(exc))
                     self.set_state(ScopeState.RECOVERY_REQUIRED)
                     need_recovery = True
-                self.emit("transport", transport=item.kind.value, detail=item.detail)
-                continue
-            assert isinstance(item, UserDataEvent)
-            try:
-                event = parse_private_event(item.payload)
-            except EventParseError as exc:
-                # Conflicting evidence: local state can no longer be trusted.
-                self.emit("event_unreadable", error=str(exc))
-                self.set_state(ScopeState.RECOVERY_REQUIRED)
-                need_recovery = True
-                continue
-            if event is None or isinstance(event, ListenKeyExpired):
-                continue  # the adapter renews the key and reports the reconnect
-            if event.product is not self.product:
-                continue
-            if self.state is not ScopeState.READY:
-                self.buffer.append(event)
-                continue
-            outcome = self.applier.apply(event)
-            applied_any |= outcome.applied
-            relevant |= outcome.relevant
+                    continue
+                if event is None or isinstance(event, ListenKeyExpired):
+                    continue  # the adapter renews the key and reports the reconnect
+                if event.product is not self.product:
+                    continue
+                if self.state is not ScopeState.READY:
+                    self.buffer.append(event)
+                    continue
+                outcome = self.applier.apply(event)
+                applied_any |= outcome.applied
+                relevant |= outcome.relevant
         if need_recovery:
             await self.recover("reconnect")
         elif relevant and self.state is ScopeState.READY:
             await self.plan_and_submit("private event")
-        elif items and not need_recovery and not applied_any:
+        elif user_events and not applied_any:
             # Only already-applied (or irrelevant) events: no duplicate replan (seed 001).
             self.stats.skipped_replans += 1
 
@@ -279,11 +302,8 @@ class ProductScope:
         self.rules = h.rules
         self.position_mode = h.position_mode
         now = self.now_ms()
-        self.positions = {}
-        for pos in h.positions:
-            key = (pos.symbol, pos.position_side)
-            self.positions[key] = pos
-            self.position_times[key] = now
+        self.positions = {(p.symbol, p.position_side): p for p in h.positions}
+        self.position_times = dict(h.position_times)
         for client_id, venue in h.open_exits.items():
             row = self.store.get(client_id)
             if row is None or row.slot.product is not self.product:

@@ -47,8 +47,7 @@ class ExitManager:
         self.events: list[tuple[str, dict[str, Any]]] = []
         self._on_event = on_event
         self.scopes: dict[Product, ProductScope] = {
-            o.product: ProductScope(o, store, config, self.ids, now_ms, self._record)
-            for o in ops
+            o.product: ProductScope(o, store, config, self.ids, now_ms, self._record) for o in ops
         }
 
     def _record(self, kind: str, data: dict[str, Any]) -> None:

@@ -1,0 +1,311 @@
+"""The scope workflow, step by step, on a scripted venue (the seed-001 fixture cases).
+
+End-to-end versions with the official SDK and the paper venue are in test_manager_e2e.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+
+import pytest
+
+from exitguard.adapters.errors import Rejected, Transient, UnknownOutcome
+from exitguard.adapters.port import TransportEvent, TransportKind, UserDataEvent
+from exitguard.domain.enums import PositionSide, Product, Side
+from exitguard.manager.scope import ProductScope, ScopeConfig, ScopeState
+from exitguard.planner.model import ExitKind, ExitStatus, Role, SlotKey
+from exitguard.planner.policy import (
+    Distance,
+    ImmediateTriggerAction,
+    ProtectionPolicy,
+    StopLossPolicy,
+    TakeProfitPolicy,
+)
+from exitguard.store.exits import ExitStore
+from manager_fakes import (
+    FakeOrder,
+    FakeUsdm,
+    FakeUsdmOps,
+    account_update,
+    algo_update,
+    long_position,
+    seeded_ids,
+)
+
+D = Decimal
+SL_TP = ProtectionPolicy(
+    stop_loss=StopLossPolicy(Distance(percent=D(2))),
+    take_profit=TakeProfitPolicy(Distance(percent=D(4))),
+)
+SL_SLOT = SlotKey("acct", Product.USDM, "BTCUSDT", PositionSide.BOTH, Role.STOP_LOSS)
+TP_SLOT = SlotKey("acct", Product.USDM, "BTCUSDT", PositionSide.BOTH, Role.TAKE_PROFIT)
+
+
+def make_scope(venue: FakeUsdm, store: ExitStore, *, policy=SL_TP, can_mutate=True, **cfg):
+    clock = iter(range(1_000, 10**9))
+    return ProductScope(
+        FakeUsdmOps(venue, can_mutate=can_mutate),
+        store,
+        ScopeConfig("acct", lambda _p, _s: policy, **cfg),
+        seeded_ids(),
+        lambda: next(clock),
+    )
+
+
+@pytest.fixture
+def store(tmp_path):
+    s = ExitStore(tmp_path / "state.db")
+    yield s
+    s.close()
+
+
+def places(venue: FakeUsdm) -> list[str]:
+    return [c for c in venue.calls if c.startswith("place")]
+
+
+async def test_startup_places_seed001_exits_and_records_pending(store):
+    venue = FakeUsdm(positions=[long_position()])
+    scope = make_scope(venue, store)
+    await scope.recover("startup")
+    assert scope.state is ScopeState.READY
+    assert [c.split()[1] for c in places(venue)] == ["STOP_MARKET", "LIMIT"]
+    sl = next(o for o in venue.orders.values() if o.kind is ExitKind.ALGO)
+    assert sl.params["closePosition"] == "true" and "quantity" not in sl.params
+    rows = store.blocking("acct", Product.USDM)
+    assert {r.status for r in rows} == {ExitStatus.PENDING}
+    assert {r.slot.role for r in rows} == {Role.STOP_LOSS, Role.TAKE_PROFIT}
+
+
+async def test_scoped_open_algo_hydration_prevents_duplicates(store):
+    venue = FakeUsdm(positions=[long_position()])
+    await make_scope(venue, store).recover("startup")
+    placed = places(venue)
+    # A restart (new scope, same store, same venue): hydration sees the app-owned exits.
+    again = make_scope(venue, store)
+    await again.recover("startup")
+    assert places(venue) == placed
+    assert again.stats.last_actions == []
+    assert {r.status for r in store.blocking("acct", Product.USDM)} == {ExitStatus.OPEN}
+
+
+async def test_open_algo_wins_over_stale_terminal_history(store):
+    venue = FakeUsdm(positions=[long_position()])
+    await make_scope(venue, store).recover("startup")
+    sl_row = next(r for r in store.blocking("acct", Product.USDM) if r.slot.role is Role.STOP_LOSS)
+    # Older terminal history for the same clientAlgoId (e.g. a stale CANCELED event applied).
+    store.update(sl_row.client_id, ExitStatus.CANCELED, 5, authoritative=True)
+    again = make_scope(venue, store)
+    await again.recover("reconnect")
+    assert store.get(sl_row.client_id).status is ExitStatus.OPEN
+    assert again.stats.last_actions == []
+    assert len(places(venue)) == 2
+
+
+async def test_foreign_orders_are_never_touched(store):
+    venue = FakeUsdm(positions=[])
+    venue.orders["someone-else"] = FakeOrder(
+        "someone-else", ExitKind.ALGO, {"type": "STOP_MARKET"}, 1
+    )
+    scope = make_scope(venue, store)
+    await scope.recover("startup")
+    assert venue.calls == ["hydrate"]
+    assert store.get("someone-else") is None
+
+
+async def test_algo_update_during_active_workflow_is_deferred_not_a_second_planner(store):
+    venue = FakeUsdm(positions=[long_position()])
+    scope = make_scope(venue, store)
+    await scope.recover("startup")
+    sl = next(r for r in store.blocking("acct", Product.USDM) if r.slot.role is Role.STOP_LOSS)
+    # The position grows: a workflow starts and its placement is slow at the venue.
+    venue.place_gate = asyncio.Event()
+    venue.place_started.clear()
+    scope.follow()
+    venue.stream_items.put_nowait(UserDataEvent(account_update("BTCUSDT", "0.8", "50000", t=10)))
+    await asyncio.wait_for(venue.place_started.wait(), 2)
+    assert scope.busy
+    # While the workflow waits, the exchange confirms the stop: it must wait for the workflow.
+    venue.stream_items.put_nowait(UserDataEvent(algo_update(sl.client_id, sl.venue_id, "NEW")))
+    await asyncio.sleep(0)
+    passes = scope.stats.plan_passes
+    assert store.get(sl.client_id).status is ExitStatus.PENDING  # not applied mid-workflow
+    venue.place_gate.set()
+    await scope.wait_idle()
+    assert store.get(sl.client_id).status is ExitStatus.OPEN  # applied after the workflow
+    assert scope.stats.deferred_events >= 1
+    # The confirmation changed nothing plan-relevant: no replan beyond the running one.
+    assert scope.stats.plan_passes == passes
+    await scope.stop()
+
+
+async def test_algo_update_is_applied_once_through_two_deliveries(store):
+    venue = FakeUsdm(positions=[long_position()])
+    scope = make_scope(venue, store)
+    await scope.recover("startup")
+    sl = next(r for r in store.blocking("acct", Product.USDM) if r.slot.role is Role.STOP_LOSS)
+    event = UserDataEvent(algo_update(sl.client_id, sl.venue_id, "NEW"))
+    await scope.handle_batch([event])
+    applied = scope.stats.events_applied
+    passes = scope.stats.plan_passes
+    await scope.handle_batch([event])  # e.g. formattedMessage *and* formattedUserDataMessage
+    assert scope.stats.events_applied == applied
+    assert scope.stats.duplicates == 1
+    assert scope.stats.plan_passes == passes  # only already-applied events: no replan
+    assert scope.stats.skipped_replans == 1
+
+
+async def test_reconnect_pauses_buffers_and_recovers(store):
+    venue = FakeUsdm(positions=[long_position()])
+    scope = make_scope(venue, store)
+    await scope.recover("startup")
+    sl = next(r for r in store.blocking("acct", Product.USDM) if r.slot.role is Role.STOP_LOSS)
+    await scope.handle_batch([TransportEvent(TransportKind.RECONNECTING)])
+    assert scope.state is ScopeState.RECOVERY_REQUIRED
+    await scope.handle_batch([UserDataEvent(algo_update(sl.client_id, sl.venue_id, "NEW"))])
+    assert scope.buffer and store.get(sl.client_id).status is ExitStatus.PENDING
+    hydrations = venue.calls.count("hydrate")
+    await scope.handle_batch([TransportEvent(TransportKind.RECONNECTED)])
+    assert venue.calls.count("hydrate") == hydrations + 1
+    assert scope.state is ScopeState.READY and not scope.buffer
+    assert store.get(sl.client_id).status is ExitStatus.OPEN
+    assert len(places(venue)) == 2  # nothing duplicated
+
+
+async def test_healthy_event_never_triggers_rest_hydration(store):
+    venue = FakeUsdm(positions=[long_position()])
+    scope = make_scope(venue, store)
+    await scope.recover("startup")
+    rows = store.blocking("acct", Product.USDM)
+    await scope.handle_batch(
+        [UserDataEvent(algo_update(r.client_id, r.venue_id, "NEW")) for r in rows]
+    )
+    assert venue.calls.count("hydrate") == 1
+
+
+async def test_unknown_outcome_is_resolved_by_client_id_not_resent(store):
+    venue = FakeUsdm(positions=[long_position()])
+    venue.apply_then_fail = [
+        UnknownOutcome("Timeout waiting for response", code=-1007, http_status=503)
+    ]
+    scope = make_scope(venue, store, policy=ProtectionPolicy(stop_loss=SL_TP.stop_loss))
+    await scope.recover("startup")
+    (cid,) = [c.split()[2] for c in places(venue)]
+    assert f"query {cid}" in venue.calls
+    assert len(places(venue)) == 1  # never resent blindly
+    assert store.get(cid).status is ExitStatus.OPEN
+
+
+async def test_unknown_outcome_not_at_venue_is_placed_again_with_a_new_id(store):
+    venue = FakeUsdm(positions=[long_position()])
+    venue.place_errors = [UnknownOutcome("connection reset")]
+    scope = make_scope(venue, store, policy=ProtectionPolicy(stop_loss=SL_TP.stop_loss))
+    await scope.recover("startup")
+    first = places(venue)[0].split()[2]
+    assert store.get(first).status is ExitStatus.REJECTED
+    await scope.plan_and_submit("retry")
+    second = places(venue)[1].split()[2]
+    assert second != first and store.get(second).status is ExitStatus.PENDING
+
+
+@pytest.mark.parametrize(
+    "action",
+    [ImmediateTriggerAction.ALERT, ImmediateTriggerAction.CLOSE_NOW, ImmediateTriggerAction.WIDEN],
+)
+async def test_would_trigger_fallbacks(store, action):
+    venue = FakeUsdm(positions=[long_position()])
+    venue.mark = D("48000")  # already below the 49000 stop
+    venue.place_errors = [Rejected("Order would immediately trigger.", code=-2021, http_status=400)]
+    policy = ProtectionPolicy(stop_loss=SL_TP.stop_loss, on_immediate_trigger=action)
+    scope = make_scope(venue, store, policy=policy)
+    await scope.recover("startup")
+    decisions = [d["kind"] for d in store.decisions()]
+    assert "rejected" in decisions and f"fallback_{action.value}" in decisions
+    sent = places(venue)
+    if action is ImmediateTriggerAction.ALERT:
+        assert len(sent) == 1 and SL_SLOT.text() in store.holds()
+    elif action is ImmediateTriggerAction.CLOSE_NOW:
+        assert sent[1].split()[1] == "MARKET"
+        market = venue.orders[sent[1].split()[2]]
+        assert market.params["reduceOnly"] == "true" and market.params["side"] == "SELL"
+        assert market.params["quantity"] == "0.5"
+    else:
+        widened = venue.orders[sent[1].split()[2]]
+        assert D(widened.params["triggerPrice"]) == D("47999.9")  # one tick below the mark
+    # Planning again does not repeat the refused request (the slot is held or protected).
+    await scope.plan_and_submit("again")
+    assert places(venue) == sent
+
+
+async def test_hold_is_lifted_when_the_position_changes(store):
+    venue = FakeUsdm(positions=[long_position()])
+    venue.place_errors = [Rejected("Order would immediately trigger.", code=-2021, http_status=400)]
+    scope = make_scope(venue, store, policy=ProtectionPolicy(stop_loss=SL_TP.stop_loss))
+    await scope.recover("startup")
+    assert SL_SLOT.text() in store.holds()
+    await scope.handle_batch([UserDataEvent(account_update("BTCUSDT", "0.7", "50100", t=50))])
+    assert SL_SLOT.text() not in store.holds()
+    assert len(places(venue)) == 2
+
+
+async def test_transient_is_retried_by_a_later_pass(store):
+    venue = FakeUsdm(positions=[long_position()])
+    venue.place_errors = [Transient("Too many requests", code=-1003, http_status=429)]
+    scope = make_scope(venue, store, policy=ProtectionPolicy(stop_loss=SL_TP.stop_loss))
+    await scope.recover("startup")
+    assert store.holds() == {}
+    await scope.plan_and_submit("retry")
+    assert len(places(venue)) == 2
+    assert store.get(places(venue)[1].split()[2]).status is ExitStatus.PENDING
+
+
+async def test_partial_close_replaces_take_profit_new_before_old(store):
+    venue = FakeUsdm(positions=[long_position("0.5")])
+    scope = make_scope(venue, store)
+    await scope.recover("startup")
+    old_tp = next(
+        r for r in store.blocking("acct", Product.USDM) if r.slot.role is Role.TAKE_PROFIT
+    )
+    venue.calls.clear()
+    await scope.handle_batch([UserDataEvent(account_update("BTCUSDT", "0.3", "50000", t=99))])
+    assert [c.split()[0] for c in venue.calls] == ["place", "cancel"]  # never bare
+    assert venue.calls[1] == f"cancel {old_tp.client_id}"
+    new_tp = venue.orders[venue.calls[0].split()[2]]
+    assert new_tp.params["quantity"] == "0.3"
+    assert store.get(old_tp.client_id).status is ExitStatus.CANCELED
+
+
+async def test_position_closed_cancels_siblings(store):
+    venue = FakeUsdm(positions=[long_position()])
+    scope = make_scope(venue, store)
+    await scope.recover("startup")
+    rows = store.blocking("acct", Product.USDM)
+    venue.calls.clear()
+    await scope.handle_batch([UserDataEvent(account_update("BTCUSDT", "0", "0", t=99))])
+    assert sorted(venue.calls) == sorted(f"cancel {r.client_id}" for r in rows)
+    assert store.blocking("acct", Product.USDM) == []
+
+
+async def test_dry_run_journals_sanitised_candidates_and_sends_nothing(store):
+    venue = FakeUsdm(positions=[long_position()])
+    scope = make_scope(venue, store, can_mutate=False)
+    await scope.recover("startup")
+    await scope.plan_and_submit("again")
+    assert places(venue) == []
+    candidates = store.decisions("dry_run_candidate")
+    assert len(candidates) == 2  # journaled once per slot, not once per pass
+    summary = candidates[0]["details"]
+    assert set(summary) == {"client_id", "role", "symbol", "side", "type", "reason"}
+    assert summary["symbol"] == "BTCUSDT" and summary["side"] == Side.SELL.value
+    assert store.blocking("acct", Product.USDM) == []
+
+
+async def test_gate_refusal_holds_the_slot_and_sends_nothing(store):
+    venue = FakeUsdm(positions=[long_position()])
+    scope = make_scope(
+        venue, store, gate=lambda _p, _s, n: f"notional {n} over cap" if n > 1000 else None
+    )
+    await scope.recover("startup")
+    assert places(venue) == []
+    assert {d["kind"] for d in store.decisions()} == {"gate_refused"}
+    assert SL_SLOT.text() in store.holds() and TP_SLOT.text() in store.holds()
