@@ -26,6 +26,7 @@ __all__ = ["ApplyOutcome", "EventApplier"]
 class ApplyOutcome:
     applied: bool  # False: a duplicate, or not about an app-owned exit or a position
     relevant: bool  # True: planning may now decide differently
+    symbol: str = ""  # whose slots to plan again
 
 
 _SKIP = ApplyOutcome(False, False)
@@ -79,7 +80,7 @@ class EventApplier:
                 status=after_row.status.value,
                 venue_status=status_text,
             )
-        return ApplyOutcome(True, before != after)
+        return ApplyOutcome(True, before != after, row.slot.symbol)
 
     def _algo(self, ev: AlgoUpdate, now: int) -> ApplyOutcome:
         row = self.scope.store.get(ev.client_algo_id)
@@ -136,6 +137,7 @@ class EventApplier:
     def _account(self, ev: AccountUpdate) -> ApplyOutcome:
         scope = self.scope
         relevant = False
+        symbols = []
         for p in ev.positions:
             key = (p.symbol, p.position_side)
             if ev.transaction_time_ms and ev.transaction_time_ms < scope.position_times.get(key, 0):
@@ -146,6 +148,7 @@ class EventApplier:
                 if before is not None:
                     del scope.positions[key]
                     relevant = True
+                    symbols.append(p.symbol)
                 continue
             pos = Position(
                 scope.config.account,
@@ -158,10 +161,11 @@ class EventApplier:
             if before != pos:
                 scope.positions[key] = pos
                 relevant = True
+                symbols.append(p.symbol)
         if relevant:
             scope.release_stale_holds()
             scope.emit(
                 "positions",
                 positions={f"{s}/{ps}": str(p.amount) for (s, ps), p in scope.positions.items()},
             )
-        return ApplyOutcome(True, relevant)
+        return ApplyOutcome(True, relevant, ",".join(sorted(set(symbols))))

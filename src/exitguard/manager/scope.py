@@ -229,6 +229,7 @@ class ProductScope:
         relevant = False
         applied_any = False
         user_events = 0
+        dirty: set[str] = set()
         with self.store.transaction():  # one commit for the batch (no awaits inside)
             for item in items:
                 if isinstance(item, TransportEvent):
@@ -258,11 +259,13 @@ class ProductScope:
                     continue
                 outcome = self.applier.apply(event)
                 applied_any |= outcome.applied
-                relevant |= outcome.relevant
+                if outcome.relevant:
+                    relevant = True
+                    dirty.update(s for s in outcome.symbol.split(",") if s)
         if need_recovery:
             await self.recover("reconnect")
         elif relevant and self.state is ScopeState.READY:
-            await self.plan_and_submit("private event")
+            await self.plan_and_submit("private event", frozenset(dirty))
         elif user_events and not applied_any:
             # Only already-applied (or irrelevant) events: no duplicate replan (seed 001).
             self.stats.skipped_replans += 1
@@ -334,27 +337,34 @@ class ProductScope:
                 self.store.release_text(slot_text)
 
     def held_slots(self) -> frozenset[SlotKey]:
-        held = set(self.store.holds())
+        prefix = f"{self.config.account}/{self.product.value}/"
         out = set()
-        for pos in self.positions.values():
-            for role_slot in self._slots_of(pos):
-                if role_slot.text() in held:
-                    out.add(role_slot)
+        for slot_text in self.store.holds():
+            if slot_text.startswith(prefix):
+                account, product, symbol, side, role = slot_text.split("/")
+                out.add(SlotKey(account, Product(product), symbol, PositionSide(side), Role(role)))
         return frozenset(out)
 
-    def _slots_of(self, pos: Position) -> list[SlotKey]:
-        return [SlotKey(pos.account, pos.product, pos.symbol, pos.position_side, r) for r in Role]
-
-    def plan_input(self) -> PlanInput:
+    def plan_input(self, symbols: frozenset[str] | None = None) -> PlanInput:
+        """The planner's input; with ``symbols``, only those symbols' slots (a scoped pass)."""
         assert self.rules is not None
+        positions = [
+            p
+            for p in self.positions.values()
+            if self.managed(p) and (symbols is None or p.symbol in symbols)
+        ]
         policies = {}
-        for pos in self.positions.values():
+        for pos in positions:
             policy = self.policy(pos.symbol)
             if policy is not None:
                 policies[(pos.product, pos.symbol)] = policy
-        exits = tuple(r.known() for r in self.store.blocking(self.config.account, self.product))
+        exits = tuple(
+            r.known()
+            for r in self.store.blocking(self.config.account, self.product)
+            if symbols is None or r.slot.symbol in symbols
+        )
         return PlanInput(
-            positions=tuple(p for p in self.positions.values() if self.managed(p)),
+            positions=tuple(positions),
             exits=exits,
             policies=policies,
             rules={self.product: self.rules},
@@ -362,14 +372,20 @@ class ProductScope:
             holds=self.held_slots(),
         )
 
-    async def plan_and_submit(self, reason: str) -> list[Action]:
-        """One planning pass and its submissions; events arriving meanwhile wait (deferred)."""
+    async def plan_and_submit(
+        self, reason: str, symbols: frozenset[str] | None = None
+    ) -> list[Action]:
+        """One planning pass and its submissions; events arriving meanwhile wait (deferred).
+
+        ``symbols`` limits the pass to the symbols a private event changed; startup, recovery
+        and retries plan everything.
+        """
         if self.state is not ScopeState.READY or self.rules is None:
             return []
         self.busy = True
         try:
             self.stats.plan_passes += 1
-            actions = plan_exits(self.plan_input())
+            actions = plan_exits(self.plan_input(symbols))
             self.stats.last_actions = actions
             if actions:
                 self.emit("plan", reason=reason, actions=[_describe(a) for a in actions])

@@ -81,6 +81,13 @@ class Submitter:
         """Place one exit (steps above); returns its row when the venue accepted it."""
         scope = self.scope
         kind = ExitKind.of(request)
+        if not scope.ops.can_mutate:
+            # DRY_RUN_PRIVATE: journal each distinct candidate once, not once per pass.
+            plain = request.to_params()
+            key = (slot.text(), tuple(sorted(plain.items())))
+            if key in self._dry_run_seen:
+                return None
+            self._dry_run_seen.add(key)
         request, client_id = scope.ops.with_client_id(request, self.ids)
         params = request.to_params()
         problems = self._validate(kind, request)
@@ -100,16 +107,8 @@ class Submitter:
             scope.hold(slot, "invalid locally: " + "; ".join(problems))
             return None
         if not scope.ops.can_mutate:
-            key = (
-                slot.text(),
-                tuple(sorted((k, v) for k, v in params.items() if "lient" not in k)),
-            )
-            if key not in self._dry_run_seen:
-                self._dry_run_seen.add(key)
-                scope.store.record_decision(
-                    "dry_run_candidate", slot, client_id, reason, now, summary
-                )
-                scope.emit("dry_run_candidate", **summary)
+            scope.store.record_decision("dry_run_candidate", slot, client_id, reason, now, summary)
+            scope.emit("dry_run_candidate", **summary)
             return None
         position = scope.position_for(slot)
         size = position.size if position is not None else Decimal(0)
@@ -185,7 +184,12 @@ class Submitter:
         if row is None:
             return
         if not scope.ops.can_mutate:
-            scope.store.record_decision("dry_run_cancel", slot, client_id, reason, scope.now_ms())
+            key = (client_id, (("cancel", reason),))
+            if key not in self._dry_run_seen:
+                self._dry_run_seen.add(key)
+                scope.store.record_decision(
+                    "dry_run_cancel", slot, client_id, reason, scope.now_ms()
+                )
             return
         try:
             venue = await scope.ops.cancel(row)

@@ -19,7 +19,7 @@ import json
 import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -147,9 +147,31 @@ class ExitStore:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
         self._depth = 0
+        # Write-through cache of rows (single writer: this process). Blocking rows are what every
+        # planning pass reads, so they are kept by client id without a query.
+        self._cache: dict[str, ExitRow] = {}
+        self._blocking: dict[str, ExitRow] = {}
+        self._reload()
+
+    def _reload(self) -> None:
+        self._holds: dict[str, tuple[str, str]] | None = None
+        self._cache.clear()
+        self._blocking.clear()
+        for r in self._db.execute(
+            f"SELECT * FROM exits WHERE status IN ({','.join('?' * len(BLOCKING_STATUSES))})",
+            [st.value for st in BLOCKING_STATUSES],
+        ):
+            self._remember(_row(r))
 
     def close(self) -> None:
         self._db.close()
+
+    def _remember(self, row: ExitRow) -> None:
+        self._cache[row.client_id] = row
+        if row.status in BLOCKING_STATUSES:
+            self._blocking[row.client_id] = row
+        else:
+            self._blocking.pop(row.client_id, None)
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -168,6 +190,7 @@ class ExitStore:
         except BaseException:
             self._depth = 0
             self._db.execute("ROLLBACK")
+            self._reload()  # the cache may hold rolled-back writes
             raise
         self._depth = 0
         self._db.execute("COMMIT")
@@ -210,10 +233,33 @@ class ExitStore:
             )
         except sqlite3.IntegrityError as exc:
             raise StoreError(f"client id {client_id!r} is already in the store") from exc
+        self._remember(
+            ExitRow(
+                client_id,
+                slot,
+                kind,
+                side,
+                quantity,
+                ExitStatus.INTENT,
+                None,
+                None,
+                dict(request),
+                reason,
+                now_ms,
+                now_ms,
+            )
+        )
 
     def get(self, client_id: str) -> ExitRow | None:
+        cached = self._cache.get(client_id)
+        if cached is not None:
+            return cached
         row = self._db.execute("SELECT * FROM exits WHERE client_id=?", (client_id,)).fetchone()
-        return None if row is None else _row(row)
+        if row is None:
+            return None
+        found = _row(row)
+        self._remember(found)
+        return found
 
     def by_venue_id(self, kind: ExitKind, venue_id: int) -> ExitRow | None:
         row = self._db.execute(
@@ -252,6 +298,13 @@ class ExitStore:
                 return False
             if row.status.terminal and status is not row.status:
                 return False
+        if (
+            status is row.status
+            and (venue_id is None or venue_id == row.venue_id)
+            and (child_order_id is None or child_order_id == row.child_order_id)
+            and (reason is None or reason == row.reason)
+        ):
+            return False  # nothing new: no write (the hot path of repeated fills)
         sets = ["status=?", "updated_ms=?"]
         args: list[Any] = [status.value, now_ms]
         if venue_time_ms:
@@ -273,6 +326,16 @@ class ExitStore:
         )
         args.append(client_id)
         self._db.execute(f"UPDATE exits SET {', '.join(sets)} WHERE client_id=?", args)
+        self._remember(
+            replace(
+                row,
+                status=status,
+                updated_ms=now_ms,
+                venue_id=row.venue_id if venue_id is None else venue_id,
+                child_order_id=row.child_order_id if child_order_id is None else child_order_id,
+                reason=row.reason if reason is None else reason,
+            )
+        )
         return changed
 
     def rows(
@@ -299,7 +362,13 @@ class ExitStore:
 
     def blocking(self, account: str, product: Product) -> list[ExitRow]:
         """Open app-owned exits and pending confirmations: the only rows that block a slot."""
-        return self.rows(account=account, product=product, statuses=BLOCKING_STATUSES)
+        rows = [
+            r
+            for r in self._blocking.values()
+            if r.slot.account == account and r.slot.product is product
+        ]
+        rows.sort(key=lambda r: (r.created_ms, r.client_id))
+        return rows
 
     # -- journal (exactly-once application of private events) ----------------------------
 
@@ -320,19 +389,23 @@ class ExitStore:
             "INSERT OR REPLACE INTO holds (slot, fingerprint, reason, created_ms) VALUES (?,?,?,?)",
             (slot.text(), fingerprint, reason, now_ms),
         )
+        self._holds = None
 
     def release(self, slot: SlotKey) -> None:
-        self._db.execute("DELETE FROM holds WHERE slot=?", (slot.text(),))
+        self.release_text(slot.text())
 
     def release_text(self, slot_text: str) -> None:
         self._db.execute("DELETE FROM holds WHERE slot=?", (slot_text,))
+        self._holds = None
 
     def holds(self) -> dict[str, tuple[str, str]]:
         """slot text -> (position fingerprint, reason)."""
-        return {
-            r["slot"]: (r["fingerprint"], r["reason"])
-            for r in self._db.execute("SELECT slot, fingerprint, reason FROM holds")
-        }
+        if self._holds is None:
+            self._holds = {
+                r["slot"]: (r["fingerprint"], r["reason"])
+                for r in self._db.execute("SELECT slot, fingerprint, reason FROM holds")
+            }
+        return dict(self._holds)
 
     # -- scope state and spot entries -----------------------------------------------------
 
