@@ -1,0 +1,179 @@
+"""``exitguard config check``: validate ``exitguard.toml`` + the environment, print every problem.
+
+Exit status: 0 valid (prints a summary and the effective policy per symbol), 1 valid TOML but an
+invalid configuration (every error with its path), 2 the file is missing, unreadable or not TOML
+(with line and column). Credential values are never printed, only whether they are present.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from exitguard.config import (
+    Config,
+    ConfigError,
+    ConfigFileError,
+    ExecutionMode,
+    load_config,
+)
+from exitguard.domain.enums import Product
+from exitguard.planner.policy import Distance, ProtectionPolicy
+
+__all__ = ["app", "check_command"]
+
+_EXIT_INVALID = 1
+_EXIT_FILE = 2
+
+app = typer.Typer(
+    name="config",
+    help="The configuration: exitguard.toml plus environment variables.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+)
+
+
+@app.callback()
+def _config() -> None:
+    """The configuration: exitguard.toml plus environment variables."""
+
+
+def _dist(distance: Distance) -> str:
+    # No sign: the side of the entry it lies on depends on the position (long or short).
+    if distance.percent is not None:
+        return f"{distance.percent}%"
+    return f"{distance.price} (price)"
+
+
+def _describe(product: Product, policy: ProtectionPolicy) -> list[str]:
+    """Stop-loss, take-profit, trailing and fallback cells: what will actually be placed."""
+    usdm = product is Product.USDM
+    sl = tp = tr = "-"
+    if (s := policy.stop_loss) is not None:
+        if usdm:
+            shape = "reduce-only qty" if s.quantity_based else "closePosition"
+            protect = ", priceProtect" if s.price_protect else ""
+            sl = f"STOP_MARKET {shape} at {_dist(s.distance)}, {s.working_type.value}{protect}"
+        elif s.limit_offset_percent is not None:
+            sl = f"STOP_LOSS_LIMIT at {_dist(s.distance)}, limit {s.limit_offset_percent}% beyond"
+        else:
+            sl = f"STOP_LOSS at {_dist(s.distance)}"
+    if (t := policy.take_profit) is not None:
+        if usdm and t.conditional:
+            protect = ", priceProtect" if t.price_protect else ""
+            tp = f"algo TAKE_PROFIT at {_dist(t.distance)}, {t.working_type.value}{protect}"
+        elif usdm:
+            tp = f"LIMIT reduce-only at {_dist(t.distance)}"
+        else:
+            kind = "OCO with the stop" if policy.stop_loss is not None else "TAKE_PROFIT"
+            tp = f"{kind} at {_dist(t.distance)}"
+    if (r := policy.trailing) is not None:
+        start = f", from {_dist(r.activation)} profit" if r.activation is not None else ""
+        if usdm:
+            tr = f"TRAILING_STOP_MARKET {r.callback_rate}%{start}, {r.working_type.value}"
+        else:
+            tr = f"trailingDelta {r.trailing_delta_bips} BIPS{start}"
+    return [sl, tp, tr, policy.on_immediate_trigger.value]
+
+
+def _policy_table(config: Config) -> Table:
+    table = Table(title="Effective policy per symbol", title_justify="left")
+    for column in ("product", "symbol", "stop-loss", "take-profit", "trailing", "if already past"):
+        table.add_column(column)
+    for product in config.products:
+        policies = config.policies[product]
+        label = "default (built-in)" if policies.default_is_builtin else "default"
+        table.add_row(product.value, label, *_describe(product, policies.default))
+        listed = config.symbols.get(product)
+        names = sorted(set(policies.symbols) | set(listed or ()))
+        for name in names:
+            own = name in policies.symbols
+            table.add_row(
+                product.value,
+                name if own else f"{name} (default)",
+                *_describe(product, policies.for_symbol(name)),
+            )
+    return table
+
+
+def _summary(config: Config, console: Console) -> None:
+    gate = config.mutation_gate().preflight()
+    source = {"env": "from EXECUTION_MODE", "file": "from the file", "default": "default"}
+    venue: str = config.venue
+    if venue == "embedded":
+        ev = config.embedded_venue
+        venue += f" paper venue (seed {ev.seed}, feed {ev.feed})"
+    creds = config.credentials
+    rows = [
+        ("mode", f"{config.mode.value} ({source[config.mode_source]})"),
+        ("account", config.account),
+        ("products", ", ".join(p.value for p in config.products)),
+        (
+            "symbols",
+            "; ".join(
+                f"{p.value}: {', '.join(s) if (s := config.symbols.get(p)) else 'every position'}"
+                for p in config.products
+            ),
+        ),
+        ("venue", venue),
+        *((f"  {key.value}", url) for key, url in config.endpoints.items()),
+        ("state db", str(config.state_db)),
+        (
+            "notional cap",
+            f"{config.notional_cap} per request (quote currency)"
+            if config.notional_cap is not None
+            else "none",
+        ),
+        ("credentials", f"present ({creds.kind}, from the environment)" if creds else "none"),
+        ("mutations", f"{'allowed' if gate.allowed else 'refused'}: {gate.reason}"),
+    ]
+    if config.mode is ExecutionMode.LIVE:
+        rows.append(("LIVE confirmation", "given" if config.live_confirmed else "missing"))
+    width = max(len(k) for k, _ in rows)
+    for key, value in rows:
+        console.print(f"{key:<{width}}  {value}", markup=False, highlight=False)
+    for issue in config.warnings:
+        console.print(f"warning: {issue}", markup=False, highlight=False)
+    console.print(_policy_table(config))
+
+
+def check_command(
+    config: Annotated[
+        Path,
+        typer.Option(
+            "--config",
+            "-c",
+            envvar="EXITGUARD_CONFIG",
+            help="The TOML file to check (default: exitguard.toml in the current directory).",
+        ),
+    ] = Path("exitguard.toml"),
+) -> None:
+    """Validate the config file and the environment; print every error with its path."""
+    try:
+        loaded = load_config(config, os.environ)
+    except ConfigFileError as exc:
+        # The TOML message already carries "(at line L, column C)".
+        typer.echo(f"exitguard config check: {exc.issues[0]}", err=True)
+        raise typer.Exit(_EXIT_FILE) from None
+    except ConfigError as exc:
+        count = len(exc.issues)
+        typer.echo(
+            f"exitguard config check: {count} error{'s' if count != 1 else ''} in {config}",
+            err=True,
+        )
+        for issue in exc.issues:
+            typer.echo(f"  {issue.path}: {issue.message}", err=True)
+        raise typer.Exit(_EXIT_INVALID) from None
+    console = Console(width=None if sys.stdout.isatty() else 160)
+    console.print(f"OK: {config}", markup=False, highlight=False)
+    _summary(loaded, console)
+
+
+app.command("check")(check_command)

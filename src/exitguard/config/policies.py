@@ -1,0 +1,244 @@
+"""``[policy.<product>.<default|SYMBOL>]`` sections → the planner's :class:`ProtectionPolicy`.
+
+Inheritance is field by field: a symbol section starts from its product's ``default`` section (or,
+when the file has none, from the built-in default below) and replaces only the keys it sets. A
+``distance`` / ``activation`` table is one value (replaced whole), so ``{ price = 250 }`` in a
+symbol section never meets an inherited ``percent``. Mentioning a role table turns the role on
+unless it says ``enabled = false``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from types import MappingProxyType
+from typing import Any
+
+from exitguard.domain.enums import Product, WorkingType
+from exitguard.planner.policy import (
+    Distance,
+    ImmediateTriggerAction,
+    ProtectionPolicy,
+    StopLossPolicy,
+    TakeProfitPolicy,
+    TrailingPolicy,
+)
+
+from .errors import IssueList
+from .schema import SYMBOL_RE, SpotPolicySection, UsdmPolicySection, validate_section
+
+__all__ = ["BUILTIN_DEFAULTS", "ProductPolicies", "build_product_policies"]
+
+_ROLES = ("stop_loss", "take_profit", "trailing")
+
+# Used as ``policy.<product>.default`` when the file has no such section: a 2 % stop-loss and
+# nothing else, so a position is never left bare just because a section was forgotten.
+BUILTIN_DEFAULTS: Mapping[Product, Mapping[str, Any]] = MappingProxyType(
+    {
+        Product.USDM: {"stop_loss": {"distance": {"percent": Decimal(2)}}},
+        Product.SPOT: {"stop_loss": {"distance": {"percent": Decimal(2)}}},
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ProductPolicies:
+    """The effective policies of one product: the default and every symbol section."""
+
+    default: ProtectionPolicy
+    default_is_builtin: bool
+    symbols: Mapping[str, ProtectionPolicy]
+
+    def for_symbol(self, symbol: str) -> ProtectionPolicy:
+        return self.symbols.get(symbol, self.default)
+
+
+def _distance(raw: Mapping[str, Any] | None) -> Distance | None:
+    if raw is None:
+        return None
+    return Distance(percent=raw.get("percent"), price=raw.get("price"))
+
+
+def _merge(base: Mapping[str, Any], own: Mapping[str, Any]) -> dict[str, Any]:
+    merged: dict[str, Any] = {k: dict(v) if isinstance(v, dict) else v for k, v in base.items()}
+    for role in _ROLES:
+        if role in own:
+            role_own = own[role]
+            merged[role] = {**base.get(role, {}), **role_own}
+            merged[role]["enabled"] = role_own.get("enabled", True)
+    if "on_immediate_trigger" in own:
+        merged["on_immediate_trigger"] = own["on_immediate_trigger"]
+    return merged
+
+
+class _Builder:
+    """Builds one effective policy, reporting missing required keys at the section's own path."""
+
+    def __init__(
+        self,
+        product: Product,
+        path: str,
+        own: Mapping[str, Any],
+        base_name: str | None,
+        issues: IssueList,
+    ) -> None:
+        self.product = product
+        self.path = path
+        self.own = own
+        self.base_name = base_name
+        self.issues = issues
+        self.ok = True
+
+    def _require(self, role: str, role_d: Mapping[str, Any], key: str, rule: str) -> Any:
+        value = role_d.get(key)
+        if value is None:
+            self.ok = False
+            # A role inherited untouched reports its problem once, at the section it came from.
+            if role in self.own:
+                where = f" (not set here nor in {self.base_name})" if self.base_name else ""
+                self.issues.add(f"{self.path}.{role}.{key}", f"required{where}: {rule}")
+        return value
+
+    def _active(self, merged: Mapping[str, Any], role: str) -> Mapping[str, Any] | None:
+        role_d = merged.get(role)
+        if role_d is None or role_d.get("enabled", True) is False:
+            return None
+        return dict(role_d)
+
+    def build(self, merged: Mapping[str, Any]) -> ProtectionPolicy | None:
+        usdm = self.product is Product.USDM
+        stop_loss = take_profit = trailing = None
+        if (d := self._active(merged, "stop_loss")) is not None:
+            distance = self._require("stop_loss", d, "distance", "the stop's distance from entry")
+            if distance is not None:
+                stop_loss = (
+                    StopLossPolicy(
+                        distance=_distance(distance),  # type: ignore[arg-type]
+                        working_type=d.get("working_type") or WorkingType.MARK_PRICE,
+                        price_protect=d.get("price_protect", True),
+                        quantity_based=d.get("quantity_based", False),
+                    )
+                    if usdm
+                    else StopLossPolicy(
+                        distance=_distance(distance),  # type: ignore[arg-type]
+                        # Spot stops trigger on the last trade price and have no priceProtect.
+                        working_type=WorkingType.CONTRACT_PRICE,
+                        price_protect=False,
+                        limit_offset_percent=d.get("limit_offset_percent"),
+                    )
+                )
+        if (d := self._active(merged, "take_profit")) is not None:
+            distance = self._require("take_profit", d, "distance", "the target's distance")
+            conditional = bool(d.get("conditional", False))
+            if usdm and not conditional:
+                self._conditional_only(d)
+            if distance is not None:
+                take_profit = TakeProfitPolicy(
+                    distance=_distance(distance),  # type: ignore[arg-type]
+                    conditional=conditional,
+                    working_type=d.get("working_type")
+                    or (WorkingType.MARK_PRICE if usdm else WorkingType.CONTRACT_PRICE),
+                    price_protect=d.get("price_protect", usdm),
+                )
+        if (d := self._active(merged, "trailing")) is not None:
+            if usdm:
+                rate = self._require("trailing", d, "callback_rate", "percent, 0.1 to 20")
+                if rate is not None:
+                    trailing = TrailingPolicy(
+                        callback_rate=rate,
+                        activation=_distance(d.get("activation")),
+                        working_type=d.get("working_type") or WorkingType.CONTRACT_PRICE,
+                    )
+            else:
+                bips = self._require("trailing", d, "trailing_delta_bips", "1 BIP = 0.01 %")
+                if bips is not None:
+                    trailing = TrailingPolicy(
+                        trailing_delta_bips=bips, activation=_distance(d.get("activation"))
+                    )
+        if not self.ok:
+            return None
+        action = merged.get("on_immediate_trigger") or ImmediateTriggerAction.ALERT
+        return ProtectionPolicy(stop_loss, take_profit, trailing, ImmediateTriggerAction(action))
+
+    def _conditional_only(self, role_d: Mapping[str, Any]) -> None:
+        # Only keys this section sets are errors; inherited ones are harmless leftovers.
+        own_tp = self.own.get("take_profit", {})
+        for key in ("working_type", "price_protect"):
+            if key in own_tp:
+                self.ok = False
+                self.issues.add(
+                    f"{self.path}.take_profit.{key}",
+                    "applies only to a conditional take-profit (conditional = true); a fixed "
+                    "take-profit is a regular reduce-only LIMIT order (seed 001)",
+                )
+
+
+def build_product_policies(
+    product: Product,
+    raw: object,
+    *,
+    managed: list[str] | None,
+    enabled: bool,
+    issues: IssueList,
+    warnings: IssueList,
+) -> ProductPolicies | None:
+    """Validate ``policy.<product>`` (``raw`` may be None: no section) and build its policies."""
+    prefix = f"policy.{product.value}"
+    model: type[UsdmPolicySection] | type[SpotPolicySection] = (
+        UsdmPolicySection if product is Product.USDM else SpotPolicySection
+    )
+    sections: dict[str, dict[str, Any]] = {}
+    failed = False
+    if raw is not None and not isinstance(raw, dict):
+        issues.add(prefix, "must be a table of sections ([policy.usdm.default], ...)")
+        return None
+    for name, value in (raw or {}).items():
+        if name != "default" and not SYMBOL_RE.fullmatch(name):
+            issues.add(
+                f"{prefix}.{name}",
+                "section name must be 'default' or an upper-case symbol such as BTCUSDT",
+            )
+            failed = True
+            continue
+        section = validate_section(model, value, ("policy", product.value, name), issues)
+        if section is None:
+            failed = True
+            continue
+        sections[name] = section.model_dump(exclude_unset=True)
+    if enabled and managed is not None:
+        for name in sections:
+            if name != "default" and name not in managed:
+                issues.add(
+                    f"{prefix}.{name}",
+                    f"{name} is not in manager.symbols.{product.value} "
+                    "(add it there or remove this section)",
+                )
+                failed = True
+    if not enabled and raw:
+        warnings.add(prefix, f"product {product.value} is not in manager.products; ignored")
+
+    builtin = "default" not in sections and "default" not in (raw or {})
+    base = dict(BUILTIN_DEFAULTS[product]) if builtin else sections.get("default")
+    if base is None:  # the file's default section is broken; its errors are already listed
+        return None
+    default_path = f"{prefix}.default"
+    default = _Builder(product, default_path, base, None, issues).build(_merge({}, base))
+    symbols: dict[str, ProtectionPolicy] = {}
+    base_name = "the built-in default" if builtin else default_path
+    for name, own in sections.items():
+        if name == "default":
+            continue
+        built = _Builder(product, f"{prefix}.{name}", own, base_name, issues).build(
+            _merge(_merge({}, base), own)
+        )
+        if built is None:
+            failed = True
+        else:
+            symbols[name] = built
+    for name, policy in [("default", default), *symbols.items()]:
+        if policy is not None and not (policy.stop_loss or policy.take_profit or policy.trailing):
+            warnings.add(f"{prefix}.{name}", "no exit is enabled: these positions stay unprotected")
+    if default is None or failed:
+        return None
+    return ProductPolicies(default, builtin, MappingProxyType(symbols))

@@ -1,0 +1,510 @@
+"""The ``exitguard.toml`` schema as pydantic v2 models, and their errors as ``(path, message)``.
+
+Each top-level section (and each policy section) is validated on its own, so one broken section
+never hides the problems of another. Every model forbids unknown keys: a typo is an error that
+names the path and the allowed keys, never a silently ignored setting.
+
+Numbers: TOML integers, floats and numeric strings are accepted and become ``Decimal`` through
+their text (``0.1`` stays ``Decimal("0.1")``); booleans are never numbers, and ``true``/``false``
+are the only booleans (no "yes", no 1).
+"""
+
+from __future__ import annotations
+
+import re
+import types
+from collections.abc import Mapping, Sequence
+from decimal import Decimal, InvalidOperation
+from typing import Annotated, Any, Literal, TypeVar, Union, get_args, get_origin
+from urllib.parse import urlsplit
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    PlainValidator,
+    StrictBool,
+    StrictInt,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from exitguard.domain.enums import Product, WorkingType
+from exitguard.planner.policy import ImmediateTriggerAction
+
+from .errors import IssueList
+from .modes import ExecutionMode, UrlKey
+
+__all__ = [
+    "SYMBOL_RE",
+    "DistanceModel",
+    "ManagerSection",
+    "SpotPolicySection",
+    "UrlsSection",
+    "UsdmPolicySection",
+    "VenueSection",
+    "check_url",
+    "format_path",
+    "validate_section",
+]
+
+SYMBOL_RE = re.compile(r"[A-Z0-9]{2,20}")
+_ACCOUNT_RE = re.compile(r"[A-Za-z0-9_-]{1,32}")
+_ASSET_RE = re.compile(r"[A-Z0-9]{1,20}")
+_M = TypeVar("_M", bound=BaseModel)
+
+
+def _got(value: object) -> str:
+    """How a rejected value is echoed: scalars as written, containers by kind only."""
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, list | tuple):
+        return "a list"
+    return repr(value)
+
+
+def _err(
+    kind: str, message: str, value: object = None, *, echo: bool = True
+) -> PydanticCustomError:
+    # Passed as a context value: pydantic would read braces in the template as placeholders.
+    text = f"{message}, got {_got(value)}" if echo else message
+    return PydanticCustomError(kind, "{text}", {"text": text})
+
+
+# --- scalar types -----------------------------------------------------------------------------
+
+
+def _to_decimal(value: object) -> Decimal:
+    if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
+        raise _err("number", "must be a number", value)
+    try:
+        # float through repr: TOML 0.1 is the float 0.1, and we want Decimal("0.1") back.
+        number = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
+    except InvalidOperation:
+        raise _err("number", "must be a number (or a numeric string)", value) from None
+    if not number.is_finite():
+        raise _err("number", "must be a finite number", value)
+    return number
+
+
+def _positive(value: object) -> Decimal:
+    number = _to_decimal(value)
+    if number <= 0:
+        raise _err("range", "must be greater than 0", value)
+    return number
+
+
+def _non_negative(value: object) -> Decimal:
+    number = _to_decimal(value)
+    if number < 0:
+        raise _err("range", "must be 0 or more", value)
+    return number
+
+
+def _percent(value: object) -> Decimal:
+    number = _to_decimal(value)
+    if not 0 < number < 100:
+        # < 100 so that a distance below the entry (a long's stop, a short's take-profit) can
+        # never reach a price of zero or less.
+        raise _err("range", "must be greater than 0 and less than 100 (percent)", value)
+    return number
+
+
+def _callback_rate(value: object) -> Decimal:
+    number = _to_decimal(value)
+    # reference/binance-api.md §1.2: callbackRate min 0.1, max 10, raised to 20 on 2026-10-23.
+    if not Decimal("0.1") <= number <= Decimal(20):
+        raise _err("range", "must be between 0.1 and 20 (Binance callbackRate range)", value)
+    return number
+
+
+def _bips(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _err("int", "must be an integer number of BIPS (1 BIP = 0.01 %)", value)
+    if not 1 <= value <= 10_000:
+        raise _err(
+            "range",
+            "must be between 1 and 10000 BIPS (1 BIP = 0.01 %; the symbol's TRAILING_DELTA "
+            "filter narrows it further)",
+            value,
+        )
+    return value
+
+
+def _symbol(value: object) -> str:
+    if not isinstance(value, str) or not SYMBOL_RE.fullmatch(value):
+        raise _err("symbol", "must be an upper-case symbol such as BTCUSDT", value)
+    return value
+
+
+def _asset(value: object) -> str:
+    if not isinstance(value, str) or not _ASSET_RE.fullmatch(value):
+        raise _err("asset", "must be an upper-case asset such as USDT", value)
+    return value
+
+
+def _account(value: object) -> str:
+    if not isinstance(value, str) or not _ACCOUNT_RE.fullmatch(value):
+        raise _err("account", "must be 1-32 characters of A-Z, a-z, 0-9, '_' or '-'", value)
+    return value
+
+
+def _mode(value: object) -> ExecutionMode:
+    if not isinstance(value, str):
+        raise _err("mode", "must be a string", value)
+    try:
+        return ExecutionMode.parse(value)
+    except ValueError as exc:
+        raise _err("mode", str(exc), echo=False) from None
+
+
+def _non_empty(value: object) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise _err("string", "must be a non-empty string", value)
+    return value
+
+
+def check_url(key: UrlKey, value: object) -> str:
+    """A usable base URL for ``key``, normalised (no trailing slash); ``ValueError`` otherwise."""
+    schemes = ("ws", "wss") if key.is_websocket else ("http", "https")
+    if not isinstance(value, str):
+        raise ValueError(f"must be a {schemes[1]}:// URL string, got {_got(value)}")
+    text = value.strip()
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError:
+        raise ValueError(f"is not a valid URL, got {text!r}") from None
+    if parts.scheme.lower() not in schemes or not parts.hostname:
+        raise ValueError(
+            f"must be an absolute {' or '.join(schemes)} URL with a host, got {text!r}"
+        )
+    if parts.username is not None or parts.password is not None:
+        # Never echo it: the user part may hold a credential.
+        raise ValueError("must not carry user:password (credentials come from the environment)")
+    if parts.query or parts.fragment:
+        raise ValueError(f"must be a base URL without query or fragment, got {text!r}")
+    return text.rstrip("/")
+
+
+def _url_validator(key: UrlKey) -> Any:
+    def validate(value: object) -> str:
+        try:
+            return check_url(key, value)
+        except ValueError as exc:
+            raise _err("url", str(exc), echo=False) from None
+
+    return PlainValidator(validate)
+
+
+Dec = Annotated[Decimal, PlainValidator(_to_decimal)]
+PositiveDec = Annotated[Decimal, PlainValidator(_positive)]
+NonNegativeDec = Annotated[Decimal, PlainValidator(_non_negative)]
+Percent = Annotated[Decimal, PlainValidator(_percent)]
+CallbackRate = Annotated[Decimal, PlainValidator(_callback_rate)]
+Bips = Annotated[int, PlainValidator(_bips)]
+Symbol = Annotated[str, PlainValidator(_symbol)]
+Asset = Annotated[str, PlainValidator(_asset)]
+AccountName = Annotated[str, PlainValidator(_account)]
+Mode = Annotated[ExecutionMode, PlainValidator(_mode)]
+NonEmptyStr = Annotated[str, PlainValidator(_non_empty)]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _unique(items: Sequence[object], what: str) -> None:
+    seen: set[object] = set()
+    for item in items:
+        if item in seen:
+            raise _err("unique", f"lists {item} twice; each {what} at most once", echo=False)
+        seen.add(item)
+
+
+# --- [manager], [urls], [venue] ---------------------------------------------------------------
+
+
+class SymbolsSection(_Section):
+    """Symbols to manage per product; a product left out manages every position it has."""
+
+    usdm: list[Symbol] | None = None
+    spot: list[Symbol] | None = None
+
+    @field_validator("usdm", "spot")
+    @classmethod
+    def _no_duplicates(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None:
+            _unique(value, "symbol")
+        return value
+
+
+class ManagerSection(_Section):
+    account: AccountName = "default"
+    mode: Mode | None = None  # EXECUTION_MODE in the environment wins
+    products: list[Product] = [Product.USDM, Product.SPOT]
+    symbols: SymbolsSection = SymbolsSection()
+    state_db: NonEmptyStr = "exitguard.db"
+    notional_cap: PositiveDec | None = None  # per request, quote currency
+    venue: Literal["embedded", "external", "binance"] | None = None
+
+    @field_validator("products")
+    @classmethod
+    def _products(cls, value: list[Product]) -> list[Product]:
+        if not value:
+            raise _err("products", "must name at least one product (usdm, spot)", echo=False)
+        _unique(value, "product")
+        return value
+
+
+class UrlsSection(_Section):
+    usdm_rest: Annotated[str, _url_validator(UrlKey.USDM_REST)] | None = None
+    usdm_ws: Annotated[str, _url_validator(UrlKey.USDM_WS)] | None = None
+    spot_rest: Annotated[str, _url_validator(UrlKey.SPOT_REST)] | None = None
+    spot_ws_api: Annotated[str, _url_validator(UrlKey.SPOT_WS_API)] | None = None
+    spot_ws_streams: Annotated[str, _url_validator(UrlKey.SPOT_WS_STREAMS)] | None = None
+
+
+class VenueSection(_Section):
+    """Options of the embedded paper venue (used when the venue is ``embedded``)."""
+
+    seed: StrictInt = 0
+    feed: Literal["synthetic", "none"] = "synthetic"
+    port: StrictInt = 0  # 0 = any free port; the host is always 127.0.0.1
+    balances: dict[Asset, NonNegativeDec] = {"USDT": Decimal(10_000)}
+    start_prices: dict[Symbol, PositiveDec] = {}
+
+    @field_validator("seed")
+    @classmethod
+    def _seed(cls, value: int) -> int:
+        if value < 0:
+            raise _err("range", "must be 0 or more", value)
+        return value
+
+    @field_validator("port")
+    @classmethod
+    def _port(cls, value: int) -> int:
+        if not 0 <= value <= 65535:
+            raise _err("range", "must be between 0 and 65535 (0 = any free port)", value)
+        return value
+
+
+# --- [policy.<product>.<symbol|default>] ------------------------------------------------------
+
+
+class DistanceModel(_Section):
+    """``{ percent = 1.5 }`` (of the entry price) or ``{ price = 250 }`` (absolute), never both."""
+
+    percent: Percent | None = None
+    price: PositiveDec | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> DistanceModel:
+        if (self.percent is None) == (self.price is None):
+            raise _err(
+                "distance",
+                "set exactly one of percent or price, e.g. { percent = 1.5 } or { price = 250 }",
+                echo=False,
+            )
+        return self
+
+
+# ``enabled`` defaults to "on when the table is present": a symbol section that mentions a role
+# turns it on even if the product default turned it off; ``enabled = false`` turns it off.
+
+
+class UsdmStopLoss(_Section):
+    enabled: StrictBool | None = None
+    distance: DistanceModel | None = None
+    working_type: WorkingType | None = None
+    price_protect: StrictBool | None = None
+    quantity_based: StrictBool | None = None  # reduce-only quantity stop instead of closePosition
+
+
+class SpotStopLoss(_Section):
+    enabled: StrictBool | None = None
+    distance: DistanceModel | None = None
+    limit_offset_percent: Percent | None = None  # set = STOP_LOSS_LIMIT, unset = STOP_LOSS
+
+
+class UsdmTakeProfit(_Section):
+    enabled: StrictBool | None = None
+    distance: DistanceModel | None = None
+    conditional: StrictBool | None = None  # algo TAKE_PROFIT instead of a reduce-only LIMIT
+    working_type: WorkingType | None = None  # conditional only
+    price_protect: StrictBool | None = None  # conditional only
+
+
+class SpotTakeProfit(_Section):
+    enabled: StrictBool | None = None
+    distance: DistanceModel | None = None
+
+
+class UsdmTrailing(_Section):
+    enabled: StrictBool | None = None
+    callback_rate: CallbackRate | None = None
+    activation: DistanceModel | None = None
+    working_type: WorkingType | None = None
+
+
+class SpotTrailing(_Section):
+    enabled: StrictBool | None = None
+    trailing_delta_bips: Bips | None = None
+    activation: DistanceModel | None = None
+
+
+class UsdmPolicySection(_Section):
+    stop_loss: UsdmStopLoss | None = None
+    take_profit: UsdmTakeProfit | None = None
+    trailing: UsdmTrailing | None = None
+    on_immediate_trigger: ImmediateTriggerAction | None = None
+
+
+class SpotPolicySection(_Section):
+    stop_loss: SpotStopLoss | None = None
+    take_profit: SpotTakeProfit | None = None
+    trailing: SpotTrailing | None = None
+    on_immediate_trigger: ImmediateTriggerAction | None = None
+
+
+# A key that belongs to the other product gets a hint instead of only "unknown key".
+_COUNTERPARTS: dict[type[BaseModel], tuple[type[BaseModel], str, str]] = {
+    UsdmStopLoss: (SpotStopLoss, "Spot", "USD-M"),
+    SpotStopLoss: (UsdmStopLoss, "USD-M", "Spot"),
+    UsdmTakeProfit: (SpotTakeProfit, "Spot", "USD-M"),
+    SpotTakeProfit: (UsdmTakeProfit, "USD-M", "Spot"),
+    UsdmTrailing: (SpotTrailing, "Spot", "USD-M"),
+    SpotTrailing: (UsdmTrailing, "USD-M", "Spot"),
+}
+
+_SPOT_HINTS = {"working_type": "Spot stops trigger on the last trade price"}
+
+
+# --- error translation ------------------------------------------------------------------------
+
+
+def format_path(parts: Sequence[str | int]) -> str:
+    out = ""
+    for part in parts:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else part
+    return out
+
+
+def _unwrap(tp: Any) -> Any:
+    while True:
+        origin = get_origin(tp)
+        if origin is Annotated:
+            tp = get_args(tp)[0]
+        elif origin is Union or origin is types.UnionType:
+            rest = [a for a in get_args(tp) if a is not type(None)]
+            if len(rest) != 1:
+                return tp
+            tp = rest[0]
+        else:
+            return tp
+
+
+def _model_at(model: type[BaseModel], loc: Sequence[str | int]) -> type[BaseModel] | None:
+    """The model class a (relative) error location points into, for its allowed keys."""
+    tp: Any = model
+    for part in loc:
+        tp = _unwrap(tp)
+        origin = get_origin(tp)
+        if isinstance(tp, type) and issubclass(tp, BaseModel):
+            field = tp.model_fields.get(str(part))
+            if field is None:
+                return None
+            tp = field.annotation
+        elif origin is dict:
+            tp = get_args(tp)[1]
+        elif origin is list:
+            tp = get_args(tp)[0]
+        else:
+            return None
+    tp = _unwrap(tp)
+    return tp if isinstance(tp, type) and issubclass(tp, BaseModel) else None
+
+
+def _unknown_key_message(owner: type[BaseModel] | None, key: str) -> str:
+    if owner is None:
+        return "unknown key"
+    allowed = ", ".join(owner.model_fields)
+    message = f"unknown key; allowed keys: {allowed}"
+    other = _COUNTERPARTS.get(owner)
+    if other is not None and key in other[0].model_fields:
+        hint = _SPOT_HINTS.get(key) if other[2] == "Spot" else None
+        message += f" ({key} is a {other[1]} setting, not used on {other[2]}"
+        message += f"; {hint})" if hint else ")"
+    return message
+
+
+def _message(error: Mapping[str, Any]) -> str:
+    kind = error["type"]
+    value = error.get("input")
+    ctx = error.get("ctx") or {}
+    if kind == "missing":
+        return "required"
+    if kind in ("enum", "literal_error"):
+        return f"must be {ctx.get('expected', 'one of the allowed values')}, got {_got(value)}"
+    if kind in ("bool_type", "bool_parsing"):
+        return f"must be true or false, got {_got(value)}"
+    if kind.startswith("int_"):
+        return f"must be an integer, got {_got(value)}"
+    if kind.startswith("string_"):
+        return f"must be a string, got {_got(value)}"
+    if kind == "list_type":
+        return f"must be a list, got {_got(value)}"
+    if kind in ("dict_type", "model_type", "model_attributes_type"):
+        return f"must be a table, got {_got(value)}"
+    if kind == "frozen_set_type" or kind == "set_type":
+        return f"must be a list, got {_got(value)}"
+    msg = str(error["msg"])
+    if kind.startswith(("value_error", "assertion_error")):
+        return msg.split(", ", 1)[-1]
+    # Our own PydanticCustomError messages are complete sentences already.
+    return msg if kind in _CUSTOM_KINDS else f"{msg[:1].lower()}{msg[1:]}, got {_got(value)}"
+
+
+_CUSTOM_KINDS = frozenset(
+    {
+        "number",
+        "range",
+        "int",
+        "symbol",
+        "asset",
+        "account",
+        "mode",
+        "string",
+        "url",
+        "unique",
+        "products",
+        "distance",
+    }
+)
+
+
+def validate_section(
+    model: type[_M], raw: object, prefix: Sequence[str | int], issues: IssueList
+) -> _M | None:
+    """Validate one section; on failure append every error (with its full path) and return None."""
+    if not isinstance(raw, dict):
+        issues.add(format_path(prefix), f"must be a table, got {_got(raw)}")
+        return None
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        for error in exc.errors(include_url=False):
+            loc: list[str | int] = list(error["loc"])
+            if loc and loc[-1] == "[key]":
+                # A bad dict key: the path is the key itself.
+                loc.pop()
+            if error["type"] == "extra_forbidden":
+                owner = _model_at(model, loc[:-1])
+                issues.add(format_path([*prefix, *loc]), _unknown_key_message(owner, str(loc[-1])))
+            else:
+                issues.add(format_path([*prefix, *loc]), _message(error))
+        return None
