@@ -86,7 +86,9 @@ class Hydration:
 
 class ProductOps(Protocol):
     product: Product
-    can_mutate: bool
+
+    @property
+    def can_mutate(self) -> bool: ...
 
     async def hydrate(self, account: str) -> Hydration: ...
     async def query(self, row: ExitRow) -> VenueExit | None: ...

@@ -54,9 +54,10 @@ class ExitManager:
         self.events.append((kind, data))
         if len(self.events) > 10_000:
             del self.events[:5_000]
-        log.info(kind, extra={"event_data": data})
         if self._on_event is not None:
             self._on_event(kind, data)
+        else:
+            log.info(kind, extra={"event_data": data})
 
     def scope(self, product: Product) -> ProductScope:
         return self.scopes[product]

@@ -166,6 +166,19 @@ class ExitStore:
     def close(self) -> None:
         self._db.close()
 
+    @classmethod
+    def copy_of(cls, path: str | Path) -> ExitStore:
+        """An in-memory copy of the store at ``path``: read it, plan on it, change nothing."""
+        copy = cls(":memory:")
+        if Path(path).exists():
+            source = sqlite3.connect(str(path))
+            try:
+                source.backup(copy._db)
+            finally:
+                source.close()
+            copy._reload()
+        return copy
+
     def _remember(self, row: ExitRow) -> None:
         self._cache[row.client_id] = row
         if row.status in BLOCKING_STATUSES:
