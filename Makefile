@@ -13,9 +13,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	touch $(STAMP)
 
-# The main job. Until the paper-venue demo exists it checks a bundled exit order.
+# The main job: the paper-venue demo (no network, no credentials, under a minute).
 demo: $(STAMP)
-	$(BIN)/exitguard check-order --product usdm-algo --file src/exitguard/examples/algo_take_profit.json
+	$(BIN)/exitguard demo --out demo-output
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

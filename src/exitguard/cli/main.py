@@ -7,7 +7,12 @@ from typing import Annotated
 import typer
 
 from exitguard import __version__
+from exitguard.cli.backtest_cmd import backtest_command, sweep_command
 from exitguard.cli.check_order import check_order_command
+from exitguard.cli.config_cmd import app as config_app
+from exitguard.cli.data_cmd import app as data_app
+from exitguard.cli.demo_cmd import demo_command
+from exitguard.cli.run_cmd import plan_command, run_command, status_command
 from exitguard.venue.cli import app as venue_app
 
 app = typer.Typer(
@@ -38,8 +43,16 @@ def _root(
     """exitguard: protective exits for Binance Spot and USD-M positions."""
 
 
+app.command("demo")(demo_command)
+app.command("run")(run_command)
+app.command("plan")(plan_command)
+app.command("status")(status_command)
 app.command("check-order")(check_order_command)
+app.command("backtest")(backtest_command)
+app.command("sweep")(sweep_command)
 app.add_typer(venue_app, name="venue")
+app.add_typer(config_app, name="config")
+app.add_typer(data_app, name="data")
 
 
 def main() -> None:
