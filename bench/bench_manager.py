@@ -191,7 +191,7 @@ async def bench_intake(n_events: int, batch: int) -> dict[str, Any]:
 
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 async def main(argv: list[str]) -> int:

@@ -39,14 +39,21 @@ class EventApplier:
     def apply(self, event: PrivateEvent) -> ApplyOutcome:
         store = self.scope.store
         now = self.scope.now_ms()
-        with store.transaction():
-            if not store.mark_applied(event.dedupe_key, now):
-                self.scope.stats.duplicates += 1
-                return _SKIP
-            outcome = self._apply(event, now)
+        if store.in_transaction:  # the batch's transaction (the hot path)
+            outcome = self._apply_once(event, now)
+        else:
+            with store.transaction():
+                outcome = self._apply_once(event, now)
         if outcome.applied:
             self.scope.stats.events_applied += 1
         return outcome
+
+    def _apply_once(self, event: PrivateEvent, now: int) -> ApplyOutcome:
+        # The dedupe key and the state change commit together: applied exactly once.
+        if not self.scope.store.mark_applied(event.dedupe_key, now):
+            self.scope.stats.duplicates += 1
+            return _SKIP
+        return self._apply(event, now)
 
     def _apply(self, event: PrivateEvent, now: int) -> ApplyOutcome:
         if isinstance(event, AlgoUpdate):

@@ -62,6 +62,8 @@ CREATE TABLE IF NOT EXISTS decisions (
 );
 """
 
+JOURNAL_MEMORY = 200_000  # dedupe keys kept in memory (the rest are looked up in SQLite)
+
 # Stream evidence only moves an exit forward along this order (terminal states share the top).
 _RANK = {
     ExitStatus.INTENT: 0,
@@ -155,6 +157,16 @@ class ExitStore:
 
     def _reload(self) -> None:
         self._holds: dict[str, tuple[str, str]] | None = None
+        self._journal_pending: list[tuple[str, int]] = []
+        total = self._db.execute("SELECT COUNT(*) FROM journal").fetchone()[0]
+        self._journal_keys: set[str] = {
+            r[0]
+            for r in self._db.execute(
+                "SELECT key FROM journal ORDER BY applied_ms DESC LIMIT ?", (JOURNAL_MEMORY,)
+            )
+        }
+        # When every key is in memory, a miss there is a miss: no SELECT per new event.
+        self._journal_complete = total <= JOURNAL_MEMORY
         self._cache.clear()
         self._blocking.clear()
         for r in self._db.execute(
@@ -186,6 +198,10 @@ class ExitStore:
         else:
             self._blocking.pop(row.client_id, None)
 
+    @property
+    def in_transaction(self) -> bool:
+        return self._depth > 0
+
     @contextmanager
     def transaction(self) -> Iterator[None]:
         """All-or-nothing; re-entrant, so a batch of events can share one commit."""
@@ -206,6 +222,12 @@ class ExitStore:
             self._reload()  # the cache may hold rolled-back writes
             raise
         self._depth = 0
+        try:
+            self._flush_journal()
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            self._reload()
+            raise
         self._db.execute("COMMIT")
 
     # -- exits ---------------------------------------------------------------------------
@@ -386,14 +408,35 @@ class ExitStore:
     # -- journal (exactly-once application of private events) ----------------------------
 
     def seen(self, key: str) -> bool:
+        if key in self._journal_keys:
+            return True
         return self._db.execute("SELECT 1 FROM journal WHERE key=?", (key,)).fetchone() is not None
 
     def mark_applied(self, key: str, now_ms: int) -> bool:
-        """Record ``key``; False when it was already there (the event was applied before)."""
-        cur = self._db.execute(
-            "INSERT OR IGNORE INTO journal (key, applied_ms) VALUES (?, ?)", (key, now_ms)
-        )
-        return cur.rowcount == 1
+        """Record ``key``; False when it was already there (the event was applied before).
+
+        Keys are checked in memory (every key of this process plus the newest
+        ``JOURNAL_MEMORY`` from earlier runs) and, for older ones, in SQLite; new keys are
+        written with the transaction that applies their event (one ``executemany`` per batch).
+        """
+        if key in self._journal_keys:
+            return False
+        if not self._journal_complete and self.seen(key):
+            self._journal_keys.add(key)
+            return False
+        self._journal_keys.add(key)
+        self._journal_pending.append((key, now_ms))
+        if not self._depth:
+            self._flush_journal()
+        return True
+
+    def _flush_journal(self) -> None:
+        if self._journal_pending:
+            self._db.executemany(
+                "INSERT OR IGNORE INTO journal (key, applied_ms) VALUES (?, ?)",
+                self._journal_pending,
+            )
+            self._journal_pending.clear()
 
     # -- holds ---------------------------------------------------------------------------
 
