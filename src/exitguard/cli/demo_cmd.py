@@ -88,6 +88,7 @@ async def run_demo(
     async with Venue(clock=RealtimeClock(), feed=None) as venue:
         venue.set_price("BTCUSDT", last=ENTRY, mark=ENTRY)
         account = venue.exchange.account_by_api_key(venue.api_key)
+        assert account is not None  # the venue creates its own account at start
         venue.exchange.open_position(account, "BTCUSDT", Side.BUY, QTY, price=ENTRY)
         if console is not None:
             console.print(
