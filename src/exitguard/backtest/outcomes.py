@@ -1,0 +1,225 @@
+"""Outcomes of (policy, entry) pairs, and the money and statistics derived from them.
+
+The replay and the sweep kernel both produce :class:`Outcomes` (exact integers); everything here
+is computed from outcomes alone, so the two paths report identical figures when their outcomes
+are identical. Per-trade money is exact (Decimal); per-policy summaries are float64, computed
+vectorised over thousands of policies, and are for reporting only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from .entries import Entries
+from .market import EntryPlan, Market
+from .model import (
+    BPS,
+    FLAG_AMBIGUOUS_BAR,
+    FLAG_LIMIT_UNFILLED,
+    FLAG_MAKER,
+    Execution,
+    ExitReason,
+    flag_names,
+)
+
+__all__ = ["Outcomes", "iso_ms", "summarize", "trade_records"]
+
+I64 = npt.NDArray[np.int64]
+F64 = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True, slots=True)
+class Outcomes:
+    """Per (policy, entry), shape ``(policies, entries)``.
+
+    ``reason``: :class:`ExitReason`; ``point``: the path index where an exit triggered (-1: none);
+    ``trigger``: its trigger price in units (0: none; for a trailing stop the exact level
+    ``H(1-r)`` rounded against the trader); ``exit_time``/``exit_price``: the fill; ``flags``:
+    ``FLAG_*`` bits.
+    """
+
+    reason: npt.NDArray[np.int8]
+    point: I64
+    trigger: I64
+    exit_time: I64
+    exit_price: I64
+    flags: npt.NDArray[np.int8]
+
+    @classmethod
+    def empty(cls, policies: int, entries: int) -> Outcomes:
+        shape = (policies, entries)
+        return cls(
+            np.full(shape, ExitReason.END, dtype=np.int8),
+            np.full(shape, -1, dtype=np.int64),
+            np.zeros(shape, dtype=np.int64),
+            np.zeros(shape, dtype=np.int64),
+            np.zeros(shape, dtype=np.int64),
+            np.zeros(shape, dtype=np.int8),
+        )
+
+    @classmethod
+    def concat(cls, parts: list[Outcomes]) -> Outcomes:
+        """Stack outcome blocks of policy chunks (in order) into one."""
+        return cls(
+            *(np.concatenate([getattr(p, f.name) for p in parts], axis=0) for f in fields(cls))
+        )
+
+    def take(self, rows: npt.NDArray[np.intp] | list[int]) -> Outcomes:
+        """The outcomes of the given policy rows."""
+        idx = np.asarray(rows, dtype=np.intp)
+        return Outcomes(*(getattr(self, f.name)[idx] for f in fields(self)))
+
+    def put(self, rows: npt.NDArray[np.intp], part: Outcomes) -> None:
+        """Write ``part`` into the given policy rows (the arrays are mutable buffers)."""
+        for f in fields(self):
+            getattr(self, f.name)[rows] = getattr(part, f.name)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (int(self.reason.shape[0]), int(self.reason.shape[1]))
+
+    def equals(self, other: Outcomes) -> bool:
+        """Exact equality of every field."""
+        return all(
+            np.array_equal(getattr(self, f.name), getattr(other, f.name)) for f in fields(self)
+        )
+
+    def first_difference(self, other: Outcomes) -> str | None:
+        """A description of the first (policy, entry) where two outcome sets differ."""
+        for f in fields(self):
+            a, b = getattr(self, f.name), getattr(other, f.name)
+            if a.shape != b.shape:
+                return f"{f.name}: shape {a.shape} != {b.shape}"
+            bad = np.argwhere(a != b)
+            if bad.size:
+                i, j = (int(x) for x in bad[0])
+                return f"policy {i} entry {j}: {f.name} {a[i, j]} != {b[i, j]}"
+        return None
+
+
+def iso_ms(ms: int) -> str:
+    """Epoch milliseconds as an ISO 8601 UTC timestamp with milliseconds."""
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat(timespec="milliseconds")
+
+
+def _money(
+    out: Outcomes, plan: EntryPlan, sizes: F64, price_exp: int, execution: Execution
+) -> tuple[F64, F64, F64]:
+    scale = 10.0**-price_exp
+    entry = plan.price.astype(np.float64) * scale
+    exit_px = out.exit_price.astype(np.float64) * scale
+    side = plan.side.astype(np.float64)
+    gross = side * (exit_px - entry) * sizes
+    taker = float(execution.taker_fee_bps) / BPS
+    maker = float(execution.maker_fee_bps) / BPS
+    exit_rate = np.where((out.flags & FLAG_MAKER) != 0, maker, taker)
+    fees = entry * sizes * taker + exit_px * sizes * exit_rate
+    return gross, fees, gross - fees
+
+
+def _max_drawdown(net: F64, exit_time: I64) -> F64:
+    order = np.argsort(exit_time, axis=1, kind="stable")
+    equity = np.cumsum(np.take_along_axis(net, order, axis=1), axis=1)
+    peak = np.maximum.accumulate(np.maximum(equity, 0.0), axis=1)  # the curve starts at 0
+    return np.asarray((peak - equity).max(axis=1, initial=0.0), dtype=np.float64)
+
+
+def summarize(
+    out: Outcomes, plan: EntryPlan, entries: Entries, price_exp: int, execution: Execution
+) -> dict[str, Any]:
+    """Per-policy statistics (arrays of length ``policies``), float64, for reports and tables.
+
+    - ``net_pnl`` = gross - fees (quote asset); ``fees``: taker on entries and market exits,
+      maker on stop-limits that rested; ``max_drawdown``: of the realised equity curve (trades
+      in exit-time order, starting at 0);
+    - ``hit_sl``/``hit_tp``/``hit_trail``/``hit_end``: fraction of trades by exit reason;
+    - ``mean_slippage_bps``: fill vs trigger price over triggered and filled exits, positive
+      when the fill is worse than the trigger (NaN when nothing triggered);
+    - ``mean_time_in_trade_s``: entry fill to exit fill.
+    """
+    gross, fees, net = _money(out, plan, entries.size_array(), price_exp, execution)
+    n = out.shape[1]
+    triggered = (out.point >= 0) & ((out.flags & FLAG_LIMIT_UNFILLED) == 0)
+    trig = np.where(triggered, out.trigger, 1).astype(np.float64)
+    side = plan.side.astype(np.float64)
+    slip = side * (trig - out.exit_price) / trig * BPS
+    count = triggered.sum(axis=1)
+    slip_sum = np.where(triggered, slip, 0.0).sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_slip = np.where(count > 0, slip_sum / np.maximum(count, 1), np.nan)
+    held = (out.exit_time - plan.time_ms).astype(np.float64) / 1000.0
+    return {
+        "trades": np.full(out.shape[0], n, dtype=np.int64),
+        "net_pnl": net.sum(axis=1),
+        "gross_pnl": gross.sum(axis=1),
+        "fees": fees.sum(axis=1),
+        "max_drawdown": _max_drawdown(net, out.exit_time),
+        "win_rate": (net > 0).mean(axis=1),
+        "hit_sl": (out.reason == ExitReason.SL).mean(axis=1),
+        "hit_tp": (out.reason == ExitReason.TP).mean(axis=1),
+        "hit_trail": (out.reason == ExitReason.TRAIL).mean(axis=1),
+        "hit_end": (out.reason == ExitReason.END).mean(axis=1),
+        "mean_slippage_bps": mean_slip,
+        "mean_time_in_trade_s": held.mean(axis=1),
+        "ambiguous_bars": ((out.flags & FLAG_AMBIGUOUS_BAR) != 0).sum(axis=1),
+        "unfilled_limits": ((out.flags & FLAG_LIMIT_UNFILLED) != 0).sum(axis=1),
+    }
+
+
+def trade_records(
+    out: Outcomes,
+    row: int,
+    plan: EntryPlan,
+    entries: Entries,
+    market: Market,
+    execution: Execution,
+) -> list[dict[str, Any]]:
+    """One policy's trades with exact Decimal money, in entry order (the per-trade report).
+
+    ``slippage_vs_trigger_bps`` is positive when the fill is worse than the trigger price.
+    """
+    taker, maker = execution.taker_fee_bps, execution.maker_fee_bps
+    records: list[dict[str, Any]] = []
+    for j in range(out.shape[1]):
+        side = int(plan.side[j])
+        size = entries.size[j]
+        entry = market.to_decimal(int(plan.price[j]))
+        exit_px = market.to_decimal(int(out.exit_price[row, j]))
+        flags = int(out.flags[row, j])
+        point = int(out.point[row, j])
+        trigger = market.to_decimal(int(out.trigger[row, j])) if point >= 0 else None
+        exit_rate = maker if flags & FLAG_MAKER else taker
+        fees = (entry * size * taker + exit_px * size * exit_rate) / BPS
+        gross = side * (exit_px - entry) * size
+        slip = None
+        if trigger is not None and not flags & FLAG_LIMIT_UNFILLED:
+            slip = (side * (trigger - exit_px) / trigger * BPS).quantize(Decimal("0.01"))
+        entry_ms = int(plan.time_ms[j])
+        exit_ms = int(out.exit_time[row, j])
+        records.append(
+            {
+                "entry_time": iso_ms(entry_ms),
+                "entry_time_ms": entry_ms,
+                "side": "LONG" if side > 0 else "SHORT",
+                "size": size,
+                "entry_price": entry,
+                "exit_time": iso_ms(exit_ms),
+                "exit_time_ms": exit_ms,
+                "exit_price": exit_px,
+                "reason": ExitReason(int(out.reason[row, j])).name,
+                "trigger_price": trigger,
+                "slippage_vs_trigger_bps": slip,
+                "fees": fees,
+                "gross_pnl": gross,
+                "pnl": gross - fees,
+                "time_in_trade_s": Decimal(exit_ms - entry_ms) / 1000,
+                "flags": flag_names(flags),
+            }
+        )
+    return records
