@@ -203,7 +203,7 @@ async def main(argv: list[str]) -> int:
     n = 5_000 if args.quick else args.events
     out: dict[str, Any] = {"intake": await bench_intake(n, args.batch)}
     try:
-        from bench_manager_venue import bench_fill_to_exit, bench_hydration
+        from manager_venue import bench_fill_to_exit, bench_hydration
 
         out["fill_to_exit"] = await bench_fill_to_exit(10 if args.quick else 100)
         out["hydration"] = await bench_hydration()

@@ -1,5 +1,6 @@
 """Benchmark: the paper venue over HTTP on loopback — signed algo orders per second, and the
-latency from a price tick to the ``ALGO_UPDATE`` (TRIGGERED) on the user-data stream.
+latency from a price tick to the ``ALGO_UPDATE`` (TRIGGERED) on the user-data stream; on Spot,
+signed orders per second and the latency from a trade tick to the ``executionReport``.
 
 Setup. This process serves a :class:`~exitguard.venue.server.Venue` (stepped clock, no feed,
 127.0.0.1 port 0) on its event loop. The load comes from a second process (this script with
@@ -27,6 +28,18 @@ trigger 64,990 and wait for its ``NEW`` update. Timed: ``t0 = perf_counter_ns()`
 ``POST /_venue/price {"last": "64980"}`` (the control API over HTTP, so the path includes an HTTP
 request) and stop the clock when the socket delivers the order's ``ALGO_UPDATE`` with status
 ``TRIGGERED``. Then (untimed) the price goes back to 65,000 and the child order's events drain.
+
+Spot orders per second. Valid signed ``POST /api/v3/order`` requests, alternating LIMIT BUY at
+50,000-59,999.99 and LIMIT SELL at 70,000-79,999.99 (GTC, 0.001 BTC: they rest), each with its own
+``newClientOrderId``, at 1, 8 and 32 in flight; every 150 orders one ``DELETE /api/v3/openOrders``
+(MAX_NUM_ORDERS is 200 per symbol). Spot limits are raised out of reach like USD-M's.
+
+Spot trade tick → executionReport. The client subscribes to its user data through the WebSocket
+API (``userDataStream.subscribe.signature``, HMAC), the way Spot user data is delivered today.
+Per sample (untimed): place a STOP_LOSS SELL 0.001 with stopPrice 64,990 and wait for its
+``executionReport`` NEW. Timed: ``POST /_venue/price {"last": "64980", "product": "spot"}``
+until the socket delivers the order's ``executionReport`` TRADE (the stop triggered and filled).
+Then (untimed) the price goes back to 65,000.
 
 One JSON object goes to stdout, notes to stderr. Speed is reported, never asserted. Fixed seed.
 ``--profile`` runs the venue under cProfile and prints its top functions to stderr.
@@ -86,6 +99,19 @@ class Signer:
         return f"{q}&signature={mac.hexdigest()}"
 
 
+def spot_order_params(rng: random.Random, n: int, tag: str) -> str:
+    if n % 2 == 0:
+        price = Decimal(rng.randrange(5_000_000, 6_000_000)) / 100
+        side = "BUY"
+    else:
+        price = Decimal(rng.randrange(7_000_000, 8_000_000)) / 100
+        side = "SELL"
+    return (
+        f"symbol={SYMBOL}&side={side}&type=LIMIT&timeInForce=GTC&quantity=0.001"
+        f"&price={price}&newClientOrderId={tag}-{n}"
+    )
+
+
 def order_params(rng: random.Random, n: int, tag: str) -> str:
     if n % 2 == 0:
         trigger = Decimal(rng.randrange(450_000, 500_000)) / 10
@@ -137,9 +163,18 @@ class Client:
 
     # -- orders per second -------------------------------------------------------------------
 
-    async def place_orders(self, n: int, concurrency: int, tag: str) -> tuple[float, int]:
-        """Place ``n`` algo orders with ``concurrency`` in flight; (seconds, failures)."""
+    async def place_orders(
+        self, n: int, concurrency: int, tag: str, spot: bool = False
+    ) -> tuple[float, int]:
+        """Place ``n`` algo orders (Spot: LIMIT orders) with ``concurrency`` in flight;
+        (seconds, failures)."""
         rng = random.Random(SEED)
+        path, cancel_path = (
+            ("/api/v3/order", "/api/v3/openOrders")
+            if spot
+            else ("/fapi/v1/algoOrder", "/fapi/v1/algoOpenOrders")
+        )
+        make = spot_order_params if spot else order_params
         failures = 0
         seq = 0
 
@@ -147,9 +182,7 @@ class Client:
             nonlocal failures
             while todo:
                 i = todo.pop()
-                status, doc = await self.signed(
-                    "POST", "/fapi/v1/algoOrder", order_params(rng, i, tag)
-                )
+                status, doc = await self.signed("POST", path, make(rng, i, tag))
                 if status != 200:
                     failures += 1
                     if failures <= 3:
@@ -162,7 +195,7 @@ class Client:
             seq += len(batch)
             r0 = time.perf_counter()
             await asyncio.gather(*(worker(batch) for _ in range(min(concurrency, len(batch)))))
-            status, doc = await self.signed("DELETE", "/fapi/v1/algoOpenOrders", f"symbol={SYMBOL}")
+            status, doc = await self.signed("DELETE", cancel_path, f"symbol={SYMBOL}")
             if status != 200:
                 raise RuntimeError(f"cancel-all refused: HTTP {status} {doc}")
             rounds.append(time.perf_counter() - r0)
@@ -171,7 +204,7 @@ class Client:
             note(
                 f"  c={concurrency}: {ROUND / rounds[0]:.0f} orders/s in the first round of "
                 f"{ROUND}, {ROUND / rounds[-2]:.0f} in the last full one "
-                f"(history {ROUND * (len(rounds) - 2)} algo orders)"
+                f"(history {ROUND * (len(rounds) - 2)} orders)"
             )
         return elapsed, failures
 
@@ -313,6 +346,69 @@ class Client:
                         break
         return out
 
+    # -- Spot: trade tick → executionReport (user data over the WebSocket API) --------------
+
+    async def spot_tick_latency(self, samples: int) -> list[float]:
+        await self.reset()
+        ws_url = self.url.replace("http://", "ws://") + "/ws-api/v3"
+        out: list[float] = []
+        async with self.session.ws_connect(ws_url, heartbeat=None) as ws:
+            params: dict[str, Any] = {"apiKey": self.key, "timestamp": self.signer.now_ms}
+            payload = "&".join(f"{k}={params[k]}" for k in sorted(params))
+            mac = hmac.new(self.secret.encode(), payload.encode(), hashlib.sha256)
+            params["signature"] = mac.hexdigest()
+            await ws.send_json(
+                {"id": "sub", "method": "userDataStream.subscribe.signature", "params": params}
+            )
+
+            async def until(pred: Any) -> None:
+                while True:
+                    msg = await ws.receive(timeout=TIMEOUT_S)
+                    if msg.type is not aiohttp.WSMsgType.TEXT:
+                        raise RuntimeError(f"ws-api closed: {msg!r}")
+                    if pred(json.loads(msg.data)):
+                        return
+
+            await until(lambda f: f.get("id") == "sub" and f.get("status") == 200)
+
+            def report(cid: str, execution: str) -> Any:
+                def pred(frame: dict[str, Any]) -> bool:
+                    ev = frame.get("event", {})
+                    return bool(
+                        ev.get("e") == "executionReport"
+                        and ev.get("c") == cid
+                        and ev.get("x") == execution
+                    )
+
+                return pred
+
+            for i in range(samples + 20):  # the first 20 warm up
+                cid = f"slat-{i}"
+                params_q = (
+                    f"symbol={SYMBOL}&side=SELL&type=STOP_LOSS&quantity=0.001"
+                    f"&stopPrice=64990&newClientOrderId={cid}"
+                )
+                status, doc = await self.signed("POST", "/api/v3/order", params_q)
+                if status != 200:
+                    raise RuntimeError(f"spot latency order refused: {doc}")
+                await until(report(cid, "NEW"))
+                t0 = time.perf_counter_ns()
+                post = asyncio.ensure_future(
+                    self.control("price", {"symbol": SYMBOL, "last": "64980", "product": "spot"})
+                )
+                await until(report(cid, "TRADE"))
+                t1 = time.perf_counter_ns()
+                await post
+                if i >= 20:
+                    out.append((t1 - t0) / 1e6)
+                await self.control("price", {"symbol": SYMBOL, "last": "65000", "product": "spot"})
+                while True:  # drain what the fill and the price step left on the socket
+                    try:
+                        await ws.receive(timeout=0.002)
+                    except TimeoutError:
+                        break
+        return out
+
 
 async def client_main(args: argparse.Namespace) -> dict[str, Any]:
     c = Client(args.url, os.environ["BENCH_VENUE_KEY"], os.environ["BENCH_VENUE_SECRET"])
@@ -334,6 +430,17 @@ async def client_main(args: argparse.Namespace) -> dict[str, Any]:
         result["failures"]["sdk_sync_c1"] = failures
         note(f"sdk sync c=1: {ok} orders in {elapsed:.2f} s")
         result["latency_ms"] = await c.tick_latency(args.samples)
+        result["spot_orders_per_s"] = {}
+        await c.reset()
+        await c.place_orders(300, 8, "swarm", spot=True)
+        for level in LEVELS:
+            await c.reset()
+            elapsed, failures = await c.place_orders(args.orders, level, f"s{level}", spot=True)
+            ok = args.orders - failures
+            result["spot_orders_per_s"][f"aiohttp_c{level}"] = round(ok / elapsed, 1)
+            result["failures"][f"spot_aiohttp_c{level}"] = failures
+            note(f"spot aiohttp c={level}: {ok} orders in {elapsed:.2f} s")
+        result["spot_latency_ms"] = await c.spot_tick_latency(args.samples)
     finally:
         await c.close()
     return result
@@ -358,10 +465,18 @@ async def server_main(args: argparse.Namespace) -> dict[str, Any]:
     limits = RateLimitConfig(
         request_weight_per_minute=10**9, orders_per_10s=10**9, orders_per_minute=10**9
     )
+    spot_limits = RateLimitConfig(
+        request_weight_per_minute=10**9,
+        orders_per_10s=10**9,
+        orders_per_minute=0,
+        orders_per_day=10**9,
+    )
     venue = Venue(
         clock=SteppedClock(time.time_ns() // 1_000_000),
         feed=None,
         limits=limits,
+        spot_limits=spot_limits,
+        spot_balances={"USDT": Decimal(100_000_000), "BTC": Decimal(1_000)},
         usdt_balance=Decimal(10_000_000),
         ws_heartbeat_s=None,
     )
@@ -406,6 +521,8 @@ async def server_main(args: argparse.Namespace) -> dict[str, Any]:
     lat = sorted(client["latency_ms"])
     p99 = percentile(lat, 99)
     ops = client["orders_per_s"]
+    spot_lat = sorted(client["spot_latency_ms"])
+    spot_ops = client["spot_orders_per_s"]
     return {
         "benchmark": "venue",
         "python": platform.python_version(),
@@ -419,10 +536,23 @@ async def server_main(args: argparse.Namespace) -> dict[str, Any]:
             "samples": len(lat),
             "path": "HTTP POST /_venue/price (control API) -> ALGO_UPDATE TRIGGERED on /ws/<listenKey>",
         },
+        "spot_orders_per_s": spot_ops,
+        "spot_tick_to_execution_report_ms": {
+            "p50": round(percentile(spot_lat, 50), 3),
+            "p90": round(percentile(spot_lat, 90), 3),
+            "p99": round(percentile(spot_lat, 99), 3),
+            "max": round(spot_lat[-1], 3),
+            "mean": round(statistics.fmean(spot_lat), 3),
+            "samples": len(spot_lat),
+            "path": "HTTP POST /_venue/price (spot trade) -> executionReport TRADE on /ws-api/v3 "
+            "(userDataStream.subscribe.signature)",
+        },
         "goals": {
             "at_least_2000_orders_per_s": max(v for k, v in ops.items() if k.startswith("aiohttp"))
             >= GOAL_ORDERS_PER_S,
             "p99_under_5ms": p99 < GOAL_P99_MS,
+            "spot_at_least_2000_orders_per_s": max(spot_ops.values()) >= GOAL_ORDERS_PER_S,
+            "spot_p99_under_5ms": percentile(spot_lat, 99) < GOAL_P99_MS,
         },
         "setup": {
             "orders_per_level": args.orders,

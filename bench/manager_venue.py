@@ -1,4 +1,4 @@
-"""The loopback parts of bench_manager: fill -> exit latency and startup hydration.
+"""The loopback parts of bench_manager.py (imported by it; not run on its own): fill -> exit latency and startup hydration.
 
 Both run the real manager (PAPER mode, the official SDK adapters) against the paper venue in
 this process, so the figures include HTTP, signing, the venue and the private stream.
