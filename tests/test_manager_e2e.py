@@ -72,7 +72,7 @@ def account(v: Venue):
     return v.exchange.account_by_api_key(v.api_key)
 
 
-async def until(cond: Callable[[], bool], timeout_s: float = 5.0) -> None:
+async def until(cond: Callable[[], bool], timeout_s: float = 15.0) -> None:
     async with asyncio.timeout(timeout_s):
         while not cond():
             await asyncio.sleep(0.01)
