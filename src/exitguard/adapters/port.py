@@ -19,13 +19,23 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from exitguard.domain.enums import PositionMode, PositionSide, Side
-from exitguard.domain.requests import AlgoOrderRequest, FuturesOrderRequest
+from exitguard.domain.requests import (
+    AlgoOrderRequest,
+    FuturesOrderRequest,
+    SpotOcoRequest,
+    SpotOrderRequest,
+)
 
 __all__ = [
     "AlgoOrderSnapshot",
+    "BalanceSnapshot",
     "OrderSnapshot",
     "PositionSnapshot",
     "PriceSnapshot",
+    "SpotListSnapshot",
+    "SpotOrderSnapshot",
+    "SpotReader",
+    "SpotTrader",
     "StreamItem",
     "TransportEvent",
     "TransportKind",
@@ -140,4 +150,86 @@ class UsdmTrader(Protocol):
     async def cancel_algo_order(self, client_algo_id: str) -> AlgoOrderSnapshot: ...
     async def place_order(self, request: FuturesOrderRequest) -> OrderSnapshot: ...
     async def cancel_order(self, symbol: str, client_order_id: str) -> OrderSnapshot: ...
+    async def close(self) -> None: ...
+
+
+# -- Spot --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class BalanceSnapshot:
+    """One Spot asset balance (``GET /api/v3/account``)."""
+
+    asset: str
+    free: Decimal
+    locked: Decimal
+
+    @property
+    def total(self) -> Decimal:
+        return self.free + self.locked
+
+
+@dataclass(frozen=True, slots=True)
+class SpotOrderSnapshot:
+    """One Spot order (REST place/cancel/query/open; every wire field kept in ``raw``).
+
+    ``client_order_id`` is the order's own id, also for a cancel answer (whose wire
+    ``clientOrderId`` is the cancel request's id and ``origClientOrderId`` the order's).
+    """
+
+    order_id: int
+    client_order_id: str
+    symbol: str
+    side: Side
+    order_type: str
+    status: str  # NEW, PARTIALLY_FILLED, FILLED, CANCELED, EXPIRED, EXPIRED_IN_MATCH, ...
+    quantity: Decimal
+    executed_quantity: Decimal
+    price: Decimal
+    stop_price: Decimal
+    order_list_id: int  # -1 when not in an order list
+    update_time_ms: int
+    raw: dict[str, Any] = field(default_factory=dict, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class SpotListSnapshot:
+    """One Spot order list (OCO): its status and its orders as ``(orderId, clientOrderId)``."""
+
+    order_list_id: int
+    list_client_order_id: str
+    symbol: str
+    contingency_type: str
+    list_status_type: str  # RESPONSE, EXEC_STARTED, UPDATED, ALL_DONE
+    list_order_status: str  # EXECUTING, ALL_DONE, REJECT
+    orders: tuple[tuple[int, str], ...]
+    transaction_time_ms: int
+    # The orders' states when the answer carried them (placement: ``orderReports``).
+    reports: tuple[SpotOrderSnapshot, ...] = ()
+    raw: dict[str, Any] = field(default_factory=dict, compare=False)
+
+
+class SpotReader(Protocol):
+    """Read-only Spot access. Never changes anything on the venue."""
+
+    async def exchange_info(self) -> dict[str, Any]: ...
+    async def balances(self) -> list[BalanceSnapshot]: ...
+    async def prices(self, symbol: str) -> PriceSnapshot: ...
+    async def open_orders(self, symbol: str | None = None) -> list[SpotOrderSnapshot]: ...
+    async def open_order_lists(self) -> list[SpotListSnapshot]: ...
+    async def query_order(self, symbol: str, client_order_id: str) -> SpotOrderSnapshot | None: ...
+    async def query_order_list(self, list_client_order_id: str) -> SpotListSnapshot | None: ...
+    def user_stream(self) -> AsyncIterator[StreamItem]: ...
+    async def close(self) -> None: ...
+
+
+class SpotTrader(Protocol):
+    """The mutating Spot client; constructed only when the execution mode allows sending."""
+
+    async def place_order(self, request: SpotOrderRequest) -> SpotOrderSnapshot: ...
+    async def place_oco(self, request: SpotOcoRequest) -> SpotListSnapshot: ...
+    async def cancel_order(self, symbol: str, client_order_id: str) -> SpotOrderSnapshot: ...
+    async def cancel_order_list(
+        self, symbol: str, list_client_order_id: str
+    ) -> SpotListSnapshot: ...
     async def close(self) -> None: ...

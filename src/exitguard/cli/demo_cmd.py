@@ -1,10 +1,14 @@
 """``exitguard demo``: the README's main command. No network, no credentials, under a minute.
 
-It starts the embedded paper venue on loopback, opens a USD-M long, runs the exit manager in
-PAPER mode through the official SDK, and drives a scripted price path: the trailing stop
-activates, the price turns, the trailing stop fires, the position closes and the manager cancels
-the sibling stop-loss and take-profit. Events are shown live; the run ends with a summary table
-and a PNG chart of price, exit levels and fills.
+It starts the embedded paper venue on loopback, opens a USD-M long and buys Spot ETH, runs the
+exit manager in PAPER mode through the official SDKs, and drives scripted price paths:
+- USD-M BTCUSDT: the trailing stop activates, the price turns, the trailing stop fires, the
+  position closes and the manager cancels the sibling take-profit (the venue expires the
+  closePosition stop);
+- Spot ETHUSDT: the holding gets one OCO (take-profit above, stop below); the price rises
+  through the take-profit, that leg fills and the stop leg expires (OCO_TRIGGER).
+Events are shown live; the run ends with a summary table and a PNG chart of prices, exit levels
+and fills.
 """
 
 from __future__ import annotations
@@ -21,12 +25,14 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from exitguard.adapters.spot import SdkSpotReader, SdkSpotTrader
 from exitguard.adapters.usdm_reader import SdkUsdmReader
 from exitguard.adapters.usdm_trader import SdkUsdmTrader
 from exitguard.domain.enums import Product, Side
 from exitguard.manager.ops import UsdmOps
 from exitguard.manager.scope import ScopeConfig
 from exitguard.manager.service import ExitManager
+from exitguard.manager.spot_ops import SpotOps
 from exitguard.planner.policy import (
     Distance,
     ProtectionPolicy,
@@ -50,11 +56,19 @@ POLICY = ProtectionPolicy(
 PATH = [ENTRY + D(step) for step in range(0, 1501, 100)] + [
     D(61500) - D(step) for step in range(50, 1001, 50)
 ]
+ETH = "ETHUSDT"
+ETH_QTY = D("1.0000")
+SPOT_POLICY = ProtectionPolicy(
+    stop_loss=StopLossPolicy(Distance(percent=D(2))),
+    take_profit=TakeProfitPolicy(Distance(percent=D(3))),
+)
 
 
 @dataclass
 class DemoResult:
     prices: list[tuple[float, Decimal]] = field(default_factory=list)
+    spot_prices: list[tuple[float, Decimal]] = field(default_factory=list)
+    spot_entry: Decimal = Decimal(0)
     events: list[tuple[float, str, dict[str, Any]]] = field(default_factory=list)
     exits: list[dict[str, Any]] = field(default_factory=list)
     fills: list[tuple[float, Decimal, str]] = field(default_factory=list)
@@ -80,19 +94,24 @@ async def run_demo(
         t = time.monotonic() - start
         result.events.append((t, kind, data))
         if kind == "exit_fill":
-            result.fills.append((t, D(data["price"]), data["slot"].rsplit("/", 1)[-1]))
+            result.fills.append((t, D(data["price"]), data["slot"]))
         if console is not None and kind in _SHOWN:
             detail = " ".join(f"{k}={v}" for k, v in data.items() if k != "product")
             console.print(f"[dim]{t:6.2f}s[/dim] [bold]{kind}[/bold] {detail}")
 
-    async with Venue(clock=RealtimeClock(), feed=None) as venue:
+    async with Venue(clock=RealtimeClock(), feed=None, spot_balances={"USDT": D(10_000)}) as venue:
         venue.set_price("BTCUSDT", last=ENTRY, mark=ENTRY)
         account = venue.exchange.account_by_api_key(venue.api_key)
         assert account is not None  # the venue creates its own account at start
         venue.exchange.open_position(account, "BTCUSDT", Side.BUY, QTY, price=ENTRY)
+        venue.spot.new_order(
+            venue.spot_account,
+            {"symbol": ETH, "side": "BUY", "type": "MARKET", "quantity": str(ETH_QTY)},
+        )
         if console is not None:
             console.print(
-                f"paper venue on {venue.rest_url}; opened a USD-M long {QTY} BTCUSDT @ {ENTRY}"
+                f"paper venue on {venue.rest_url}; opened a USD-M long {QTY} BTCUSDT @ {ENTRY} "
+                f"and bought {ETH_QTY} ETH on Spot"
             )
         reader = SdkUsdmReader(
             rest_url=venue.rest_url,
@@ -103,34 +122,75 @@ async def run_demo(
         trader = SdkUsdmTrader(
             rest_url=venue.rest_url, api_key=venue.api_key, api_secret=venue.api_secret
         )
+        for stale in out_dir.glob("demo.db*"):
+            stale.unlink()  # every demo starts from an empty state store
         store = ExitStore(out_dir / "demo.db")
+        spot_reader = SdkSpotReader(
+            rest_url=venue.rest_url,
+            ws_api_url=venue.spot_ws_api_url,
+            api_key=venue.api_key,
+            api_secret=venue.api_secret,
+        )
+        spot_trader = SdkSpotTrader(
+            rest_url=venue.rest_url, api_key=venue.api_key, api_secret=venue.api_secret
+        )
+
+        def policy_for(product: Product, symbol: str) -> ProtectionPolicy | None:
+            if product is Product.USDM:
+                return POLICY if symbol == "BTCUSDT" else None
+            return SPOT_POLICY if symbol == ETH else None
+
         manager = ExitManager(
-            [UsdmOps(reader, trader)],
+            [UsdmOps(reader, trader), SpotOps(spot_reader, spot_trader, [ETH], store)],
             store,
-            ScopeConfig("demo", lambda _p, _s: POLICY),
+            ScopeConfig("demo", policy_for),
             on_event=on_event,
         )
         await manager.start()
         scope = manager.scope(Product.USDM)
-        for price in PATH:
+        spot = manager.scope(Product.SPOT)
+        async with asyncio.timeout(10):
+            while not store.blocking("demo", Product.SPOT):
+                await asyncio.sleep(0.02)
+        spot_pos = next(iter(spot.positions.values()), None)
+        result.spot_entry = spot_pos.entry_price if spot_pos is not None else D(3000)
+        eth = result.spot_entry
+        for i, price in enumerate(PATH):
             venue.set_price("BTCUSDT", last=price, mark=price)
-            result.prices.append((time.monotonic() - start, price))
+            t = time.monotonic() - start
+            result.prices.append((t, price))
+            if spot.positions:
+                eth = result.spot_entry * (1 + D(i) / D(500))  # +0.2 % a step: through the TP
+                eth = eth.quantize(D("0.01"))
+                venue.set_spot_price(ETH, eth)
+                result.spot_prices.append((t, eth))
             await asyncio.sleep(step_s)
-            if not scope.positions:
+            if not scope.positions and not spot.positions:
                 break
         async with asyncio.timeout(10):
-            while scope.positions or store.blocking("demo", Product.USDM):
+            while (
+                scope.positions
+                or spot.positions
+                or store.blocking("demo", Product.USDM)
+                or store.blocking("demo", Product.SPOT)
+            ):
                 await asyncio.sleep(0.05)
-        result.position_closed = not scope.positions
+        result.position_closed = not scope.positions and not spot.positions
         for row in store.rows(account="demo"):
             result.exits.append(
                 {
+                    "product": row.slot.product.value,
                     "role": row.slot.role.value,
                     "type": row.request.get("type", ""),
                     "client_id": row.client_id,
                     "trigger": row.request.get("triggerPrice")
                     or row.request.get("activatePrice")
-                    or row.request.get("price", ""),
+                    or row.request.get("price")
+                    or (
+                        f"{row.request.get('abovePrice')}/{row.request.get('belowStopPrice')}"
+                        if "abovePrice" in row.request
+                        else ""
+                    ),
                     "status": row.status.value,
                 }
             )
@@ -139,7 +199,7 @@ async def run_demo(
     result.seconds = time.monotonic() - start
     from .demo_chart import write_chart
 
-    result.chart = write_chart(result, out_dir / "exitguard-demo.png", ENTRY, POLICY)
+    result.chart = write_chart(result, out_dir / "exitguard-demo.png")
     return result
 
 
@@ -154,12 +214,19 @@ def demo_command(
     out_dir.mkdir(parents=True, exist_ok=True)
     result = asyncio.run(run_demo(out_dir, console))
     table = Table(title="exits")
-    for col in ("role", "type", "trigger/price", "status", "client id"):
+    for col in ("product", "role", "type", "trigger/price", "status", "client id"):
         table.add_column(col)
     for e in result.exits:
-        table.add_row(e["role"], e["type"], str(e["trigger"]), e["status"], e["client_id"])
+        table.add_row(
+            e["product"],
+            e["role"],
+            e["type"] or "OCO",
+            str(e["trigger"]),
+            e["status"],
+            e["client_id"],
+        )
     console.print(table)
-    fills = ", ".join(f"{role} @ {price}" for _t, price, role in result.fills) or "none"
+    fills = ", ".join(f"{slot} @ {price}" for _t, price, slot in result.fills) or "none"
     console.print(
         f"position closed: {result.position_closed}; fills: {fills}; "
         f"{result.seconds:.1f}s; chart: {result.chart}"

@@ -58,7 +58,12 @@ async def embedded_connection(config: Config) -> AsyncIterator[tuple[Connection,
     if settings.start_prices:
         kwargs["start_prices"] = dict(settings.start_prices)
     async with Venue(**kwargs) as venue:
-        urls = {UrlKey.USDM_REST: venue.rest_url, UrlKey.USDM_WS: venue.ws_streams_url}
+        urls = {
+            UrlKey.USDM_REST: venue.rest_url,
+            UrlKey.USDM_WS: venue.ws_streams_url,
+            UrlKey.SPOT_REST: venue.rest_url,
+            UrlKey.SPOT_WS_API: venue.spot_ws_api_url,
+        }
         yield Connection(urls, venue.api_key, venue.api_secret), venue
 
 

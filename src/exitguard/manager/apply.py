@@ -9,12 +9,24 @@ position; a confirmation (PENDING -> OPEN) is applied but needs no replan.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from exitguard.domain.enums import PositionSide, Product, Side
 from exitguard.planner.model import ExitKind, ExitStatus, Position
+from exitguard.store.exits import ExitRow
 
-from .events import AccountUpdate, AlgoUpdate, OrderUpdate, PrivateEvent
+from .events import (
+    AccountUpdate,
+    AlgoUpdate,
+    ListStatus,
+    OrderUpdate,
+    PrivateEvent,
+    SpotBalances,
+    SpotExecution,
+)
 from .ops import ALGO_STATUS, ORDER_STATUS
+from .spot_ops import SpotOps, entry_key, is_dust
 
 if TYPE_CHECKING:
     from .scope import ProductScope
@@ -62,6 +74,12 @@ class EventApplier:
             return self._order(event, now)
         if isinstance(event, AccountUpdate):
             return self._account(event)
+        if isinstance(event, SpotExecution):
+            return self._spot_execution(event, now)
+        if isinstance(event, ListStatus):
+            return self._list_status(event, now)
+        if isinstance(event, SpotBalances):
+            return self._spot_balances(event, now)
         return _SKIP
 
     def _status_change(
@@ -176,3 +194,153 @@ class EventApplier:
                 positions={f"{s}/{ps}": str(p.amount) for (s, ps), p in scope.positions.items()},
             )
         return ApplyOutcome(True, relevant, ",".join(sorted(set(symbols))))
+
+    # -- Spot ------------------------------------------------------------------------------
+
+    def _spot_status(
+        self, row: ExitRow, status: ExitStatus, now: int, when: int, venue_id: int | None = None
+    ) -> ApplyOutcome:
+        out = self._status_change(
+            row.client_id,
+            status.value,
+            {status.value: status},
+            now,
+            venue_time_ms=when,
+            venue_id=venue_id,
+        )
+        if status is ExitStatus.FILLED:
+            # A filled Spot exit sold the holding: the outboundAccountPosition that follows
+            # (the venue sends it after the executionReport) carries the position change and
+            # the replan. Planning now would see the old balance and place the exit again.
+            return ApplyOutcome(out.applied, False, out.symbol)
+        return out
+
+    def _spot_fill(self, row: ExitRow, ev: SpotExecution) -> None:
+        if ev.execution_type == "TRADE":
+            self.scope.emit(
+                "exit_fill",
+                client_id=row.client_id,
+                slot=row.slot.text(),
+                qty=str(ev.last_qty),
+                price=str(ev.last_price),
+            )
+
+    def _remember_buy(self, ev: SpotExecution, now: int) -> bool:
+        """A BUY fill of a managed symbol starting a new holding sets its entry price (Spot has
+        no entry price of its own). Added buys keep the first entry (exits stay put)."""
+        scope = self.scope
+        if ev.side is not Side.BUY or ev.execution_type != "TRADE" or ev.last_qty <= 0:
+            return False
+        if scope.policy(ev.symbol) is None:
+            return False
+        key = entry_key(scope.config.account, ev.symbol)
+        known = scope.store.entry(key)
+        if (ev.symbol, PositionSide.BOTH) in scope.positions or (known and known[1] > 0):
+            return False
+        scope.store.set_entry(key, ev.last_price, ev.last_qty, now)
+        return True
+
+    def _spot_execution(self, ev: SpotExecution, now: int) -> ApplyOutcome:
+        store = self.scope.store
+        remembered = self._remember_buy(ev, now)
+        if ev.order_list_id != -1:
+            # An OCO leg: the exit is the list (its legs' ids are the venue's). The list's own
+            # listStatus says EXECUTING / ALL_DONE; the legs say how it ended.
+            row = store.by_venue_id(ExitKind.SPOT_OCO, ev.order_list_id)
+            if row is None or row.slot.product is not Product.SPOT:
+                return ApplyOutcome(remembered, False)
+            self._spot_fill(row, ev)
+            if ev.status == "FILLED":
+                status = ExitStatus.FILLED
+            elif ev.status == "CANCELED":
+                status = ExitStatus.CANCELED
+            elif row.status is ExitStatus.TRIGGERED and ev.status in ("EXPIRED", "REJECTED"):
+                # After ALL_DONE the other leg has already expired (OCO_TRIGGER comes first):
+                # this is the working leg ending unfilled.
+                status = ExitStatus.EXPIRED
+            else:
+                return ApplyOutcome(True, False, row.slot.symbol)
+            return self._spot_status(row, status, now, ev.event_time_ms)
+        # A cancel's report carries the cancel request's id in ``c``, the order's in ``C``.
+        client_id = ev.client_order_id
+        if ev.execution_type == "CANCELED" and ev.original_client_order_id:
+            client_id = ev.original_client_order_id
+        row = store.get(client_id)
+        if row is None or row.kind is not ExitKind.SPOT_ORDER:
+            return ApplyOutcome(remembered, False)
+        self._spot_fill(row, ev)
+        mapped = ORDER_STATUS.get(ev.status)
+        if mapped is None:
+            return ApplyOutcome(True, False, row.slot.symbol)
+        if ev.status == "REJECTED":
+            self.scope.emit(
+                "exit_rejected", client_id=client_id, slot=row.slot.text(), reason=ev.reject_reason
+            )
+        return self._spot_status(row, mapped, now, ev.event_time_ms, ev.order_id)
+
+    def _list_status(self, ev: ListStatus, now: int) -> ApplyOutcome:
+        row = self.scope.store.get(ev.list_client_order_id)
+        if row is None or row.kind is not ExitKind.SPOT_OCO:
+            return _SKIP
+        if ev.list_order_status == "EXECUTING":
+            status = ExitStatus.OPEN
+        elif ev.list_order_status == "REJECT":
+            status = ExitStatus.REJECTED
+        elif ev.list_order_status == "ALL_DONE":
+            if row.status.terminal:
+                return ApplyOutcome(True, False, row.slot.symbol)  # a leg already said how
+            # A leg started working or trading: it still holds the balance until its own
+            # report (FILLED / EXPIRED) ends the exit, so the slot stays blocked.
+            status = ExitStatus.TRIGGERED
+        else:
+            return _SKIP
+        return self._spot_status(row, status, now, ev.event_time_ms, ev.order_list_id)
+
+    def _spot_balances(self, ev: SpotBalances, now: int) -> ApplyOutcome:
+        """outboundAccountPosition: free + locked of a managed base asset is the holding."""
+        scope = self.scope
+        ops = scope.ops
+        if not isinstance(ops, SpotOps) or ev.kind != "outboundAccountPosition":
+            # balanceUpdate is a delta; the outboundAccountPosition after it has the totals.
+            return ApplyOutcome(True, False)
+        store = scope.store
+        symbols: list[str] = []
+        for asset, free, locked in ev.balances:
+            for symbol in ops.symbols_of(asset):
+                if scope.policy(symbol) is None:
+                    continue
+                pkey = (symbol, PositionSide.BOTH)
+                if ev.event_time_ms < scope.position_times.get(pkey, 0):
+                    continue  # older than what we applied
+                scope.position_times[pkey] = ev.event_time_ms
+                total = free + locked
+                before = scope.positions.get(pkey)
+                ekey = entry_key(scope.config.account, symbol)
+                if is_dust(scope.rules, symbol, total):
+                    if before is not None:
+                        del scope.positions[pkey]
+                        store.set_entry(ekey, before.entry_price, Decimal(0), now)  # forgotten
+                        symbols.append(symbol)
+                    continue
+                known = store.entry(ekey)
+                entry = known[0] if known is not None and known[1] > 0 else None
+                if entry is None and before is not None:
+                    entry = before.entry_price
+                if entry is None:
+                    # Not bought through a fill we saw (a deposit): the next hydration prices it.
+                    scope.emit("spot_entry_unknown", symbol=symbol, amount=str(total))
+                    continue
+                store.set_entry(ekey, entry, total, now)
+                pos = Position(
+                    scope.config.account, Product.SPOT, symbol, PositionSide.BOTH, total, entry
+                )
+                if before != pos:
+                    scope.positions[pkey] = pos
+                    symbols.append(symbol)
+        if symbols:
+            scope.release_stale_holds()
+            scope.emit(
+                "positions",
+                positions={f"{s}/{ps}": str(p.amount) for (s, ps), p in scope.positions.items()},
+            )
+        return ApplyOutcome(True, bool(symbols), ",".join(sorted(set(symbols))))

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from exitguard.adapters.spot_reader import SdkSpotReader
+from exitguard.adapters.spot_trader import SdkSpotTrader
 from exitguard.adapters.usdm_reader import SdkUsdmReader
 from exitguard.adapters.usdm_trader import SdkUsdmTrader
 from exitguard.config import Config
@@ -28,6 +30,7 @@ from exitguard.store.exits import ExitStore
 from .ops import ProductOps, UsdmOps
 from .scope import ScopeConfig
 from .service import ExitManager
+from .spot_ops import SpotOps
 
 __all__ = ["Connection", "build_manager", "connection_from_config"]
 
@@ -63,10 +66,14 @@ def connection_from_config(config: Config) -> Connection:
     )
 
 
-def _gate(config: Config, target: str) -> Callable[[Product, str, Decimal], str | None]:
+def _gate(
+    config: Config, targets: dict[Product, str]
+) -> Callable[[Product, str, Decimal], str | None]:
     gate = config.mutation_gate()
 
     def check(product: Product, symbol: str, notional: Decimal) -> str | None:
+        # Each product's requests go to its own REST URL: the gate checks that one.
+        target = targets.get(product, "")
         decision = gate.check(product=product, symbol=symbol, notional=notional, target_url=target)
         return None if decision.allowed else decision.reason
 
@@ -87,23 +94,37 @@ def build_manager(
     ops: list[ProductOps] = []
     sends = config.mutation_gate().preflight().allowed
     rest = conn.urls.get(UrlKey.USDM_REST, "")
+    spot_rest = conn.urls.get(UrlKey.SPOT_REST, "")
+    targets = {Product.USDM: rest, Product.SPOT: spot_rest}
+    store = ExitStore(config.state_db)
+    key_kw: dict[str, Any] = {
+        "api_key": conn.api_key,
+        "api_secret": conn.api_secret,
+        "private_key": conn.private_key_file,
+        "private_key_passphrase": conn.private_key_passphrase,
+    }
     if Product.USDM in config.products:
-        key_kw: dict[str, Any] = {
-            "api_key": conn.api_key,
-            "api_secret": conn.api_secret,
-            "private_key": conn.private_key_file,
-            "private_key_passphrase": conn.private_key_passphrase,
-        }
         reader = SdkUsdmReader(
             rest_url=rest, ws_streams_url=conn.urls.get(UrlKey.USDM_WS, ""), **key_kw
         )
         trader = SdkUsdmTrader(rest_url=rest, **key_kw) if sends else None
         ops.append(UsdmOps(reader, trader))
+    if Product.SPOT in config.products:
+        spot_reader = SdkSpotReader(
+            rest_url=spot_rest, ws_api_url=conn.urls.get(UrlKey.SPOT_WS_API, ""), **key_kw
+        )
+        spot_trader = SdkSpotTrader(rest_url=spot_rest, **key_kw) if sends else None
+        # The holdings to protect are the base assets of the configured symbols (all USDT
+        # pairs when manager.symbols.spot is unset).
+        ops.append(SpotOps(spot_reader, spot_trader, config.symbols.get(Product.SPOT), store))
 
     def policy_for(product: Product, symbol: str) -> Any:
         return config.policy_for(product, symbol) if config.manages(product, symbol) else None
 
     scope_config = ScopeConfig(
-        account=config.account, policy_for=policy_for, gate=_gate(config, rest), crash_at=crash_at
+        account=config.account,
+        policy_for=policy_for,
+        gate=_gate(config, targets),
+        crash_at=crash_at,
     )
-    return ExitManager(ops, ExitStore(config.state_db), scope_config, on_event=on_event)
+    return ExitManager(ops, store, scope_config, on_event=on_event)

@@ -167,4 +167,3 @@ def plan_exits(inp: PlanInput) -> list[Action]:
             continue
         actions.extend(_plan_slot(slot, blocking.get(slot, []), wanted.get(slot)))
     return actions
-

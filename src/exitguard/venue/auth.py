@@ -32,6 +32,7 @@ import base64
 import binascii
 import re
 from collections.abc import Callable, Mapping
+from decimal import Decimal
 from enum import StrEnum
 from functools import lru_cache
 from typing import Protocol, TypeVar
@@ -62,6 +63,8 @@ AHEAD_TOLERANCE_MS = 1000
 _KEY_RE = re.compile(r"[A-Za-z0-9]{1,128}")
 _HEX64_RE = re.compile(r"[0-9A-Fa-f]{64}")
 _INT_RE = re.compile(r"[0-9]{1,19}")
+_SPOT_RECV_WINDOW_RE = re.compile(r"[0-9]{1,19}(?:\.[0-9]{1,3})?")
+_MICROSECONDS = 10**15  # a spot timestamp this large is in microseconds (16 digits)
 
 
 class Security(StrEnum):
@@ -110,18 +113,25 @@ def check_api_key(api_key: str | None, lookup: Callable[[str], A | None]) -> A:
     return account
 
 
-def check_timestamp(params: Mapping[str, str], server_time_ms: int) -> None:
-    """Binance's timing-security rule; raises -1102 (malformed), -1131 or -1021."""
+def check_timestamp(params: Mapping[str, str], server_time_ms: int, *, spot: bool = False) -> None:
+    """Binance's timing-security rule; raises -1102 (malformed), -1131 or -1021.
+
+    ``spot``: the timestamp may be in microseconds and recvWindow may carry up to three decimals
+    (Spot ``rest-api.md`` "Timing security"; reference section 4).
+    """
     raw_ts = params.get("timestamp")
     if not raw_ts or _INT_RE.fullmatch(raw_ts) is None:
         raise _mandatory("timestamp")
-    timestamp = int(raw_ts)
+    timestamp: Decimal = Decimal(int(raw_ts))
+    if spot and timestamp >= _MICROSECONDS:
+        timestamp /= 1000
     raw_rw = params.get("recvWindow")
-    recv_window = DEFAULT_RECV_WINDOW_MS
+    recv_window: Decimal = Decimal(DEFAULT_RECV_WINDOW_MS)
     if raw_rw is not None:
-        if _INT_RE.fullmatch(raw_rw) is None or int(raw_rw) <= 0:
+        pattern = _SPOT_RECV_WINDOW_RE if spot else _INT_RE
+        if pattern.fullmatch(raw_rw) is None or Decimal(raw_rw) <= 0:
             raise _mandatory("recvWindow")
-        recv_window = int(raw_rw)
+        recv_window = Decimal(raw_rw)
         if recv_window > MAX_RECV_WINDOW_MS:
             raise VenueError(-1131, "recvWindow must be less than 60000")
     if timestamp >= server_time_ms + AHEAD_TOLERANCE_MS:
@@ -192,6 +202,7 @@ def authenticate(
     raw_body: str,
     server_time_ms: int,
     lookup: Callable[[str], A | None],
+    spot: bool = False,
 ) -> A | None:
     """The authenticated account (``None`` for ``NONE`` endpoints) or a :class:`VenueError`.
 
@@ -206,7 +217,7 @@ def authenticate(
     signature = params.get("signature")
     if not signature:
         raise _mandatory("signature")
-    check_timestamp(params, server_time_ms)
+    check_timestamp(params, server_time_ms, spot=spot)
     if not verify_signature(account, signed_payload(raw_query, raw_body), signature):
         raise VenueError(-1022, "Signature for this request is not valid.")
     return account

@@ -1,8 +1,13 @@
-"""``exitguard venue serve``: run the paper venue until SIGINT/SIGTERM.
+"""``exitguard venue serve``: run the paper venue (USD-M and Spot) until SIGINT/SIGTERM.
 
 Prints exactly one JSON line to stdout once the server listens::
 
     {"rest_url": ..., "ws_streams_url": ..., "ws_api_url": ..., "api_key": ..., "api_secret": ...}
+
+Spot shares the server and the key: REST on ``rest_url`` (``/api/v3``), the WebSocket API at
+``ws://HOST:PORT/ws-api/v3`` and market streams at ``ws://HOST:PORT/spot`` (the Spot SDK's
+``stream_url``). ``--ed25519-public-key FILE`` registers a PEM public key for the account, so
+``session.logon`` works with the matching private key.
 
 Logs go to stderr. Feeds: ``--feed synthetic`` (seeded random walk), ``--feed scripted FILE``
 (CSV / JSON lines, see :class:`~exitguard.venue.feeds.ScriptedFeed`), ``--feed replay PATH``
@@ -36,7 +41,7 @@ __all__ = ["app", "serve"]
 
 app = typer.Typer(
     name="venue",
-    help="The Binance-compatible paper venue (USD-M) on loopback.",
+    help="The Binance-compatible paper venue (USD-M and Spot) on loopback.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_show_locals=False,
@@ -45,7 +50,7 @@ app = typer.Typer(
 
 @app.callback()
 def _venue() -> None:
-    """The Binance-compatible paper venue (USD-M) on loopback."""
+    """The Binance-compatible paper venue (USD-M and Spot) on loopback."""
 
 
 FEEDS = ("synthetic", "scripted", "replay", "none")
@@ -157,6 +162,10 @@ def serve(
     allow_remote: Annotated[
         bool, typer.Option("--allow-remote", help="Allow a non-loopback --host.")
     ] = False,
+    ed25519_public_key: Annotated[
+        Path | None,
+        typer.Option(help="PEM file of an Ed25519 public key for the account (session.logon)."),
+    ] = None,
     log_level: Annotated[str, typer.Option(help="Log level on stderr.")] = "WARNING",
 ) -> None:
     """Serve the paper venue; print one JSON line with the URLs and credentials."""
@@ -176,6 +185,12 @@ def serve(
         the_feed = _build_feed(feed_kind, feed_arg, symbol)
     except (FeedError, OSError, ValueError) as exc:
         raise _fail(f"--feed {feed_kind}: {exc}") from None
+    pem = None
+    if ed25519_public_key is not None:
+        try:
+            pem = ed25519_public_key.read_text()
+        except OSError as exc:
+            raise _fail(f"--ed25519-public-key: {exc}") from None
     start_ms = the_feed.start_ms if isinstance(the_feed, ReplayFeed) else None
     the_clock = _build_clock(clock_kind, factor, start_ms)
     try:
@@ -188,6 +203,7 @@ def serve(
             feed="synthetic" if feed_kind == "synthetic" else the_feed,
             usdt_balance=balance,
             allow_remote=allow_remote,
+            ed25519_public_key_pem=pem,
         )
     except ValueError as exc:
         raise _fail(str(exc)) from None

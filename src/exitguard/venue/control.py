@@ -4,7 +4,14 @@ Control API (not Binance; JSON in, JSON out; errors are HTTP 400/404 ``{"error":
 
 ``POST /_venue/price`` ``{"symbol": "BTCUSDT", "last": "65010.5", "mark": "65008"}``
     Apply a price step (``last`` and/or ``mark``; numbers or decimal strings) → matching, triggers,
-    market streams. Answers ``{"symbol", "last", "mark"}``.
+    market streams, on every product that lists the symbol (``"product": "usdm"`` or ``"spot"``
+    picks one). On Spot ``last`` is a trade (taken to the spot tick) and the optional ``qty`` its
+    quantity: resting limit orders fill up to it (partial fills), all of them without it; Spot
+    has no mark. Answers ``{"symbol", "last", "mark"}`` (USD-M's prices) when USD-M took the
+    step, else ``{"symbol", "last"}`` (Spot's).
+``POST /_venue/balance`` ``{"api_key", "asset": "BTC", "delta": "0.5"}``
+    A Spot deposit (or withdrawal, negative ``delta``): ``balanceUpdate`` and
+    ``outboundAccountPosition`` are sent. Answers ``{"asset", "free"}``.
 ``POST /_venue/clock/advance`` ``{"ms": 1000}``
     Step a :class:`~exitguard.venue.clock.SteppedClock` (400 for other clocks), then pull the feed
     up to the new time and expire GTD orders / listen keys. Answers ``{"now_ms"}``.
@@ -13,12 +20,15 @@ Control API (not Binance; JSON in, JSON out; errors are HTTP 400/404 ``{"error":
     Open (or add to) a position as if the account's own MARKET order filled at ``price``
     (default: last). Answers ``{"order": {...}}``.
 ``GET /_venue/snapshot``
-    The exchange's state (prices, accounts, orders, algo orders) plus ``faults`` and ``streams``.
+    The USD-M exchange's state (prices, accounts, orders, algo orders) plus ``spot`` (Spot's:
+    prices, balances, orders, order lists), ``faults`` and ``streams``.
 ``POST /_venue/reset``
-    Forget accounts, orders and price moves (the venue's own account is re-created with the same
-    keys), rate-limit counters and faults; close user-data streams.
+    Forget accounts, orders and price moves of both products (the venue's own accounts are
+    re-created with the same keys), rate-limit counters and faults; close user-data streams and
+    end WebSocket API subscriptions (``eventStreamTerminated``) and logons.
 ``POST /_venue/faults`` (``GET`` reads them)
-    Fault injection, applied to ``/fapi`` requests by a middleware; keys may be combined:
+    Fault injection, applied to ``/fapi`` and ``/api`` requests by a middleware (latency and
+    429s also to WebSocket API requests); keys may be combined:
 
     - ``{"latency_ms": n}``: every request waits ``n`` ms (wall time) before it is handled.
     - ``{"lose_response": {"path": "/fapi/v1/algoOrder", "method"?: "POST", "count": 1,
@@ -29,9 +39,10 @@ Control API (not Binance; JSON in, JSON out; errors are HTTP 400/404 ``{"error":
       ``Retry-After: 1``).
     - ``{"clock_skew_ms": n}``: the venue's ``serverTime`` (``/fapi/v1/time`` and the
       ``timestamp`` check) is the clock plus ``n`` ms, as if the client's clock were off by ``-n``.
-    - ``{"close_user_streams": true}``: close every user-data WebSocket now.
-    - ``{"expire_listen_key": true}``: expire every listen key now (``listenKeyExpired`` is sent;
-      ``PUT /fapi/v1/listenKey`` then answers ``-1125``).
+    - ``{"close_user_streams": true}``: close every user-data WebSocket now, and end every
+      WebSocket API user-data subscription (``eventStreamTerminated``; the connection stays).
+    - ``{"expire_listen_key": true}``: expire every listen key (USD-M and Spot) now
+      (``listenKeyExpired`` is sent; a keepalive then answers ``-1125``).
     - ``{"clear": true}``: remove every fault.
 """
 
@@ -114,11 +125,44 @@ def _ctl_price(ctx: VenueContext, body: dict[str, Any]) -> object:
     symbol = _str(body, "symbol")
     last = _decimal(body, "last", required=False)
     mark = _decimal(body, "mark", required=False)
+    qty = _decimal(body, "qty", required=False)
     if last is None and mark is None:
         raise _ControlError("give last and/or mark")
-    ctx.exchange.on_price(symbol, last, mark)
-    m = ctx.exchange.market(symbol)
-    return {"symbol": symbol, "last": dumps_decimal(m.last), "mark": dumps_decimal(m.mark)}
+    product = body.get("product")
+    if product not in (None, "usdm", "spot"):
+        raise _ControlError("product must be usdm or spot")
+    usdm = product != "spot" and symbol in ctx.exchange.markets
+    spot = product != "usdm" and symbol in ctx.spot.markets and last is not None
+    if not usdm and not spot:
+        if product == "spot" and symbol in ctx.spot.markets:
+            raise _ControlError("spot has no mark price: give last")
+        raise VenueError(-1121, "Invalid symbol.")
+    if usdm:
+        ctx.exchange.on_price(symbol, last, mark)
+    if spot:
+        ctx.spot.on_price(symbol, last, qty)
+    if usdm:
+        m = ctx.exchange.market(symbol)
+        return {"symbol": symbol, "last": dumps_decimal(m.last), "mark": dumps_decimal(m.mark)}
+    return {"symbol": symbol, "last": dumps_decimal(ctx.spot.market(symbol).last)}
+
+
+def _ctl_balance(ctx: VenueContext, body: dict[str, Any]) -> object:
+    account = ctx.spot_account(_str(body, "api_key"))
+    if account is None:
+        raise _ControlError("no account has that api_key")
+    asset = _str(body, "asset").upper()
+    raw = body.get("delta")
+    if isinstance(raw, bool) or not isinstance(raw, int | str | Decimal):
+        raise _ControlError("delta must be a decimal number or string")
+    try:
+        delta = Decimal(str(raw))
+    except InvalidOperation:
+        raise _ControlError(f"delta must be a decimal number, got {raw!r}") from None
+    if not delta.is_finite() or delta == 0:
+        raise _ControlError("delta must be a non-zero number")
+    free = ctx.spot.move_balance(account, asset, delta)
+    return {"asset": asset, "free": dumps_decimal(free)}
 
 
 def dumps_decimal(value: Decimal) -> str:
@@ -141,6 +185,7 @@ def _ctl_advance(ctx: VenueContext, body: dict[str, Any]) -> object:
         ctx.pump()
     else:
         ctx.exchange.tick_time()
+        ctx.spot.tick_time()
     return {"now_ms": now}
 
 
@@ -168,15 +213,25 @@ def _ctl_position(ctx: VenueContext, body: dict[str, Any]) -> object:
 
 def _ctl_snapshot(ctx: VenueContext, body: dict[str, Any]) -> object:
     snap = dict(ctx.exchange.snapshot())
+    snap["spot"] = ctx.spot.snapshot()
     snap["faults"] = ctx.faults.to_json()
-    snap["streams"] = {"connections": ctx.hub.connections}
+    snap["streams"] = {
+        "connections": ctx.hub.connections,
+        "spot_connections": ctx.spot_hub.connections,
+        "ws_api_connections": ctx.ws_api.connections if ctx.ws_api is not None else 0,
+    }
     return snap
 
 
 def _ctl_reset(ctx: VenueContext, body: dict[str, Any]) -> object:
     ctx.hub.close_user_streams()
+    ctx.spot_hub.close_user_streams()
+    if ctx.ws_api is not None:
+        ctx.ws_api.terminate_subscriptions(logout=True)
     ctx.exchange.reset()
+    ctx.spot.reset()
     ctx.limiter.reset()
+    ctx.spot_limiter.reset()
     ctx.faults.clear()
     if ctx.on_reset is not None:
         ctx.on_reset()
@@ -228,12 +283,18 @@ def _ctl_faults(ctx: VenueContext, body: dict[str, Any]) -> object:
         faults.clock_skew_ms = skew
     faults.lose_response.extend(lost)
     if body.get("close_user_streams"):
-        out["closed_streams"] = ctx.hub.close_user_streams()
+        out["closed_streams"] = ctx.hub.close_user_streams() + ctx.spot_hub.close_user_streams()
+        if ctx.ws_api is not None:
+            out["terminated_subscriptions"] = ctx.ws_api.terminate_subscriptions()
     if body.get("expire_listen_key"):
         expired = 0
         for account in list(ctx.exchange.accounts.values()):
             if account.listen_key is not None:
                 ctx.exchange.expire_listen_key(account)
+                expired += 1
+        for spot_account in list(ctx.spot.accounts.values()):
+            if spot_account.listen_key is not None:
+                ctx.spot.expire_listen_key(spot_account)
                 expired += 1
         out["expired_listen_keys"] = expired
     out["faults"] = faults.to_json()
@@ -248,6 +309,7 @@ def add_control_routes(router: web.UrlDispatcher) -> None:
     router.add_post("/_venue/price", _control(_ctl_price))
     router.add_post("/_venue/clock/advance", _control(_ctl_advance))
     router.add_post("/_venue/position", _control(_ctl_position))
+    router.add_post("/_venue/balance", _control(_ctl_balance))
     router.add_get("/_venue/snapshot", _control(_ctl_snapshot))
     router.add_post("/_venue/reset", _control(_ctl_reset))
     router.add_post("/_venue/faults", _control(_ctl_faults))

@@ -1,7 +1,10 @@
-"""Fault injection for the venue's ``/fapi`` requests: latency, lost responses, 429s, skew."""
+"""Fault injection for the venue's REST requests (``/fapi`` and ``/api``): latency, lost
+responses, 429s, clock skew. Messages are the product's own (a lost ``/api/v3`` response gets
+Spot's text)."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,13 +32,11 @@ class LostResponse:
         return self.count > 0 and self.path == path and self.method in (None, method)
 
     def error(self) -> VenueError:
-        if lookup_error(Product.USDM, self.code) is not None:
-            try:
-                msg = message_for(Product.USDM, self.code)
-            except ValueError:  # a message with placeholders
-                msg = "Unknown error, please check your request or try again later."
-        else:
-            msg = "Unknown error, please check your request or try again later."
+        product = Product.SPOT if self.path.startswith("/api/") else Product.USDM
+        msg = "Unknown error, please check your request or try again later."
+        if lookup_error(product, self.code) is not None:
+            with contextlib.suppress(ValueError):  # a message with placeholders keeps the default
+                msg = message_for(product, self.code)
         return VenueError(self.code, msg, http_status=self.status)
 
     def to_json(self) -> dict[str, object]:
@@ -68,6 +69,14 @@ class Faults:
             "clock_skew_ms": self.clock_skew_ms,
             "lose_response": [lr.to_json() for lr in self.lose_response if lr.count > 0],
         }
+
+    def forced_429(self, product: Product) -> VenueError:
+        """The answer to a request the ``status_429`` fault refuses (not processed)."""
+        if product is Product.SPOT:
+            msg = message_for(Product.SPOT, -1003, "6000", "1 MINUTE")
+        else:
+            msg = message_for(Product.USDM, -1003, "2400")
+        return VenueError(-1003, msg, http_status=429, headers={"Retry-After": "1"})
 
     def take_lost_response(self, method: str, path: str) -> VenueError | None:
         for lr in self.lose_response:

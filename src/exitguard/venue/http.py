@@ -1,10 +1,17 @@
-"""The USD-M REST surface of the paper venue (aiohttp), its WebSocket streams and a control API.
+"""The REST surface of the paper venue (aiohttp), its WebSocket streams, WebSocket API, control API.
 
-Binance REST (``/fapi/...``, the table in ``usdm/interface.md``): parameters are the query string
+USD-M (``/fapi/...``, the table in ``usdm/interface.md``) and Spot (``/api/v3/...``, the table in
+``spot/interface.md``) share one server; :mod:`.endpoints` lists both. Each product has its own rate
+limiter (Binance serves them from different hosts) and its own exchange; one API key works on
+both. The retired ``/api/v1/userDataStream`` (2026-03-25, reference 3.6) answers HTTP 410.
+
+Binance REST: parameters are the query string
 merged with an ``application/x-www-form-urlencoded`` body (the query wins; a name repeated within
 one of them is ``-1101``). Each request is rate-limited (:mod:`.ratelimit`), authenticated
-(:mod:`.auth`) and dispatched to one :class:`~exitguard.venue.usdm.exchange.UsdmExchange` method.
-Every refusal is Binance-shaped, ``{"code": <int>, "msg": <str>}`` with Binance's HTTP status.
+(:mod:`.auth`) and dispatched to one method of the product's exchange (``UsdmExchange`` or
+``SpotExchange``).
+Every refusal is Binance-shaped, ``{"code": <int>, "msg": <str>}`` with Binance's HTTP status
+(a Spot cancelReplace failure adds ``data``).
 Nothing answers 500: an unexpected exception is logged (it is a venue bug) and answered HTTP 400
 ``-1000``; an unknown path is HTTP 404 and a known path with another method HTTP 405, both with
 ``{"code": -1000, "msg": "Path <path>, Method <METHOD> is invalid"}``.
@@ -18,7 +25,8 @@ import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import replace
+from importlib.resources import files
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
@@ -27,96 +35,36 @@ from aiohttp import web
 from exitguard.domain.enums import Product
 from exitguard.domain.error_codes import message_for
 
-from .auth import Security, authenticate
+from .auth import authenticate
 from .context import CONTEXT, VenueContext, json_response
 from .control import add_control_routes
+from .endpoints import ALL_ENDPOINTS, ENDPOINTS, SPOT_ENDPOINTS, Endpoint
 from .errors import VenueError
 from .faults import Faults, LostResponse
-from .ratelimit import RateLimitConfig, RateLimiter
+from .ratelimit import SPOT_RATE_LIMITS, RateLimitConfig, RateLimiter
+from .spot.exchange import SpotExchange
 from .streams import StreamHub
+from .ws_api import WsApi
 
 if TYPE_CHECKING:
-    from .usdm.accounts import Account
     from .usdm.exchange import UsdmExchange
 
 __all__ = [
+    "ALL_ENDPOINTS",
     "CONTEXT",
     "ENDPOINTS",
+    "SPOT_ENDPOINTS",
     "Endpoint",
     "Faults",
     "LostResponse",
     "VenueContext",
     "create_app",
+    "load_spot_exchange_info",
     "parse_params",
+    "product_of",
 ]
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class Endpoint:
-    """One REST route: who may call it, what it costs, which exchange method answers."""
-
-    method: str
-    path: str
-    handler: str
-    security: Security
-    weight: int
-    weight_without_symbol: int | None = None  # e.g. openOrders: 40 for all symbols
-    places_orders: bool = False  # counts toward ORDERS; order-count headers
-
-    def weight_for(self, params: Mapping[str, str]) -> int:
-        if self.weight_without_symbol is not None and not params.get("symbol"):
-            return self.weight_without_symbol
-        return self.weight
-
-
-_N, _US, _T, _UD = Security.NONE, Security.USER_STREAM, Security.TRADE, Security.USER_DATA
-
-
-def _ep(
-    method: str, paths: str, handler: str, security: Security, weight: int, **kw: Any
-) -> list[Endpoint]:
-    return [Endpoint(method, p.strip(), handler, security, weight, **kw) for p in paths.split(",")]
-
-
-# The table of usdm/interface.md, as data.
-ENDPOINTS: tuple[Endpoint, ...] = tuple(
-    e
-    for group in (
-        _ep("GET", "/fapi/v1/ping", "ping", _N, 1),
-        _ep("GET", "/fapi/v1/time", "server_time", _N, 1),
-        _ep("GET", "/fapi/v1/exchangeInfo", "exchange_info", _N, 1),
-        _ep("GET", "/fapi/v1/premiumIndex", "premium_index", _N, 1),
-        _ep("GET", "/fapi/v1/ticker/price, /fapi/v2/ticker/price", "ticker_price", _N, 1),
-        _ep("GET", "/fapi/v1/ticker/bookTicker", "book_ticker", _N, 1),
-        _ep("GET", "/fapi/v1/depth", "depth", _N, 2),
-        _ep("GET", "/fapi/v1/positionSide/dual", "get_position_mode", _UD, 30),
-        _ep("POST", "/fapi/v1/positionSide/dual", "set_position_mode", _T, 1),
-        _ep("POST", "/fapi/v1/leverage", "set_leverage", _T, 1),
-        _ep("GET", "/fapi/v2/account, /fapi/v3/account", "account_info", _UD, 5),
-        _ep("GET", "/fapi/v2/balance, /fapi/v3/balance", "balance", _UD, 5),
-        _ep("GET", "/fapi/v2/positionRisk, /fapi/v3/positionRisk", "position_risk", _UD, 5),
-        _ep("POST", "/fapi/v1/order", "new_order", _T, 1, places_orders=True),
-        _ep("GET", "/fapi/v1/order", "query_order", _UD, 1),
-        _ep("DELETE", "/fapi/v1/order", "cancel_order", _T, 1),
-        _ep("POST", "/fapi/v1/batchOrders", "batch_orders", _T, 5, places_orders=True),
-        _ep("GET", "/fapi/v1/openOrders", "open_orders", _UD, 1, weight_without_symbol=40),
-        _ep("GET", "/fapi/v1/allOrders", "all_orders", _UD, 5),
-        _ep("DELETE", "/fapi/v1/allOpenOrders", "cancel_all_open_orders", _T, 1),
-        _ep("GET", "/fapi/v1/userTrades", "user_trades", _UD, 5),
-        _ep("POST", "/fapi/v1/algoOrder", "new_algo_order", _T, 0, places_orders=True),
-        _ep("GET", "/fapi/v1/algoOrder", "query_algo_order", _UD, 1),
-        _ep("DELETE", "/fapi/v1/algoOrder", "cancel_algo_order", _T, 1),
-        _ep("GET", "/fapi/v1/openAlgoOrders", "open_algo_orders", _UD, 1, weight_without_symbol=40),
-        _ep("GET", "/fapi/v1/allAlgoOrders", "all_algo_orders", _UD, 5),
-        _ep("DELETE", "/fapi/v1/algoOpenOrders", "cancel_all_algo_open_orders", _T, 1),
-        _ep("POST", "/fapi/v1/listenKey", "listen_key_create", _US, 1),
-        _ep("PUT", "/fapi/v1/listenKey", "listen_key_keepalive", _US, 1),
-        _ep("DELETE", "/fapi/v1/listenKey", "listen_key_close", _US, 1),
-    )
-    for e in group
-)
 
 
 # -- parameters --------------------------------------------------------------------------------
@@ -159,16 +107,28 @@ def _venue_error(err: VenueError, extra: Mapping[str, str] | None = None) -> web
     return json_response(err.body(), status=err.http_status, headers=headers)
 
 
-def _unknown_error() -> VenueError:
-    return VenueError(-1000, message_for(Product.USDM, -1000))
+def product_of(path: str) -> Product:
+    return Product.SPOT if path.startswith(("/api/", "/ws-api/")) else Product.USDM
+
+
+def _unknown_error(product: Product = Product.USDM) -> VenueError:
+    return VenueError(-1000, message_for(product, -1000))
+
+
+def load_spot_exchange_info() -> dict[str, Any]:
+    text = files("exitguard").joinpath("fixtures/exchange_info/spot.json").read_text()
+    doc: dict[str, Any] = json.loads(text)
+    return doc
 
 
 def _rest_handler(ep: Endpoint) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    spot = ep.product is Product.SPOT
+
     async def handle(request: web.Request) -> web.StreamResponse:
         ctx = request.app[CONTEXT]
         ip = request.remote or "?"
-        limiter = ctx.limiter
-        account: Account | None = None
+        exchange, limiter, lookup = ctx.product_parts(ep.product)
+        account: Any = None
         try:
             raw_query = request.rel_url.raw_query_string
             raw_body = await _read_body(request)
@@ -185,11 +145,12 @@ def _rest_handler(ep: Endpoint) -> Callable[[web.Request], Awaitable[web.StreamR
                 raw_query=raw_query,
                 raw_body=raw_body,
                 server_time_ms=ctx.server_now(),
-                lookup=ctx.exchange.account_by_api_key,
+                lookup=lookup,
+                spot=spot,
             )
             if ep.places_orders and account is not None:
-                limiter.charge_orders(ip, account.api_key, _order_count(ep, params))
-            result = getattr(ctx.exchange, ep.handler)(account, params)
+                limiter.charge_orders(ip, account.api_key, ep.orders_for(params))
+            result = getattr(exchange, ep.handler)(account, params)
             if (
                 ep.handler == "server_time"
                 and ctx.faults.clock_skew_ms
@@ -212,20 +173,23 @@ def _rest_handler(ep: Endpoint) -> Callable[[web.Request], Awaitable[web.StreamR
             raise  # e.g. 413 body too large: the errors middleware answers it Binance-shaped
         except Exception:
             log.exception("venue bug: %s %s raised", request.method, request.path)
-            return _venue_error(_unknown_error(), limiter.weight_headers(ip))
+            return _venue_error(_unknown_error(ep.product), limiter.weight_headers(ip))
 
-    handle.__name__ = f"rest_{ep.handler}"
+    handle.__name__ = f"rest_{ep.product.value}_{ep.handler}"
     return handle
 
 
-def _order_count(ep: Endpoint, params: Mapping[str, str]) -> int:
-    if ep.handler != "batch_orders":
-        return 1
-    try:
-        orders = json.loads(params.get("batchOrders", ""))
-    except ValueError:
-        return 1
-    return len(orders) if isinstance(orders, list) and orders else 1
+async def _retired(request: web.Request) -> web.StreamResponse:
+    """``/api/v1/userDataStream`` was retired on 2026-03-25 (reference 3.6). What Binance answers
+    there is not documented; the venue says 410 Gone with a Binance-shaped body."""
+    limiter = request.app[CONTEXT].spot_limiter
+    ip = request.remote or "?"
+    err = VenueError(
+        -1000,
+        "This endpoint has been retired; use the WebSocket API userDataStream.subscribe.",
+        http_status=410,
+    )
+    return _venue_error(err, limiter.weight_headers(ip))
 
 
 # -- middlewares -------------------------------------------------------------------------------
@@ -249,7 +213,9 @@ async def _errors_middleware(
             if exc.status in (404, 405)
             else exc.reason
         )
-        headers = request.app[CONTEXT].limiter.weight_headers(request.remote or "?")
+        ctx = request.app[CONTEXT]
+        limiter = ctx.spot_limiter if product_of(request.path) is Product.SPOT else ctx.limiter
+        headers = limiter.weight_headers(request.remote or "?")
         if "Allow" in exc.headers:
             headers["Allow"] = exc.headers["Allow"]
         return json_response({"code": -1000, "msg": msg}, status=exc.status, headers=headers)
@@ -259,28 +225,23 @@ async def _errors_middleware(
         log.exception("venue bug: %s %s raised", request.method, request.path)
         if control:
             return json_response({"error": "internal error (logged by the venue)"}, status=400)
-        return _venue_error(_unknown_error())
+        return _venue_error(_unknown_error(product_of(request.path)))
 
 
 @web.middleware
 async def _faults_middleware(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
 ) -> web.StreamResponse:
-    """Latency and forced 429s for ``/fapi`` requests (lost responses: see the REST handler)."""
-    if not request.path.startswith("/fapi/"):
+    """Latency and forced 429s for ``/fapi`` and ``/api`` requests (lost responses: see the REST
+    handler)."""
+    if not request.path.startswith(("/fapi/", "/api/")):
         return await handler(request)
     faults = request.app[CONTEXT].faults
     if faults.latency_ms > 0:
         await asyncio.sleep(faults.latency_ms / 1000)
     if faults.status_429 > 0:
         faults.status_429 -= 1
-        err = VenueError(
-            -1003,
-            message_for(Product.USDM, -1003, "2400"),
-            http_status=429,
-            headers={"Retry-After": "1"},
-        )
-        return _venue_error(err)
+        return _venue_error(faults.forced_429(product_of(request.path)))
     return await handler(request)
 
 
@@ -296,33 +257,63 @@ def create_app(
     on_reset: Callable[[], None] | None = None,
     stream_queue_size: int = 1000,
     ws_heartbeat_s: float | None = 180.0,
+    spot: SpotExchange | None = None,
+    spot_limits: RateLimitConfig | None = None,
 ) -> web.Application:
-    """The USD-M venue as an aiohttp application: REST, streams and the control API.
+    """The venue as an aiohttp application: USD-M and Spot REST, streams, the Spot WebSocket
+    API (``/ws-api/v3``) and the control API.
 
-    ``advance_clock`` (a :class:`SteppedClock`'s ``advance``) enables ``/_venue/clock/advance``;
-    ``pump`` pulls the feed and calls ``tick_time`` after the clock moved; ``on_reset`` runs after
-    ``/_venue/reset`` (the :class:`~exitguard.venue.server.Venue` re-creates its account there).
+    ``spot`` defaults to a :class:`SpotExchange` of the bundled Spot exchangeInfo on the same
+    clock. ``advance_clock`` (a :class:`SteppedClock`'s ``advance``) enables
+    ``/_venue/clock/advance``; ``pump`` pulls the feed and calls ``tick_time`` after the clock
+    moved; ``on_reset`` runs after ``/_venue/reset`` (the :class:`~exitguard.venue.server.Venue`
+    re-creates its accounts there).
     """
     app = web.Application(middlewares=[_errors_middleware, _faults_middleware])
+    # Spot limits always speak Spot (texts, no Retry-After on order counts), whoever built them.
+    spot_limits = replace(spot_limits or SPOT_RATE_LIMITS, product=Product.SPOT)
+    if spot is None:
+        info = load_spot_exchange_info()
+        info["rateLimits"] = spot_limits.rate_limits_json()
+        spot = SpotExchange(info, exchange.now_ms)
     hub = StreamHub(exchange, queue_size=stream_queue_size, heartbeat_s=ws_heartbeat_s)
+    spot_hub = StreamHub(
+        spot,
+        queue_size=stream_queue_size,
+        heartbeat_s=ws_heartbeat_s,
+        prefix="/spot",
+        split_paths=False,
+    )
     ctx = VenueContext(
         exchange=exchange,
         limiter=RateLimiter(exchange.now_ms, limits),
         hub=hub,
+        spot=spot,
+        spot_limiter=RateLimiter(spot.now_ms, spot_limits),
+        spot_hub=spot_hub,
         advance_clock=advance_clock,
         pump=pump,
         on_reset=on_reset,
     )
+    ws_api = WsApi(ctx, queue_size=stream_queue_size, heartbeat_s=ws_heartbeat_s)
+    ctx.ws_api = ws_api
     app[CONTEXT] = ctx
-    for ep in ENDPOINTS:
+    for ep in ALL_ENDPOINTS:
         app.router.add_route(ep.method, ep.path, _rest_handler(ep))
+    for method in ("POST", "PUT", "DELETE"):
+        app.router.add_route(method, "/api/v1/userDataStream", _retired)
     hub.add_routes(app.router)
+    spot_hub.add_routes(app.router)
+    ws_api.add_routes(app.router)
     add_control_routes(app.router)
 
     async def _start(_: web.Application) -> None:
         hub.start()
+        spot_hub.start()
 
     async def _stop(_: web.Application) -> None:
+        await ws_api.stop()
+        await spot_hub.stop()
         await hub.stop()
 
     app.on_startup.append(_start)

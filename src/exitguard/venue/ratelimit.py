@@ -1,4 +1,4 @@
-"""Binance USD-M rate limits: request weight per IP, order counts per account, 429 then 418.
+"""Binance rate limits (USD-M and Spot): request weight per IP, order counts per account, 429/418.
 
 - ``REQUEST_WEIGHT``: every request adds its endpoint's weight to the IP's counter for the current
   minute; every response carries ``X-MBX-USED-WEIGHT-1M``. Over the limit → HTTP 429
@@ -15,6 +15,11 @@
 Windows are fixed (aligned to multiples of their length, as Binance resets its counters) and are
 measured on the *venue* clock passed in as ``now_ms``. Rejected requests still count (Binance
 counts the weight of every request it receives).
+
+Spot (:data:`SPOT_RATE_LIMITS`; Spot ``rest-api.md`` "LIMITS", reference section 4) has its own
+limiter: 6000 weight per minute, ORDERS per 10 s and per day (``X-MBX-ORDER-COUNT-10S`` /
+``-1D``), Spot's message texts, and no ``Retry-After`` on an order-count 429 ("you will receive
+a 429 error without the Retry-After header"). A window whose limit is 0 is not kept.
 """
 
 from __future__ import annotations
@@ -28,8 +33,10 @@ from exitguard.domain.error_codes import message_for
 from .errors import VenueError
 
 __all__ = [
+    "ORDERS_1D_HEADER",
     "ORDERS_1M_HEADER",
     "ORDERS_10S_HEADER",
+    "SPOT_RATE_LIMITS",
     "WEIGHT_HEADER",
     "RateLimitConfig",
     "RateLimiter",
@@ -38,9 +45,11 @@ __all__ = [
 WEIGHT_HEADER = "X-MBX-USED-WEIGHT-1M"
 ORDERS_10S_HEADER = "X-MBX-ORDER-COUNT-10S"
 ORDERS_1M_HEADER = "X-MBX-ORDER-COUNT-1M"
+ORDERS_1D_HEADER = "X-MBX-ORDER-COUNT-1D"
 
 MINUTE_MS = 60_000
 TEN_SECONDS_MS = 10_000
+DAY_MS = 86_400_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,29 +60,48 @@ class RateLimitConfig:
     ban_after_429s: int = 3
     ban_initial_s: int = 120
     ban_max_s: int = 3 * 86_400
+    orders_per_day: int = 0
+    product: Product = Product.USDM
+
+    def order_windows(self) -> list[tuple[str, str, int, int, int]]:
+        """(header, interval, intervalNum, length ms, limit) of each order window kept."""
+        windows = [
+            (ORDERS_10S_HEADER, "SECOND", 10, TEN_SECONDS_MS, self.orders_per_10s),
+            (ORDERS_1M_HEADER, "MINUTE", 1, MINUTE_MS, self.orders_per_minute),
+            (ORDERS_1D_HEADER, "DAY", 1, DAY_MS, self.orders_per_day),
+        ]
+        return [w for w in windows if w[4] > 0]
 
     def rate_limits_json(self) -> list[dict[str, object]]:
         """The ``rateLimits`` array of ``exchangeInfo`` for these limits."""
-        return [
+        out: list[dict[str, object]] = [
             {
                 "rateLimitType": "REQUEST_WEIGHT",
                 "interval": "MINUTE",
                 "intervalNum": 1,
                 "limit": self.request_weight_per_minute,
-            },
-            {
-                "rateLimitType": "ORDERS",
-                "interval": "SECOND",
-                "intervalNum": 10,
-                "limit": self.orders_per_10s,
-            },
-            {
-                "rateLimitType": "ORDERS",
-                "interval": "MINUTE",
-                "intervalNum": 1,
-                "limit": self.orders_per_minute,
-            },
+            }
         ]
+        for _, interval, num, _, limit in self.order_windows():
+            out.append(
+                {
+                    "rateLimitType": "ORDERS",
+                    "interval": interval,
+                    "intervalNum": num,
+                    "limit": limit,
+                }
+            )
+        return out
+
+
+# Spot's exchangeInfo (bundled fixture): REQUEST_WEIGHT 6000/min, ORDERS 100/10 s, 200000/day.
+SPOT_RATE_LIMITS = RateLimitConfig(
+    request_weight_per_minute=6000,
+    orders_per_10s=100,
+    orders_per_minute=0,
+    orders_per_day=200_000,
+    product=Product.SPOT,
+)
 
 
 @dataclass(slots=True)
@@ -107,8 +135,7 @@ class _IpState:
 
 @dataclass(slots=True)
 class _AccountState:
-    orders_10s: _Window = field(default_factory=lambda: _Window(TEN_SECONDS_MS))
-    orders_1m: _Window = field(default_factory=lambda: _Window(MINUTE_MS))
+    windows: list[_Window]
 
 
 class RateLimiter:
@@ -133,7 +160,8 @@ class RateLimiter:
     def _account(self, key: str) -> _AccountState:
         state = self._accounts.get(key)
         if state is None:
-            state = self._accounts[key] = _AccountState()
+            windows = [_Window(w[3]) for w in self.config.order_windows()]
+            state = self._accounts[key] = _AccountState(windows)
         return state
 
     # -- headers -----------------------------------------------------------------------------
@@ -145,9 +173,37 @@ class RateLimiter:
         now = self._now_ms()
         acc = self._account(account_key)
         return {
-            ORDERS_10S_HEADER: str(acc.orders_10s.used(now)),
-            ORDERS_1M_HEADER: str(acc.orders_1m.used(now)),
+            spec[0]: str(window.used(now))
+            for spec, window in zip(self.config.order_windows(), acc.windows, strict=True)
         }
+
+    def status(self, ip: str, account_key: str | None) -> list[dict[str, object]]:
+        """The WebSocket API's ``rateLimits``: each limit with its current ``count``."""
+        now = self._now_ms()
+        out: list[dict[str, object]] = []
+        if account_key is not None:
+            acc = self._account(account_key)
+            for spec, window in zip(self.config.order_windows(), acc.windows, strict=True):
+                _, interval, num, _, limit = spec
+                out.append(
+                    {
+                        "rateLimitType": "ORDERS",
+                        "interval": interval,
+                        "intervalNum": num,
+                        "limit": limit,
+                        "count": window.used(now),
+                    }
+                )
+        out.append(
+            {
+                "rateLimitType": "REQUEST_WEIGHT",
+                "interval": "MINUTE",
+                "intervalNum": 1,
+                "limit": self.config.request_weight_per_minute,
+                "count": self._ip(ip).weight.used(now),
+            }
+        )
+        return out
 
     # -- charging ----------------------------------------------------------------------------
 
@@ -168,7 +224,10 @@ class RateLimiter:
         state.weight.count += weight
         limit = self.config.request_weight_per_minute
         if state.weight.count > limit:
-            msg = message_for(Product.USDM, -1003, str(limit))
+            if self.config.product is Product.SPOT:
+                msg = message_for(Product.SPOT, -1003, str(limit), "1 MINUTE")
+            else:
+                msg = message_for(Product.USDM, -1003, str(limit))
             raise self._reject(ip, -1003, msg, state.weight.retry_after_s(now))
 
     def charge_orders(self, ip: str, account_key: str, count: int) -> None:
@@ -177,16 +236,23 @@ class RateLimiter:
             return
         now = self._now_ms()
         acc = self._account(account_key)
-        acc.orders_10s.roll(now)
-        acc.orders_1m.roll(now)
-        acc.orders_10s.count += count
-        acc.orders_1m.count += count
-        if acc.orders_10s.count > self.config.orders_per_10s:
-            msg = message_for(Product.USDM, -1015, str(self.config.orders_per_10s), "TEN_SECONDS")
-            raise self._reject(ip, -1015, msg, acc.orders_10s.retry_after_s(now))
-        if acc.orders_1m.count > self.config.orders_per_minute:
-            msg = message_for(Product.USDM, -1015, str(self.config.orders_per_minute), "MINUTE")
-            raise self._reject(ip, -1015, msg, acc.orders_1m.retry_after_s(now))
+        spot = self.config.product is Product.SPOT
+        for window in acc.windows:
+            window.roll(now)
+            window.count += count
+        for spec, window in zip(self.config.order_windows(), acc.windows, strict=True):
+            _, interval, num, _, limit = spec
+            if window.count <= limit:
+                continue
+            if spot:
+                msg = message_for(Product.SPOT, -1015, str(limit), f"{num} {interval}")
+            else:
+                named = {"SECOND": "TEN_SECONDS", "MINUTE": "MINUTE", "DAY": "DAY"}[interval]
+                msg = message_for(Product.USDM, -1015, str(limit), named)
+            err = self._reject(ip, -1015, msg, window.retry_after_s(now))
+            if spot and err.http_status == 429:
+                err.headers.pop("Retry-After", None)
+            raise err
 
     def _reject(self, ip: str, code: int, msg: str, retry_after_s: int) -> VenueError:
         now = self._now_ms()
@@ -201,11 +267,16 @@ class RateLimiter:
         state.rejections.count += 1
         return VenueError(code, msg, http_status=429, headers={"Retry-After": str(retry_after_s)})
 
-    @staticmethod
-    def _banned(state: _IpState, now: int) -> VenueError:
+    def _banned(self, state: _IpState, now: int) -> VenueError:
         left_s = max(1, -(-(state.banned_until_ms - now) // 1000))
-        msg = (
-            f"Way too many requests; IP banned until {state.banned_until_ms}. Please use the "
-            "websocket for live updates to avoid bans."
-        )
+        if self.config.product is Product.SPOT:
+            msg = (
+                f"Way too much request weight used; IP banned until {state.banned_until_ms}. "
+                "Please use WebSocket Streams for live updates to avoid bans."
+            )
+        else:
+            msg = (
+                f"Way too many requests; IP banned until {state.banned_until_ms}. Please use the "
+                "websocket for live updates to avoid bans."
+            )
         return VenueError(-1003, msg, http_status=418, headers={"Retry-After": str(left_s)})

@@ -1,13 +1,21 @@
-"""Run the paper venue: ``async with Venue(...) as v:`` serves USD-M REST + streams on loopback.
+"""Run the paper venue: ``async with Venue(...) as v:`` serves USD-M and Spot on loopback.
 
-``Venue`` builds a :class:`~exitguard.venue.usdm.exchange.UsdmExchange` from the bundled USD-M
-``exchangeInfo`` (with the configured rate limits), creates one funded account, and serves the
-application of :func:`exitguard.venue.http.create_app` with an aiohttp ``AppRunner`` + ``TCPSite``
-(port 0 picks a free port). A background task pulls the price feed up to the clock's time
-(``feed.steps_until(clock.now_ms())``) into ``exchange.on_price`` and calls
-``exchange.tick_time()``: every ``pump_interval_s`` of wall time for real-time and accelerated
-clocks; for a :class:`~exitguard.venue.clock.SteppedClock` whenever the clock moves (through the
-control API, :meth:`Venue.advance`, or ``clock.advance`` called on the event loop's thread).
+``Venue`` builds a :class:`~exitguard.venue.usdm.exchange.UsdmExchange` and a
+:class:`~exitguard.venue.spot.exchange.SpotExchange` from the bundled ``exchangeInfo`` fixtures
+(with the configured rate limits), creates one account with one API key on both (a USDT wallet
+on USD-M, ``spot_balances`` on Spot; an optional Ed25519 public key for ``session.logon``), and
+serves the application of :func:`exitguard.venue.http.create_app` with an aiohttp
+``AppRunner`` + ``TCPSite`` (port 0 picks a free port). A background task pulls the price feed
+up to the clock's time (``feed.steps_until(clock.now_ms())``) into both exchanges' ``on_price``
+(each symbol goes to every product that lists it; Spot takes the step's ``last`` as a trade of
+``qty``) and calls their ``tick_time()``: every ``pump_interval_s`` of wall time for real-time and
+accelerated clocks; for a :class:`~exitguard.venue.clock.SteppedClock` whenever the clock moves
+(through the control API, :meth:`Venue.advance`, or ``clock.advance`` called on the event
+loop's thread).
+
+Spot URLs: REST is ``rest_url`` (``/api/v3``), the WebSocket API ``spot_ws_api_url``
+(``/ws-api/v3``), market streams ``spot_ws_streams_url`` (give it to the Spot SDK's
+``ConfigurationWebSocketStreams(stream_url=...)``; it appends ``/stream``).
 
 The venue refuses to listen on a non-loopback address unless ``allow_remote=True``: it holds
 credentials in clear and has no TLS.
@@ -21,6 +29,7 @@ import ipaddress
 import json
 import logging
 import socket
+from collections.abc import Mapping
 from decimal import Decimal
 from importlib.resources import files
 from types import TracebackType
@@ -33,8 +42,11 @@ from exitguard.domain.dialect import get_dialect
 from .clock import RealtimeClock, SteppedClock, VenueClock
 from .errors import VenueError
 from .feeds import Feed, SyntheticFeed
-from .http import CONTEXT, VenueContext, create_app
-from .ratelimit import RateLimitConfig
+from .http import CONTEXT, VenueContext, create_app, load_spot_exchange_info
+from .ratelimit import SPOT_RATE_LIMITS, RateLimitConfig
+from .spot.accounts import SpotAccount
+from .spot.base import SpotFees
+from .spot.exchange import DEFAULT_SPOT_BALANCES, SpotExchange
 from .usdm.accounts import Account
 from .usdm.exchange import DEFAULT_START_PRICES, UsdmExchange
 
@@ -78,6 +90,11 @@ class Venue:
         pump_interval_s: float = 0.05,
         ws_heartbeat_s: float | None = 180.0,
         stream_queue_size: int = 1000,
+        spot_balances: Mapping[str, Decimal] | None = None,
+        spot_limits: RateLimitConfig | None = None,
+        spot_fees: SpotFees | None = None,
+        spot_start_prices: Mapping[str, Decimal] | None = None,
+        ed25519_public_key_pem: str | None = None,
     ) -> None:
         if not allow_remote and not is_loopback(host):
             raise ValueError(
@@ -108,7 +125,21 @@ class Venue:
             }
             feed = SyntheticFeed(prices, seed=seed, tick_sizes=ticks)
         self.feed: Feed | None = feed
-        self.account: Account = self.exchange.create_account(usdt_balance)
+        self.spot_limits = spot_limits or SPOT_RATE_LIMITS
+        spot_info = load_spot_exchange_info()
+        spot_info["rateLimits"] = self.spot_limits.rate_limits_json()
+        self.spot = SpotExchange(
+            spot_info, self.clock.now_ms, start_prices=spot_start_prices, fees=spot_fees
+        )
+        self.spot_balances = dict(
+            spot_balances
+            if spot_balances is not None
+            else {**DEFAULT_SPOT_BALANCES, "USDT": usdt_balance}
+        )
+        self.account: Account = self.exchange.create_account(
+            usdt_balance, ed25519_public_key_pem=ed25519_public_key_pem
+        )
+        self.spot_account: SpotAccount = self._spot_account()
         self._app = create_app(
             self.exchange,
             limits=self.limits,
@@ -117,6 +148,8 @@ class Venue:
             on_reset=self._recreate_account,
             stream_queue_size=stream_queue_size,
             ws_heartbeat_s=ws_heartbeat_s,
+            spot=self.spot,
+            spot_limits=self.spot_limits,
         )
         self._runner: web.AppRunner | None = None
         self._pump_task: asyncio.Task[None] | None = None
@@ -156,8 +189,18 @@ class Venue:
 
     @property
     def ws_api_url(self) -> str:
-        """Where the WebSocket API (``ws-fapi``) would live; not served by this venue yet."""
+        """Where the USD-M WebSocket API (``ws-fapi``) would live; not served by this venue yet."""
         return f"ws://{self._netloc}/ws-fapi/v1"
+
+    @property
+    def spot_ws_api_url(self) -> str:
+        """The Spot WebSocket API (``ConfigurationWebSocketAPI(stream_url=...)``)."""
+        return f"ws://{self._netloc}/ws-api/v3"
+
+    @property
+    def spot_ws_streams_url(self) -> str:
+        """Spot market streams: the Spot SDK appends ``/stream`` (→ ``/spot/stream``)."""
+        return f"ws://{self._netloc}/spot"
 
     @property
     def context(self) -> VenueContext:
@@ -230,13 +273,19 @@ class Venue:
         """Apply every feed step due by now, then expire what is due (GTD orders, listen keys)."""
         if self.feed is not None:
             for step in self.feed.steps_until(self.clock.now_ms()):
+                usdm = step.symbol in self.exchange.markets
+                spot = step.symbol in self.spot.markets and step.last is not None
                 try:
-                    self.exchange.on_price(step.symbol, step.last, step.mark)
+                    if usdm or not spot:
+                        self.exchange.on_price(step.symbol, step.last, step.mark)
+                    if spot:
+                        self.spot.on_price(step.symbol, step.last, step.qty)
                 except VenueError as err:
                     if step.symbol not in self._bad_symbols:
                         self._bad_symbols.add(step.symbol)
                         log.warning("feed step for %s refused: %s", step.symbol, err)
         self.exchange.tick_time()
+        self.spot.tick_time()
 
     def advance(self, ms: int) -> int:
         """Step a :class:`SteppedClock` by ``ms`` and apply what became due; returns the time."""
@@ -250,6 +299,10 @@ class Venue:
         self, symbol: str, last: Decimal | None = None, mark: Decimal | None = None
     ) -> None:
         self.exchange.on_price(symbol, last, mark)
+
+    def set_spot_price(self, symbol: str, last: Decimal, qty: Decimal | None = None) -> None:
+        """A Spot trade at ``last`` (of ``qty``: resting orders fill up to it)."""
+        self.spot.on_price(symbol, last, qty)
 
     async def _pump_loop(self) -> None:
         clock = self.clock
@@ -266,14 +319,23 @@ class Venue:
                 log.exception("venue pump failed")
                 await asyncio.sleep(self.pump_interval_s)
 
+    def _spot_account(self) -> SpotAccount:
+        return self.spot.create_account(
+            self.spot_balances,
+            api_key=self.account.api_key,
+            api_secret=self.account.api_secret,
+            ed25519_public_key_pem=self.account.ed25519_public_key_pem,
+        )
+
     def _recreate_account(self) -> None:
-        """After a reset the venue's own account exists again, with the same credentials."""
+        """After a reset the venue's own accounts exist again, with the same credentials."""
         self.account = self.exchange.create_account(
             self.usdt_balance,
             api_key=self.account.api_key,
             api_secret=self.account.api_secret,
             ed25519_public_key_pem=self.account.ed25519_public_key_pem,
         )
+        self.spot_account = self._spot_account()
 
 
 def _symbols(info: dict[str, Any]) -> set[str]:

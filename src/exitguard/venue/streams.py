@@ -1,4 +1,14 @@
-"""Binance USD-M WebSocket streams served by the venue's HTTP server (same host and port).
+"""Binance WebSocket streams served by the venue's HTTP server (same host and port).
+
+Two hubs run side by side: USD-M on the paths below, and Spot (``stream.binance.com`` layout)
+under the prefix ``/spot``: ``/spot/ws``, ``/spot/ws/<name>``, ``/spot/stream``. The official
+``binance-sdk-spot`` appends ``/stream`` to its ``stream_url`` and opens one combined
+connection, so ``ws://HOST:PORT/spot`` is the Spot ``stream_url``. Spot market streams are
+``<symbol>@trade``, ``<symbol>@aggTrade`` and ``<symbol>@bookTicker``; a (deprecated, still
+served) spot listen key carries that account's user data (``/spot/ws/<listenKey>``). Spot user
+data proper goes through the WebSocket API (:mod:`exitguard.venue.ws_api`).
+
+USD-M:
 
 Paths (``fstream.binance.com`` layout, legacy and split):
 
@@ -46,25 +56,37 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from decimal import Decimal
 from enum import Enum
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 from urllib.parse import parse_qsl
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
-if TYPE_CHECKING:
-    from .usdm.accounts import Account
-    from .usdm.exchange import UsdmExchange
+from .listeners import MarketListener, UserListener
 
-__all__ = ["MAX_STREAMS_PER_CONNECTION", "StreamHub", "dumps"]
+__all__ = ["MAX_STREAMS_PER_CONNECTION", "Conn", "StreamHub", "StreamSource", "dumps"]
 
 log = logging.getLogger(__name__)
 
 MAX_STREAMS_PER_CONNECTION = 1024
 _MARKET_PATHS = ("market", "public")
-_UserListener = Callable[[dict[str, Any]], None]
+
+
+class Account(Protocol):
+    @property
+    def api_key(self) -> str: ...
+
+
+class StreamSource(Protocol):
+    """What a hub needs from an exchange (USD-M or Spot)."""
+
+    def subscribe(self, account: Any, listener: UserListener) -> None: ...
+    def unsubscribe(self, account: Any, listener: UserListener) -> None: ...
+    def subscribe_market(self, listener: MarketListener) -> None: ...
+    def unsubscribe_market(self, listener: MarketListener) -> None: ...
+    def account_by_listen_key(self, listen_key: str) -> Any: ...
 
 
 def _json_default(value: object) -> object:
@@ -80,7 +102,7 @@ def dumps(obj: object) -> str:
     return json.dumps(obj, separators=(",", ":"), default=_json_default)
 
 
-class _Conn:
+class Conn:
     """One client WebSocket: its subscriptions and its bounded outgoing queue."""
 
     def __init__(
@@ -126,6 +148,16 @@ class _Conn:
         _BACKGROUND.add(task)
         task.add_done_callback(_BACKGROUND.discard)
 
+    async def finish(self) -> None:
+        """After the read loop: stop the writer, close the socket (idempotent)."""
+        self.closed = True
+        if self.writer is not None:
+            self.writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self.writer
+        if not self.ws.closed:
+            await self.ws.close()
+
     async def write_loop(self) -> None:
         try:
             while True:
@@ -137,6 +169,7 @@ class _Conn:
             self.closed = True
 
 
+_Conn = Conn  # the private name the part-1 tests import
 _BACKGROUND: set[asyncio.Task[Any]] = set()
 
 
@@ -168,18 +201,22 @@ class StreamHub:
 
     def __init__(
         self,
-        exchange: UsdmExchange,
+        exchange: StreamSource,
         *,
         queue_size: int = 1000,
         heartbeat_s: float | None = 180.0,
+        prefix: str = "",
+        split_paths: bool = True,
     ) -> None:
         self.exchange = exchange
         self.queue_size = queue_size
         self.heartbeat_s = heartbeat_s
-        self._conns: set[_Conn] = set()
-        self._market: dict[str, set[_Conn]] = {}
-        self._user: dict[str, set[_Conn]] = {}  # api key -> connections holding its listen key
-        self._user_listeners: dict[str, tuple[Account, _UserListener]] = {}
+        self.prefix = prefix  # "/spot" for the Spot hub
+        self.split_paths = split_paths  # USD-M's /market, /public and /private paths
+        self._conns: set[Conn] = set()
+        self._market: dict[str, set[Conn]] = {}
+        self._user: dict[str, set[Conn]] = {}  # api key -> connections holding its listen key
+        self._user_listeners: dict[str, tuple[Account, UserListener]] = {}
         self._started = False
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -220,9 +257,12 @@ class StreamHub:
         return len(victims)
 
     def add_routes(self, router: web.UrlDispatcher) -> None:
-        router.add_get("/ws", self._handle_ws)
-        router.add_get("/ws/{name}", self._handle_ws)
-        router.add_get("/stream", self._handle_stream)
+        p = self.prefix
+        router.add_get(f"{p}/ws", self._handle_ws)
+        router.add_get(f"{p}/ws/{{name}}", self._handle_ws)
+        router.add_get(f"{p}/stream", self._handle_stream)
+        if not self.split_paths:
+            return
         for path in _MARKET_PATHS:
             router.add_get(f"/{path}/ws", self._handle_ws)
             router.add_get(f"/{path}/ws/{{name}}", self._handle_ws)
@@ -265,7 +305,7 @@ class StreamHub:
     ) -> web.StreamResponse:
         ws = web.WebSocketResponse(heartbeat=self.heartbeat_s, autoping=True)
         await ws.prepare(request)
-        conn = _Conn(ws, combined=combined, user_only=user_only, queue_size=self.queue_size)
+        conn = Conn(ws, combined=combined, user_only=user_only, queue_size=self.queue_size)
         self._conns.add(conn)
         conn.writer = asyncio.get_running_loop().create_task(conn.write_loop())
         try:
@@ -284,20 +324,15 @@ class StreamHub:
             log.exception("venue stream: unexpected error")
         finally:
             self._forget(conn)
-            if conn.writer is not None:
-                conn.writer.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await conn.writer
-            if not ws.closed:
-                await ws.close()
+            await conn.finish()
         return ws
 
     # -- control messages --------------------------------------------------------------------
 
-    def _reply(self, conn: _Conn, obj: Mapping[str, Any]) -> None:
+    def _reply(self, conn: Conn, obj: Mapping[str, Any]) -> None:
         conn.offer(dumps(obj))
 
-    def _on_text(self, conn: _Conn, text: str) -> None:
+    def _on_text(self, conn: Conn, text: str) -> None:
         try:
             msg = json.loads(text)
         except ValueError as exc:
@@ -313,7 +348,7 @@ class StreamHub:
             return
         self._reply(conn, {"result": result, "id": req_id})
 
-    def _control(self, conn: _Conn, msg: object) -> object:
+    def _control(self, conn: Conn, msg: object) -> object:
         if not isinstance(msg, dict):
             raise _BadRequest(2, "Invalid request: request must be a JSON object")
         req_id = msg.get("id")
@@ -363,7 +398,7 @@ class StreamHub:
 
     # -- subscriptions -----------------------------------------------------------------------
 
-    def _subscribe(self, conn: _Conn, name: str, events: frozenset[str] | None) -> None:
+    def _subscribe(self, conn: Conn, name: str, events: frozenset[str] | None) -> None:
         if name in conn.market or name in conn.user:
             return
         account = self.exchange.account_by_listen_key(name)
@@ -379,7 +414,7 @@ class StreamHub:
         conn.market.add(name)
         self._market.setdefault(name, set()).add(conn)
 
-    def _unsubscribe(self, conn: _Conn, name: str) -> None:
+    def _unsubscribe(self, conn: Conn, name: str) -> None:
         if name in conn.market:
             conn.market.discard(name)
             subs = self._market.get(name)
@@ -391,7 +426,7 @@ class StreamHub:
         if entry is not None:
             self._drop_user(conn, entry[0])
 
-    def _drop_user(self, conn: _Conn, account: Account) -> None:
+    def _drop_user(self, conn: Conn, account: Account) -> None:
         if any(acct.api_key == account.api_key for acct, _ in conn.user.values()):
             return
         conns = self._user.get(account.api_key)
@@ -403,7 +438,7 @@ class StreamHub:
                 if held is not None:
                     self.exchange.unsubscribe(held[0], held[1])
 
-    def _forget(self, conn: _Conn) -> None:
+    def _forget(self, conn: Conn) -> None:
         conn.closed = True
         self._conns.discard(conn)
         for name in list(conn.market):

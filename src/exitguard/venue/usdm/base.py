@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -12,6 +12,8 @@ from exitguard.domain.dialect import Dialect
 from exitguard.domain.filters import ExchangeRules
 
 from ..errors import VenueError
+from ..listeners import EventSource, UserEvent
+from ..listeners import Listeners as _Listeners
 from .accounts import Account
 from .market import SymbolMarket
 from .records import Order
@@ -19,11 +21,15 @@ from .records import Order
 if TYPE_CHECKING:
     from .algo import AlgoService
 
-__all__ = ["ExchangeBase", "Fees", "UserEvent", "new_client_id", "require_account"]
+__all__ = [
+    "ExchangeBase",
+    "Fees",
+    "UserEvent",
+    "_Listeners",
+    "new_client_id",
+    "require_account",
+]
 
-UserEvent = dict[str, Any]
-UserListener = Callable[[UserEvent], None]
-MarketListener = Callable[[str, str, dict[str, Any]], None]
 ZERO = Decimal(0)
 
 
@@ -33,13 +39,7 @@ class Fees:
     taker: Decimal = Decimal("0.0005")
 
 
-@dataclass(slots=True)
-class _Listeners:
-    user: dict[str, list[UserListener]] = field(default_factory=dict)
-    market: list[MarketListener] = field(default_factory=list)
-
-
-class ExchangeBase:
+class ExchangeBase(EventSource):
     """What every endpoint group reads and writes; :class:`UsdmExchange` fills it in."""
 
     rules: ExchangeRules
@@ -54,38 +54,12 @@ class ExchangeBase:
     _exchange_info: dict[str, Any]
     _order_ids: Iterator[int]
     _trade_ids: Iterator[int]
-    _listeners: _Listeners
 
     def market(self, symbol: str | None) -> SymbolMarket:
         m = self.markets.get(symbol or "")
         if m is None:
             raise VenueError(-1121, "Invalid symbol.")
         return m
-
-    # -- events --------------------------------------------------------------------------
-
-    def subscribe(self, account: Account, listener: UserListener) -> None:
-        self._listeners.user.setdefault(account.api_key, []).append(listener)
-
-    def unsubscribe(self, account: Account, listener: UserListener) -> None:
-        listeners = self._listeners.user.get(account.api_key, [])
-        if listener in listeners:
-            listeners.remove(listener)
-
-    def subscribe_market(self, listener: MarketListener) -> None:
-        self._listeners.market.append(listener)
-
-    def unsubscribe_market(self, listener: MarketListener) -> None:
-        if listener in self._listeners.market:
-            self._listeners.market.remove(listener)
-
-    def emit(self, api_key: str, event: UserEvent) -> None:
-        for listener in list(self._listeners.user.get(api_key, ())):
-            listener(event)
-
-    def _emit_market(self, kind: str, symbol: str, payload: dict[str, Any]) -> None:
-        for listener in list(self._listeners.market):
-            listener(kind, symbol, payload)
 
     # -- open-order index ----------------------------------------------------------------
 

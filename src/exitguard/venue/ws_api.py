@@ -1,0 +1,445 @@
+"""The Spot WebSocket API at ``/ws-api/v3`` (Spot ``web-socket-api.md``; reference 3.6, 4).
+
+Framing: a request is a JSON text frame ``{"id", "method", "params"}`` (``id`` an integer, a
+string or null); the answer is ``{"id", "status", "result" | "error", "rateLimits"}`` with an
+HTTP-like ``status`` (200; 400 refused; 401 bad key; 409 cancelReplace half done; 429/418 rate
+limits). ``rateLimits`` lists REQUEST_WEIGHT, plus the ORDERS windows for order-placing methods,
+each with its ``count``; ``returnRateLimits=false`` (in ``params`` or the connection URL) leaves
+it out. Weights and order counts are those of the REST endpoints, on the Spot limiter (one per
+IP, shared with ``/api/v3``).
+
+Authentication: SIGNED methods (TRADE, USER_DATA) carry ``apiKey``, ``timestamp`` and
+``signature`` over the other parameters sorted by name (``k=v`` joined by ``&``; the official
+SDK URL-encodes the values first, and both forms are accepted), HMAC-SHA256 hex or Ed25519
+base64. After ``session.logon`` (Ed25519 only: an HMAC signature is answered -4056) ``apiKey``
+and ``signature`` may be left out; ``timestamp`` stays mandatory. USER_STREAM methods need the
+key only.
+
+User data: ``userDataStream.subscribe`` (on a logged-on session) or
+``userDataStream.subscribe.signature`` (any key type, no logon) answer ``{"subscriptionId": N}``
+(N counts from 0 per connection); events then arrive as ``{"subscriptionId": N, "event": {...}}``.
+``userDataStream.unsubscribe`` (one id, or all) and ``session.logout`` (the logon subscription)
+end subscriptions with an ``eventStreamTerminated`` event, and so does the venue when it closes a
+subscription itself (``close_user_streams`` fault, ``/_venue/reset``). One subscription per
+account per connection (-2035 otherwise); an unknown id is -2036.
+
+Also served: the order methods the adapters use (``order.place``, ``order.test``,
+``order.status``, ``order.cancel``, ``order.cancelReplace``, ``openOrders.status``,
+``openOrders.cancelAll``, ``allOrders``, ``myTrades``, ``orderList.place.oco|oto|otoco``, the
+deprecated ``orderList.place``, ``orderList.status``, ``orderList.cancel``,
+``openOrderLists.status``, ``allOrderLists``), ``account.status``, ``account.rateLimits.orders``,
+``ping``, ``time``, ``exchangeInfo``, ``depth``, ``ticker.price``, ``ticker.book``,
+``session.status`` / ``session.subscriptions``, and the deprecated listen-key methods
+``userDataStream.start|ping|stop``. The ``latency_ms`` and ``status_429`` faults apply here too.
+An unknown method is answered 400 ``-1000`` "Unknown method" (Binance's text is not documented).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote_plus
+
+from aiohttp import WSCloseCode, WSMsgType, web
+
+from exitguard.domain.enums import Product
+from exitguard.domain.numbers import format_decimal
+
+from .auth import Security, check_api_key, check_timestamp, verify_signature
+from .endpoints import spot_depth_weight, spot_many_weight, spot_test_weight
+from .errors import VenueError
+from .streams import Conn, dumps
+
+if TYPE_CHECKING:
+    from .context import VenueContext
+    from .spot.accounts import SpotAccount
+
+__all__ = ["METHODS", "WsApi"]
+
+log = logging.getLogger(__name__)
+
+MAX_ACTIVE_SUBSCRIPTIONS = 1000
+MAX_SUBSCRIPTION_IDS = 65_535
+_N, _US, _T, _UD = Security.NONE, Security.USER_STREAM, Security.TRADE, Security.USER_DATA
+_NOT_PARAMS = frozenset({"apiKey", "returnRateLimits"})
+
+
+@dataclass(frozen=True, slots=True)
+class Method:
+    handler: str  # a SpotExchange endpoint, or "_name" for a session method of WsApi
+    security: Security
+    weight: int | Callable[[Mapping[str, str]], int]
+    orders: int = 0
+
+    def weight_for(self, params: Mapping[str, str]) -> int:
+        return self.weight(params) if callable(self.weight) else self.weight
+
+
+def _open_orders_weight(params: Mapping[str, str]) -> int:
+    return 6 if params.get("symbol") else 80
+
+
+METHODS: dict[str, Method] = {
+    "ping": Method("ping", _N, 1),
+    "time": Method("server_time", _N, 1),
+    "exchangeInfo": Method("exchange_info", _N, 20),
+    "depth": Method("depth", _N, spot_depth_weight),
+    "ticker.price": Method("ticker_price", _N, spot_many_weight),
+    "ticker.book": Method("book_ticker", _N, spot_many_weight),
+    "session.logon": Method("_logon", _N, 2),
+    "session.status": Method("_status", _N, 2),
+    "session.logout": Method("_logout", _N, 2),
+    "session.subscriptions": Method("_subscriptions", _N, 2),
+    "userDataStream.subscribe": Method("_subscribe", _N, 2),
+    "userDataStream.subscribe.signature": Method("_subscribe_signature", _T, 2),
+    "userDataStream.unsubscribe": Method("_unsubscribe", _N, 2),
+    "userDataStream.start": Method("listen_key_create", _US, 2),
+    "userDataStream.ping": Method("listen_key_keepalive", _US, 2),
+    "userDataStream.stop": Method("listen_key_close", _US, 2),
+    "order.place": Method("new_order", _T, 1, orders=1),
+    "order.test": Method("order_test", _T, spot_test_weight),
+    "order.status": Method("query_order", _UD, 4),
+    "order.cancel": Method("cancel_order", _T, 1),
+    "order.cancelReplace": Method("cancel_replace", _T, 1, orders=1),
+    "openOrders.status": Method("open_orders", _UD, _open_orders_weight),
+    "openOrders.cancelAll": Method("cancel_open_orders", _T, 1),
+    "allOrders": Method("all_orders", _UD, 20),
+    "myTrades": Method("my_trades", _UD, 20),
+    "orderList.place": Method("order_oco", _T, 1, orders=2),
+    "orderList.place.oco": Method("order_list_oco", _T, 1, orders=2),
+    "orderList.place.oto": Method("order_list_oto", _T, 1, orders=2),
+    "orderList.place.otoco": Method("order_list_otoco", _T, 1, orders=3),
+    "orderList.status": Method("query_order_list", _UD, 4),
+    "orderList.cancel": Method("cancel_order_list", _T, 1),
+    "openOrderLists.status": Method("open_order_lists", _UD, 6),
+    "allOrderLists": Method("all_order_lists", _UD, 20),
+    "account.status": Method("account", _UD, 20),
+    "account.rateLimits.orders": Method("_order_limits", _UD, 40),
+}
+
+
+@dataclass(slots=True)
+class _Sub:
+    sub_id: int
+    account: SpotAccount
+    listener: Callable[[dict[str, Any]], None]
+    via_logon: bool
+
+
+@dataclass(slots=True, eq=False)  # identity: sessions live in a set
+class _Session:
+    conn: Conn
+    ip: str
+    connected_since: int
+    return_rate_limits: bool = True
+    logon: SpotAccount | None = None
+    authorized_since: int | None = None
+    subs: dict[int, _Sub] = field(default_factory=dict)
+    next_sub_id: int = 0
+
+
+def _wire(value: object) -> str:
+    """A JSON parameter value as the wire string the REST handlers read (and signatures cover)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, Decimal):
+        return format_decimal(value) if value.is_finite() else str(value)
+    return json.dumps(value, separators=(",", ":"))
+
+
+def _payloads(params: Mapping[str, str]) -> tuple[str, str]:
+    pairs = sorted((k, v) for k, v in params.items() if k != "signature")
+    raw = "&".join(f"{k}={v}" for k, v in pairs)
+    encoded = "&".join(f"{quote_plus(k)}={quote_plus(v)}" for k, v in pairs)
+    return raw, encoded
+
+
+class WsApi:
+    """Every WebSocket API connection of the venue and their user-data subscriptions."""
+
+    def __init__(
+        self, ctx: VenueContext, *, queue_size: int = 1000, heartbeat_s: float | None = 180.0
+    ) -> None:
+        self.ctx = ctx
+        self.queue_size = queue_size
+        self.heartbeat_s = heartbeat_s
+        self._sessions: set[_Session] = set()
+
+    def add_routes(self, router: web.UrlDispatcher) -> None:
+        router.add_get("/ws-api/v3", self._handle)
+
+    @property
+    def connections(self) -> int:
+        return len(self._sessions)
+
+    def subscriptions(self, api_key: str | None = None) -> int:
+        return sum(
+            1
+            for s in self._sessions
+            for sub in s.subs.values()
+            if api_key is None or sub.account.api_key == api_key
+        )
+
+    async def stop(self) -> None:
+        for sess in list(self._sessions):
+            self._drop_all(sess, notify=False)
+            sess.conn.close(WSCloseCode.GOING_AWAY, b"venue stopping")
+        await asyncio.sleep(0)
+
+    def terminate_subscriptions(self, *, logout: bool = False) -> int:
+        """The venue closes every subscription (``eventStreamTerminated``); connections stay.
+        ``logout`` also forgets logged-on keys (a venue reset replaces the accounts)."""
+        count = 0
+        for sess in list(self._sessions):
+            count += len(sess.subs)
+            self._drop_all(sess, notify=True)
+            if logout:
+                sess.logon = None
+                sess.authorized_since = None
+        return count
+
+    # -- connection ------------------------------------------------------------------------
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        ws = web.WebSocketResponse(heartbeat=self.heartbeat_s, autoping=True)
+        await ws.prepare(request)
+        conn = Conn(ws, combined=False, user_only=False, queue_size=self.queue_size)
+        sess = _Session(conn, request.remote or "?", self.ctx.spot.now_ms())
+        sess.return_rate_limits = request.query.get("returnRateLimits", "true") != "false"
+        self._sessions.add(sess)
+        conn.writer = asyncio.get_running_loop().create_task(conn.write_loop())
+        try:
+            async for msg in ws:
+                if msg.type is WSMsgType.TEXT:
+                    await self._on_text(sess, msg.data)
+                elif msg.type is WSMsgType.BINARY:
+                    self._send(sess, None, 400, error=_malformed(), rate=None)
+                elif msg.type is WSMsgType.ERROR:
+                    break
+        except Exception:  # a venue bug: log it, drop the connection, never crash the server
+            log.exception("venue ws-api: unexpected error")
+        finally:
+            self._drop_all(sess, notify=False)
+            self._sessions.discard(sess)
+            await conn.finish()
+        return ws
+
+    def _send(
+        self,
+        sess: _Session,
+        req_id: object,
+        status: int,
+        *,
+        result: object = None,
+        error: Mapping[str, object] | None = None,
+        rate: list[dict[str, object]] | None,
+    ) -> None:
+        out: dict[str, object] = {"id": req_id, "status": status}
+        if error is not None:
+            out["error"] = error
+        else:
+            out["result"] = result
+        if rate is not None:
+            out["rateLimits"] = rate
+        sess.conn.offer(dumps(out))
+
+    async def _on_text(self, sess: _Session, text: str) -> None:
+        try:
+            msg = json.loads(text, parse_float=Decimal)
+        except ValueError:
+            self._send(sess, None, 400, error=_malformed(), rate=None)
+            return
+        req_id = msg.get("id") if isinstance(msg, dict) else None
+        if isinstance(req_id, bool) or not isinstance(req_id, int | str | type(None)):
+            req_id = None
+        method = msg.get("method") if isinstance(msg, dict) else None
+        raw = msg.get("params", {}) if isinstance(msg, dict) else None
+        if not isinstance(method, str) or not isinstance(raw, dict):
+            self._send(sess, req_id, 400, error=_malformed(), rate=None)
+            return
+        method = method.removeprefix("v3/")
+        show = sess.return_rate_limits
+        if "returnRateLimits" in raw:
+            show = raw["returnRateLimits"] in (True, "true")
+        params = {str(k): _wire(v) for k, v in raw.items() if k not in ("returnRateLimits",)}
+        faults = self.ctx.faults
+        if faults.latency_ms > 0:
+            await asyncio.sleep(faults.latency_ms / 1000)
+        limiter = self.ctx.spot_limiter
+        key_for_rate: str | None = None
+        try:
+            if faults.status_429 > 0:
+                faults.status_429 -= 1
+                raise faults.forced_429(Product.SPOT)
+            spec = METHODS.get(method)
+            if spec is None:
+                limiter.charge_weight(sess.ip, 1)
+                raise VenueError(-1000, f"Unknown method: {method!r}.")
+            limiter.charge_weight(sess.ip, spec.weight_for(params))
+            account = self._authenticate(sess, spec.security, params)
+            if spec.orders and account is not None:
+                key_for_rate = account.api_key
+                limiter.charge_orders(sess.ip, account.api_key, spec.orders)
+            wire = {k: v for k, v in params.items() if k not in _NOT_PARAMS}
+            if spec.handler.startswith("_"):
+                result = getattr(self, spec.handler)(sess, account, params)
+            else:
+                result = getattr(self.ctx.spot, spec.handler)(account, wire)
+        except VenueError as err:
+            rate = limiter.status(sess.ip, key_for_rate) if show else None
+            self._send(sess, req_id, err.http_status, error=err.body(), rate=rate)
+            return
+        except Exception:
+            log.exception("venue bug: ws-api %s raised", method)
+            bug = VenueError(-1000, "An unknown error occurred while processing the request.")
+            self._send(sess, req_id, 400, error=bug.body(), rate=None)
+            return
+        rate = limiter.status(sess.ip, key_for_rate) if show else None
+        self._send(sess, req_id, 200, result=result, rate=rate)
+
+    # -- authentication --------------------------------------------------------------------
+
+    def _authenticate(
+        self, sess: _Session, security: Security, params: Mapping[str, str]
+    ) -> SpotAccount | None:
+        if not security.needs_key:
+            return None
+        now = self.ctx.server_now()
+        api_key = params.get("apiKey")
+        if api_key is None and sess.logon is not None:
+            if security.signed:
+                check_timestamp(params, now, spot=True)
+            return sess.logon
+        account = check_api_key(api_key, self.ctx.spot_account)
+        if security.signed:
+            self._verify(account, params, now)
+        return account
+
+    @staticmethod
+    def _verify(account: SpotAccount, params: Mapping[str, str], now: int) -> None:
+        signature = params.get("signature")
+        if not signature:
+            raise VenueError(
+                -1102, "Mandatory parameter 'signature' was not sent, was empty/null, or malformed."
+            )
+        check_timestamp(params, now, spot=True)
+        if not any(verify_signature(account, p, signature) for p in _payloads(params)):
+            raise VenueError(-1022, "Signature for this request is not valid.")
+
+    # -- session methods -------------------------------------------------------------------
+
+    def _session_json(self, sess: _Session) -> dict[str, object]:
+        return {
+            "apiKey": sess.logon.api_key if sess.logon is not None else None,
+            "authorizedSince": sess.authorized_since,
+            "connectedSince": sess.connected_since,
+            "returnRateLimits": sess.return_rate_limits,
+            "serverTime": self.ctx.server_now(),
+            "userDataStream": any(sub.via_logon for sub in sess.subs.values()),
+        }
+
+    def _logon(self, sess: _Session, _: object, params: Mapping[str, str]) -> object:
+        account = check_api_key(params.get("apiKey"), self.ctx.spot_account)
+        signature = params.get("signature") or ""
+        if not account.ed25519_public_key_pem or (
+            len(signature) == 64 and all(c in "0123456789abcdefABCDEF" for c in signature)
+        ):
+            raise VenueError(-4056, "HMAC_SHA256 API key is not supported.")
+        self._verify(account, params, self.ctx.server_now())
+        if sess.logon is not None and sess.logon.api_key != account.api_key:
+            self._drop_logon_sub(sess)
+        sess.logon = account
+        sess.authorized_since = self.ctx.spot.now_ms()
+        return self._session_json(sess)
+
+    def _status(self, sess: _Session, _: object, params: Mapping[str, str]) -> object:
+        return self._session_json(sess)
+
+    def _logout(self, sess: _Session, _: object, params: Mapping[str, str]) -> object:
+        self._drop_logon_sub(sess)
+        sess.logon = None
+        sess.authorized_since = None
+        return self._session_json(sess)
+
+    def _subscriptions(self, sess: _Session, _: object, params: Mapping[str, str]) -> object:
+        return [{"subscriptionId": sid} for sid in sorted(sess.subs)]
+
+    def _subscribe(self, sess: _Session, _: object, params: Mapping[str, str]) -> object:
+        if sess.logon is None:
+            raise VenueError(-1002, "You are not authorized to execute this request.", 401)
+        return {"subscriptionId": self._add_sub(sess, sess.logon, via_logon=True)}
+
+    def _subscribe_signature(
+        self, sess: _Session, account: SpotAccount | None, params: Mapping[str, str]
+    ) -> object:
+        assert account is not None
+        return {"subscriptionId": self._add_sub(sess, account, via_logon=False)}
+
+    def _unsubscribe(self, sess: _Session, _: object, params: Mapping[str, str]) -> object:
+        raw = params.get("subscriptionId")
+        if raw is None:
+            if not sess.subs:
+                raise VenueError(-2036, "User Data Stream subscription not active.")
+            self._drop_all(sess, notify=True)
+            return {}
+        sub = sess.subs.get(int(raw)) if raw.isascii() and raw.isdigit() else None
+        if sub is None:
+            raise VenueError(-2036, "User Data Stream subscription not active.")
+        self._drop(sess, sub, notify=True)
+        return {}
+
+    def _order_limits(
+        self, sess: _Session, account: SpotAccount | None, params: Mapping[str, str]
+    ) -> object:
+        assert account is not None
+        rows = self.ctx.spot_limiter.status(sess.ip, account.api_key)
+        return [row for row in rows if row["rateLimitType"] == "ORDERS"]
+
+    # -- subscriptions ---------------------------------------------------------------------
+
+    def _add_sub(self, sess: _Session, account: SpotAccount, *, via_logon: bool) -> int:
+        if any(sub.account.api_key == account.api_key for sub in sess.subs.values()):
+            raise VenueError(-2035, "User Data Stream subscription already active.")
+        if len(sess.subs) >= MAX_ACTIVE_SUBSCRIPTIONS or sess.next_sub_id >= MAX_SUBSCRIPTION_IDS:
+            raise VenueError(-2042, "Maximum subscription ID reached for this connection.")
+        sub_id = sess.next_sub_id
+        sess.next_sub_id += 1
+        conn = sess.conn
+
+        def listener(event: dict[str, Any]) -> None:
+            conn.offer(dumps({"subscriptionId": sub_id, "event": event}))
+
+        sess.subs[sub_id] = _Sub(sub_id, account, listener, via_logon)
+        self.ctx.spot.subscribe(account, listener)
+        return sub_id
+
+    def _drop(self, sess: _Session, sub: _Sub, *, notify: bool) -> None:
+        sess.subs.pop(sub.sub_id, None)
+        self.ctx.spot.unsubscribe(sub.account, sub.listener)
+        if notify:
+            event = {"e": "eventStreamTerminated", "E": self.ctx.spot.now_ms()}
+            sess.conn.offer(dumps({"subscriptionId": sub.sub_id, "event": event}))
+
+    def _drop_logon_sub(self, sess: _Session) -> None:
+        for sub in [s for s in sess.subs.values() if s.via_logon]:
+            self._drop(sess, sub, notify=True)
+
+    def _drop_all(self, sess: _Session, *, notify: bool) -> None:
+        for sub in list(sess.subs.values()):
+            self._drop(sess, sub, notify=notify)
+
+
+def _malformed() -> dict[str, object]:
+    return {
+        "code": -1102,
+        "msg": "Mandatory parameter 'method' was not sent, was empty/null, or malformed.",
+    }
