@@ -181,21 +181,57 @@ async def test_lost_response_is_resolved_by_client_id_without_duplicate(venue, t
         await m.stop()
 
 
-async def test_would_trigger_close_now_reduces_the_position_at_market(venue, tmp_path):
+@pytest.mark.parametrize("action", list(ImmediateTriggerAction))
+async def test_would_trigger_fallbacks_over_the_wire(venue, tmp_path, action):
     v = venue
     v.exchange.open_position(account(v), "BTCUSDT", Side.BUY, D("0.5"), price=D(50000))
     v.set_price("BTCUSDT", last=D(48000), mark=D(48000))  # already past the 49000 stop
-    policy = ProtectionPolicy(
-        stop_loss=POLICY.stop_loss, on_immediate_trigger=ImmediateTriggerAction.CLOSE_NOW
-    )
+    policy = ProtectionPolicy(stop_loss=POLICY.stop_loss, on_immediate_trigger=action)
     m = make_manager(v, tmp_path / "s.db", policy)
     await m.start()
     try:
-        await until(lambda: not m.scope(Product.USDM).positions)
-        kinds = [d["kind"] for d in m.store.decisions()]
-        assert "fallback_close_now" in kinds
         rejected = m.store.decisions("rejected")[0]
         assert rejected["reason"].startswith("-2021")
+        assert f"fallback_{action.value}" in [d["kind"] for d in m.store.decisions()]
+        if action is ImmediateTriggerAction.CLOSE_NOW:
+            await until(lambda: not m.scope(Product.USDM).positions)
+        elif action is ImmediateTriggerAction.WIDEN:
+            (algo,) = [o for o in snapshot(v)["algoOrders"] if o["algoStatus"] == "NEW"]
+            assert D(algo["triggerPrice"]) == D("47999.9")  # one tick under the mark
+        else:
+            assert open_algo_ids(v) == [] and len(m.store.holds()) == 1
+            await m.scope(Product.USDM).plan_and_submit("again")
+            assert len(m.store.decisions("rejected")) == 1  # held: not sent again
+    finally:
+        await m.stop()
+
+
+async def test_replacement_leaves_no_bare_time(venue, tmp_path):
+    """An added fill resizes the take-profit: the new order is live before the old one goes."""
+    v = venue
+    acct = account(v)
+    v.exchange.open_position(acct, "BTCUSDT", Side.BUY, D("0.5"))
+    events: list[tuple[int, str, str]] = []
+    v.exchange.subscribe(
+        acct,
+        lambda e: (
+            events.append((e["E"], e["o"]["c"], e["o"]["X"]))
+            if e.get("e") == "ORDER_TRADE_UPDATE"
+            else None
+        ),
+    )
+    m = make_manager(v, tmp_path / "s.db", ProtectionPolicy(take_profit=POLICY.take_profit))
+    await m.start()
+    try:
+        (old,) = m.store.blocking("paper", Product.USDM)
+        v.exchange.open_position(acct, "BTCUSDT", Side.BUY, D("0.3"))
+        await until(lambda: m.store.get(old.client_id).status is ExitStatus.CANCELED)
+        (new,) = m.store.blocking("paper", Product.USDM)
+        new_live = min(t for t, c, x in events if c == new.client_id and x == "NEW")
+        old_gone = min(t for t, c, x in events if c == old.client_id and x == "CANCELED")
+        bare_ms = max(0, new_live - old_gone)
+        assert bare_ms == 0 and new_live <= old_gone
+        assert open_order_ids(v) == [new.client_id]
     finally:
         await m.stop()
 
