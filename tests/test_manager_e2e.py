@@ -254,3 +254,40 @@ async def test_reconnect_recovers_and_trailing_is_protected(venue, tmp_path):
         assert open_algo_ids(v) == [row.client_id]  # nothing duplicated by the recovery
     finally:
         await m.stop()
+
+
+async def test_listen_key_expiry_recovers_without_duplicates(venue, tmp_path):
+    v = venue
+    v.exchange.open_position(account(v), "BTCUSDT", Side.BUY, D("0.5"))
+    m = make_manager(v, tmp_path / "s.db")
+    await m.start()
+    scope = m.scope(Product.USDM)
+    try:
+        before = (open_algo_ids(v), open_order_ids(v))
+        v.exchange.expire_listen_key(account(v))  # listenKeyExpired, then a new key
+        await until(lambda: scope.stats.recoveries >= 1 and scope.state is ScopeState.READY)
+        assert (open_algo_ids(v), open_order_ids(v)) == before
+        # The stream works on the new key: a fill reaches the manager.
+        v.exchange.open_position(account(v), "BTCUSDT", Side.SELL, D("0.5"))
+        await until(lambda: not scope.positions and not m.store.blocking("paper", Product.USDM))
+    finally:
+        await m.stop()
+
+
+async def test_external_close_cancels_every_sibling(venue, tmp_path):
+    v = venue
+    v.exchange.open_position(account(v), "BTCUSDT", Side.BUY, D("0.5"))
+    policy = ProtectionPolicy(
+        stop_loss=POLICY.stop_loss,
+        take_profit=POLICY.take_profit,
+        trailing=TrailingPolicy(callback_rate=D(1)),
+    )
+    m = make_manager(v, tmp_path / "s.db", policy)
+    await m.start()
+    try:
+        assert len(m.store.blocking("paper", Product.USDM)) == 3
+        v.exchange.open_position(account(v), "BTCUSDT", Side.SELL, D("0.5"))  # the user closes
+        await until(lambda: not m.store.blocking("paper", Product.USDM))
+        assert open_algo_ids(v) == [] and open_order_ids(v) == []
+    finally:
+        await m.stop()
