@@ -38,7 +38,6 @@ from exitguard.planner.model import (
     PlaceExit,
     Position,
     ReplaceExit,
-    Role,
     SkipSlot,
     SlotKey,
 )
@@ -325,25 +324,23 @@ class ProductScope:
                 await self.submitter.resolve(row, "hydration: not among open orders")
         self.release_stale_holds()
 
+    def _own_holds(self) -> list[tuple[SlotKey, str]]:
+        """This scope's held slots with the position fingerprint each was decided for."""
+        prefix = f"{self.config.account}/{self.product.value}/"
+        return [
+            (SlotKey.from_text(text), fingerprint)
+            for text, (fingerprint, _reason) in self.store.holds().items()
+            if text.startswith(prefix)
+        ]
+
     def release_stale_holds(self) -> None:
         """A hold lasts while the position it was decided for is unchanged."""
-        prefix = f"{self.config.account}/{self.product.value}/"
-        for slot_text, (fingerprint, _reason) in self.store.holds().items():
-            if not slot_text.startswith(prefix):
-                continue
-            _acct, _prod, symbol, side, _role = slot_text.split("/")
-            pos = self.positions.get((symbol, PositionSide(side)))
-            if self.fingerprint(pos) != fingerprint:
-                self.store.release_text(slot_text)
+        for slot, fingerprint in self._own_holds():
+            if self.fingerprint(self.position_for(slot)) != fingerprint:
+                self.store.release(slot)
 
     def held_slots(self) -> frozenset[SlotKey]:
-        prefix = f"{self.config.account}/{self.product.value}/"
-        out = set()
-        for slot_text in self.store.holds():
-            if slot_text.startswith(prefix):
-                account, product, symbol, side, role = slot_text.split("/")
-                out.add(SlotKey(account, Product(product), symbol, PositionSide(side), Role(role)))
-        return frozenset(out)
+        return frozenset(slot for slot, _fingerprint in self._own_holds())
 
     def plan_input(self, symbols: frozenset[str] | None = None) -> PlanInput:
         """The planner's input; with ``symbols``, only those symbols' slots (a scoped pass)."""

@@ -114,6 +114,12 @@ class SlotKey:
     position_side: PositionSide
     role: Role
 
+    @staticmethod
+    def from_text(text: str) -> SlotKey:
+        """The slot :meth:`text` wrote (the store keys holds by it)."""
+        account, product, symbol, side, role = text.split("/")
+        return SlotKey(account, Product(product), symbol, PositionSide(side), Role(role))
+
     def text(self) -> str:
         """A stable one-line name for logs and the store."""
         return (
