@@ -92,20 +92,21 @@ class EventApplier:
         status = table.get(status_text)
         if status is None:
             return _SKIP
-        before = not row.status.terminal
         changed = store.update(client_id, status, now, **kw)
+        if not changed:
+            # Nothing moved (a repeat or older evidence): blocking cannot have changed either.
+            return ApplyOutcome(True, False, row.slot.symbol)
         after_row = store.get(client_id)
         assert after_row is not None
-        after = not after_row.status.terminal
-        if changed:
-            self.scope.emit(
-                "exit_status",
-                client_id=client_id,
-                slot=row.slot.text(),
-                status=after_row.status.value,
-                venue_status=status_text,
-            )
-        return ApplyOutcome(True, before != after, row.slot.symbol)
+        self.scope.emit(
+            "exit_status",
+            client_id=client_id,
+            slot=row.slot.text(),
+            status=after_row.status.value,
+            venue_status=status_text,
+        )
+        relevant = row.status.terminal != after_row.status.terminal
+        return ApplyOutcome(True, relevant, row.slot.symbol)
 
     def _algo(self, ev: AlgoUpdate, now: int) -> ApplyOutcome:
         row = self.scope.store.get(ev.client_algo_id)
@@ -163,6 +164,7 @@ class EventApplier:
         scope = self.scope
         relevant = False
         symbols = []
+        changed: list[tuple[str, PositionSide]] = []
         for p in ev.positions:
             key = (p.symbol, p.position_side)
             if ev.transaction_time_ms and ev.transaction_time_ms < scope.position_times.get(key, 0):
@@ -174,6 +176,7 @@ class EventApplier:
                     del scope.positions[key]
                     relevant = True
                     symbols.append(p.symbol)
+                    changed.append(key)
                 continue
             pos = Position(
                 scope.config.account,
@@ -187,13 +190,22 @@ class EventApplier:
                 scope.positions[key] = pos
                 relevant = True
                 symbols.append(p.symbol)
+                changed.append(key)
         if relevant:
             scope.release_stale_holds()
-            scope.emit(
-                "positions",
-                positions={f"{s}/{ps}": str(p.amount) for (s, ps), p in scope.positions.items()},
-            )
+            self._emit_positions(changed)
         return ApplyOutcome(True, relevant, ",".join(sorted(set(symbols))))
+
+    def _emit_positions(self, changed: list[tuple[str, PositionSide]]) -> None:
+        # Only the positions that changed: a notice per event must not grow with the account.
+        positions = self.scope.positions
+        self.scope.emit(
+            "positions",
+            positions={
+                f"{s}/{ps}": str(positions[(s, ps)].amount if (s, ps) in positions else 0)
+                for s, ps in changed
+            },
+        )
 
     # -- Spot ------------------------------------------------------------------------------
 
@@ -339,8 +351,5 @@ class EventApplier:
                     symbols.append(symbol)
         if symbols:
             scope.release_stale_holds()
-            scope.emit(
-                "positions",
-                positions={f"{s}/{ps}": str(p.amount) for (s, ps), p in scope.positions.items()},
-            )
+            self._emit_positions([(s, PositionSide.BOTH) for s in dict.fromkeys(symbols)])
         return ApplyOutcome(True, bool(symbols), ",".join(sorted(set(symbols))))

@@ -37,9 +37,12 @@ class EventParseError(ValueError):
 
 def _d(obj: dict[str, Any], key: str, event: str) -> Decimal:
     try:
-        return Decimal(str(obj.get(key, "0") or "0"))
-    except InvalidOperation as exc:
-        raise EventParseError(f"{event}: field {key!r} is not a decimal: {obj.get(key)!r}") from exc
+        value = Decimal(str(obj.get(key, "0") or "0"))
+    except InvalidOperation:
+        value = Decimal("NaN")
+    if not value.is_finite():  # NaN or Infinity would poison every comparison downstream
+        raise EventParseError(f"{event}: field {key!r} is not a decimal: {obj.get(key)!r}")
+    return value
 
 
 def _i(obj: dict[str, Any], key: str, event: str, default: int = 0) -> int:
@@ -220,7 +223,61 @@ PrivateEvent = (
 )
 
 
+# Enum lookups by wire text: a dict hit instead of ``EnumMeta.__call__`` on the hot path.
+_SIDES: dict[object, Side] = {s.value: s for s in Side}
+_POSITION_SIDES: dict[object, PositionSide] = {s.value: s for s in PositionSide}
+_POSITION_SIDES[None] = _POSITION_SIDES[""] = PositionSide.BOTH  # absent = one-way mode
+_FAST_ERRORS = (KeyError, TypeError, AttributeError, ValueError, InvalidOperation)
+
+
+def _fast_int(value: object) -> int:
+    """An int field as the venue sends it (JSON number); anything else takes the checked path."""
+    if type(value) is not int:
+        raise TypeError
+    return value
+
+
+def _fast_str(value: object) -> str:
+    if type(value) is not str:
+        raise TypeError
+    return value
+
+
+def _fast_decimal(value: object) -> Decimal:
+    # Only non-empty strings: "", missing and numbers go through ``_d`` (its defaults apply).
+    if type(value) is not str or not value:
+        raise TypeError
+    number = Decimal(value)
+    if not number.is_finite():
+        raise TypeError
+    return number
+
+
 def _algo_update(p: dict[str, Any]) -> AlgoUpdate:
+    """The common, well-formed shape without per-field helper calls; anything unusual (a missing
+    or mistyped field, an unknown enum) goes through :func:`_algo_update_checked`, which gives
+    the same result or the error that names the field."""
+    try:
+        o = p["o"]
+        actual = o.get("ai")
+        return AlgoUpdate(
+            event_time_ms=_fast_int(p["E"]),
+            client_algo_id=_fast_str(o["caid"]),
+            algo_id=_fast_int(o["aid"]),
+            symbol=_fast_str(o["s"]),
+            side=_SIDES[o["S"]],
+            position_side=_POSITION_SIDES[o.get("ps")],
+            order_type=_fast_str(o["o"]),
+            status=_fast_str(o["X"]),
+            # "" until the order triggers (binance-api.md §2.5), then the child's order id.
+            actual_order_id=None if actual == "" or actual is None else _fast_int(actual) or None,
+            reason=str(o.get("rm") or ""),
+        )
+    except _FAST_ERRORS:
+        return _algo_update_checked(p)
+
+
+def _algo_update_checked(p: dict[str, Any]) -> AlgoUpdate:
     ev = "ALGO_UPDATE"
     o = _obj(p, "o", ev)
     actual = _i(o, "ai", ev)
@@ -239,6 +296,30 @@ def _algo_update(p: dict[str, Any]) -> AlgoUpdate:
 
 
 def _order_update(p: dict[str, Any]) -> OrderUpdate:
+    """Fast path as in :func:`_algo_update`; :func:`_order_update_checked` for the rest."""
+    try:
+        o = p["o"]
+        return OrderUpdate(
+            event_time_ms=_fast_int(p["E"]),
+            client_order_id=_fast_str(o["c"]),
+            order_id=_fast_int(o["i"]),
+            symbol=_fast_str(o["s"]),
+            side=_SIDES[o["S"]],
+            position_side=_POSITION_SIDES[o.get("ps")],
+            order_type=_fast_str(o["o"]),
+            execution_type=_fast_str(o["x"]),
+            status=_fast_str(o["X"]),
+            last_qty=_fast_decimal(o["l"]),
+            cum_qty=_fast_decimal(o["z"]),
+            last_price=_fast_decimal(o["L"]),
+            trade_id=_fast_int(o["t"]),
+            reduce_only=bool(o.get("R", False)),
+        )
+    except _FAST_ERRORS:
+        return _order_update_checked(p)
+
+
+def _order_update_checked(p: dict[str, Any]) -> OrderUpdate:
     ev = "ORDER_TRADE_UPDATE"
     o = _obj(p, "o", ev)
     return OrderUpdate(
@@ -260,6 +341,29 @@ def _order_update(p: dict[str, Any]) -> OrderUpdate:
 
 
 def _account_update(p: dict[str, Any]) -> AccountUpdate:
+    """Fast path as in :func:`_algo_update`; :func:`_account_update_checked` for the rest."""
+    try:
+        a = p["a"]
+        positions = tuple(
+            AccountPosition(
+                symbol=_fast_str(r["s"]),
+                position_side=_POSITION_SIDES[r.get("ps")],
+                amount=_fast_decimal(r["pa"]),
+                entry_price=_fast_decimal(r["ep"]),
+            )
+            for r in a["P"]
+        )
+        return AccountUpdate(
+            event_time_ms=_fast_int(p["E"]),
+            transaction_time_ms=_fast_int(p["T"]),
+            reason=str(a.get("m") or ""),
+            positions=positions,
+        )
+    except _FAST_ERRORS:
+        return _account_update_checked(p)
+
+
+def _account_update_checked(p: dict[str, Any]) -> AccountUpdate:
     ev = "ACCOUNT_UPDATE"
     a = _obj(p, "a", ev)
     rows = a.get("P") or []

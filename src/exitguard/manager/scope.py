@@ -356,9 +356,7 @@ class ProductScope:
             if policy is not None:
                 policies[(pos.product, pos.symbol)] = policy
         exits = tuple(
-            r.known()
-            for r in self.store.blocking(self.config.account, self.product)
-            if symbols is None or r.slot.symbol in symbols
+            r.known() for r in self.store.blocking(self.config.account, self.product, symbols)
         )
         return PlanInput(
             positions=tuple(positions),

@@ -122,10 +122,9 @@ class SlotKey:
 
     def text(self) -> str:
         """A stable one-line name for logs and the store."""
-        return (
-            f"{self.account}/{self.product.value}/{self.symbol}/"
-            f"{self.position_side.value}/{self.role.value}"
-        )
+        # StrEnum members are their values as str: join reads them without the enum's
+        # ``.value`` descriptor (this runs for every notice on the event hot path).
+        return "/".join((self.account, self.product, self.symbol, self.position_side, self.role))
 
 
 @dataclass(frozen=True, slots=True)
