@@ -20,6 +20,7 @@ import contextlib
 import logging
 import os
 import signal
+import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -90,6 +91,7 @@ class ScopeStats:
     hydrations: int = 0
     placed: int = 0
     cancelled: int = 0
+    checkpoints: int = 0  # idle WAL checkpoints run off the event loop
     last_actions: list[Action] = field(default_factory=list)
 
 
@@ -124,6 +126,7 @@ class ProductScope:
         self.submitter = Submitter(self, ids)
         self.fallback = FallbackHandler(self)
         self._tasks: list[asyncio.Task[None]] = []
+        self._checkpoint_task: asyncio.Task[None] | None = None
         self._handling = False
         self.ready = asyncio.Event()
 
@@ -186,6 +189,10 @@ class ProductScope:
                     return
 
     async def stop(self) -> None:
+        if self._checkpoint_task is not None:
+            # A thread cannot be interrupted: let a running checkpoint finish before closing.
+            with contextlib.suppress(Exception):
+                await self._checkpoint_task
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -211,6 +218,22 @@ class ProductScope:
                 await self.handle_batch(batch)
             finally:
                 self._handling = False
+            if self.queue.empty() and self.store.checkpoint_due():
+                self._start_checkpoint()
+
+    def _start_checkpoint(self) -> None:
+        """An idle moment: checkpoint the WAL in a worker thread, so no commit of the next burst
+        pays for it; the loop does not wait for it (events keep being handled meanwhile)."""
+        if self._checkpoint_task is not None and not self._checkpoint_task.done():
+            return
+        self._checkpoint_task = asyncio.create_task(self._checkpoint(), name="checkpoint")
+
+    async def _checkpoint(self) -> None:
+        try:
+            await asyncio.to_thread(self.store.checkpoint)
+            self.stats.checkpoints += 1
+        except sqlite3.Error as exc:  # the automatic checkpoint still bounds the log
+            self.emit("checkpoint_failed", error=str(exc))
 
     async def drain(self) -> None:
         """Handle everything queued now (tests and the one-shot ``plan`` command)."""

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 from collections.abc import Collection, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -66,6 +67,13 @@ CREATE TABLE IF NOT EXISTS decisions (
 """
 
 JOURNAL_MEMORY = 200_000  # dedupe keys kept in memory (the rest are looked up in SQLite)
+# WAL checkpoints copy the log into the database file and fsync it: the costly part of a commit
+# under synchronous=NORMAL. SQLite's default runs one inside a commit every 1,000 pages, i.e.
+# on the event loop in the middle of a burst. Instead the scopes checkpoint from a worker thread
+# when their queue is idle (``checkpoint``), and the automatic one is kept only as a ceiling
+# (~32 MB of log at 4 KiB pages) for a burst that never pauses.
+WAL_CEILING_PAGES = 8_000
+IDLE_CHECKPOINT_COMMITS = 32  # commits since the last checkpoint before an idle one is due
 
 # Stream evidence only moves an exit forward along this order (terminal states share the top).
 _RANK = {
@@ -149,7 +157,11 @@ class ExitStore:
         self._db.row_factory = sqlite3.Row
         if self.path != ":memory:":
             self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute(f"PRAGMA wal_autocheckpoint={WAL_CEILING_PAGES}")
         self._db.execute("PRAGMA synchronous=NORMAL")
+        self._commits_since_checkpoint = 0
+        self._checkpointer: sqlite3.Connection | None = None
+        self._checkpoint_lock = threading.Lock()
         self._db.executescript(_SCHEMA)
         self._depth = 0
         # Write-through cache of rows (single writer: this process). Blocking rows are what every
@@ -179,7 +191,29 @@ class ExitStore:
             self._remember(_row(r))
 
     def close(self) -> None:
+        with self._checkpoint_lock:  # never close under a running checkpoint
+            if self._checkpointer is not None:
+                self._checkpointer.close()
+                self._checkpointer = None
         self._db.close()
+
+    def checkpoint_due(self) -> bool:
+        """Whether enough has been committed since the last checkpoint to run an idle one."""
+        return self.path != ":memory:" and self._commits_since_checkpoint >= IDLE_CHECKPOINT_COMMITS
+
+    def checkpoint(self) -> tuple[int, int, int]:
+        """A PASSIVE WAL checkpoint on a connection of its own, so it may run in a worker thread
+        while the event loop keeps committing (PASSIVE never blocks a writer, and a writer never
+        blocks it). Returns SQLite's (busy, log frames, checkpointed frames)."""
+        with self._checkpoint_lock:
+            if self._checkpointer is None:
+                self._checkpointer = sqlite3.connect(
+                    self.path, isolation_level=None, check_same_thread=False
+                )
+                self._checkpointer.execute("PRAGMA synchronous=NORMAL")
+            self._commits_since_checkpoint = 0
+            row = self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            return int(row[0]), int(row[1]), int(row[2])
 
     @classmethod
     def copy_of(cls, path: str | Path) -> ExitStore:
@@ -232,6 +266,7 @@ class ExitStore:
             self._reload()
             raise
         self._db.execute("COMMIT")
+        self._commits_since_checkpoint += 1
 
     # -- exits ---------------------------------------------------------------------------
 
