@@ -1,10 +1,13 @@
 """The Spot adapter: :class:`SdkSpotReader` and :class:`SdkSpotTrader` over the official SDK
 ``binance-sdk-spot`` (checked against 13.2.0, with ``binance-common`` 4.6.0).
 
-Modules: :mod:`.spot_rest` (SDK client, threads, clock offset, Spot error classes),
+Modules: :mod:`.spot_rest` (the Spot SDK client, clock error code, Spot error classes),
 :mod:`.spot_convert` (answers → snapshots), :mod:`.spot_reader`, :mod:`.spot_trader`,
-:mod:`.spot_stream` (user data through the WebSocket API). Shared with USD-M: the redaction and
-SDK-exception mapping of :mod:`.usdm_errors`, ``plain`` / ``sdk_kwargs`` of :mod:`.usdm_rest`.
+:mod:`.spot_stream` (user data through the WebSocket API: ``session.logon`` or
+``subscribe.signature``). Shared with USD-M: :mod:`.rest_core` (threads, clock offset, exact
+params, error boundary), :mod:`.sdk_client` (reader/trader wiring, answers → snapshots, stream
+bookkeeping), :mod:`.stream_loop` (the reconnecting socket and its transport events), and the
+redaction and SDK-exception mapping of :mod:`.usdm_errors`.
 
 SDK surface used (``rest`` = ``Spot(config_rest_api=...).rest_api``, a ``SpotRestAPI``; every
 typed call returns ``ApiResponse[<model>]``):
@@ -24,7 +27,7 @@ typed call returns ``ApiResponse[<model>]``):
 | ``rest.delete_order_list(symbol, list_client_order_id, recv_window)`` | DELETE /api/v3/orderList | DeleteOrderListResponse | cancel_order_list |
 | ``rest.time()`` | GET /api/v3/time | TimeResponse | clock offset after -1021 |
 | ``binance_common.utils.send_request(..., is_signed=True, signer=...)`` | the signed endpoints above | raw JSON | params a typed method lacks; clock offset |
-| ``binance_common.utils.get_signature`` | WS API ``userDataStream.subscribe.signature`` | - | user_stream (HMAC hex / RSA / Ed25519) |
+| ``binance_common.utils.get_signature`` | WS API ``userDataStream.subscribe.signature``, ``session.logon`` | - | user_stream (HMAC hex / RSA / Ed25519; logon: Ed25519 only) |
 | ``binance_common.configuration.ConfigurationRestAPI`` | - | - | api_key, api_secret / private_key, base_path, timeout, retries=0 |
 | ``binance_common.signature.Signers.get_signer`` | - | - | RSA/Ed25519 signer |
 | ``binance_common.errors`` | - | - | error boundary (:mod:`.usdm_errors`, reclassified for Spot) |

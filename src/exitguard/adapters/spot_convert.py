@@ -1,4 +1,4 @@
-"""Spot venue answers (plain JSON from :func:`.usdm_rest.plain`) → the port's snapshots.
+"""Spot venue answers (plain JSON from :func:`.rest_core.plain`) → the port's snapshots.
 
 Shapes (Spot ``rest-api.md``; checked against the paper venue): an order row has ``orderId``,
 ``clientOrderId``, ``status``, ``type``, ``side``, ``origQty``, ``executedQty``, ``price``,

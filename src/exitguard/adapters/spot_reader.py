@@ -7,31 +7,28 @@ constructed in DRY_RUN_PRIVATE). SDK calls used are listed in :mod:`exitguard.ad
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
-from .errors import ExchangeError
 from .port import (
     BalanceSnapshot,
     PriceSnapshot,
     SpotListSnapshot,
     SpotOrderSnapshot,
-    StreamItem,
 )
+from .rest_core import PrivateKey, RestSettings
+from .sdk_client import SdkReader, convert
 from .spot_convert import balance_snapshots, last_price, list_snapshot, spot_order_snapshot
-from .spot_rest import SpotRestCore, SpotRestSettings
-from .spot_stream import SpotStreamSettings, SpotUserStream
+from .spot_rest import SpotRestCore
+from .spot_stream import SpotStreamAuth, SpotStreamSettings, SpotUserStream, resolve_auth
 from .usdm_convert import as_list, as_mapping
-from .usdm_errors import Redactor, is_not_found
-from .usdm_reader import convert
-from .usdm_rest import PrivateKey, load_private_key
 
 __all__ = ["SdkSpotReader"]
 
 
-class SdkSpotReader:
+class SdkSpotReader(SdkReader[SpotRestCore, SpotUserStream]):
     """Spot reads over ``binance-sdk-spot`` (REST) and a WebSocket API user-data subscription
-    (aiohttp; see :mod:`.spot_stream`)."""
+    (aiohttp; see :mod:`.spot_stream`). Streams, clock sync and ``close()``:
+    :class:`.sdk_client.SdkReader`."""
 
     def __init__(
         self,
@@ -47,33 +44,34 @@ class SdkSpotReader:
         reconnect_initial_s: float = 0.25,
         reconnect_max_s: float = 30.0,
         reconnect_attempts: int | None = None,
+        stream_auth: SpotStreamAuth = "auto",
     ) -> None:
-        self._core = SpotRestCore(
-            SpotRestSettings(
-                rest_url=rest_url,
-                api_key=api_key,
-                api_secret=api_secret,
-                private_key_pem=load_private_key(private_key),
-                private_key_passphrase=private_key_passphrase,
-                timeout_ms=timeout_ms,
-                recv_window_ms=recv_window_ms,
-            )
+        """``stream_auth``: how the user-data stream authenticates (see :mod:`.spot_stream`):
+        ``"auto"`` (``session.logon`` for an Ed25519 key, ``subscribe.signature`` otherwise),
+        ``"signature"`` or ``"logon"`` (Ed25519 keys only: any other key is a ``ValueError``
+        here, before anything connects)."""
+        super().__init__(
+            rest_url=rest_url,
+            api_key=api_key,
+            api_secret=api_secret,
+            private_key=private_key,
+            private_key_passphrase=private_key_passphrase,
+            timeout_ms=timeout_ms,
+            recv_window_ms=recv_window_ms,
         )
         self._stream_settings = SpotStreamSettings(
             ws_api_url=ws_api_url,
             reconnect_initial_s=reconnect_initial_s,
             reconnect_max_s=reconnect_max_s,
             reconnect_attempts=reconnect_attempts,
+            auth=resolve_auth(stream_auth, self._core.key_kind, field="stream_auth"),
         )
-        self._streams: set[SpotUserStream] = set()
-        self._closed = False
 
-    @property
-    def redact(self) -> Redactor:
-        return self._core.redact
+    def _make_core(self, settings: RestSettings) -> SpotRestCore:
+        return SpotRestCore(settings)
 
-    async def sync_time(self) -> int:
-        return await self._core.sync_time()
+    def _new_stream(self) -> SpotUserStream:
+        return SpotUserStream(self._core, self._stream_settings)
 
     # -- market and account state ------------------------------------------------------------
 
@@ -83,10 +81,9 @@ class SdkSpotReader:
 
     async def balances(self) -> list[BalanceSnapshot]:
         rest = self._core.rest
-        answer = await self._core.signed(
-            "GET", "/api/v3/account", {}, lambda rw: rest.get_account(recv_window=rw)
+        return await self._signed(
+            "GET", "/api/v3/account", {}, rest.get_account, balance_snapshots, "account"
         )
-        return convert(balance_snapshots, answer, "account", self.redact)
 
     async def prices(self, symbol: str) -> PriceSnapshot:
         answer = await self._core.call(lambda: self._core.rest.ticker_price(symbol=symbol))
@@ -95,88 +92,38 @@ class SdkSpotReader:
     # -- orders and order lists --------------------------------------------------------------
 
     async def open_orders(self, symbol: str | None = None) -> list[SpotOrderSnapshot]:
-        rest = self._core.rest
         params = {"symbol": symbol} if symbol else {}
-        answer = await self._core.signed(
+        return await self._signed(
             "GET",
             "/api/v3/openOrders",
             params,
-            lambda rw: rest.get_open_orders(symbol=symbol, recv_window=rw),
-        )
-        return convert(
+            self._core.rest.get_open_orders,
             lambda a: [spot_order_snapshot(x) for x in as_list(a)],
-            answer,
             "openOrders",
-            self.redact,
         )
 
     async def open_order_lists(self) -> list[SpotListSnapshot]:
-        rest = self._core.rest
-        answer = await self._core.signed(
-            "GET", "/api/v3/openOrderList", {}, lambda rw: rest.open_order_list(recv_window=rw)
-        )
-        return convert(
-            lambda a: [list_snapshot(x) for x in as_list(a)], answer, "openOrderList", self.redact
+        return await self._signed(
+            "GET",
+            "/api/v3/openOrderList",
+            {},
+            self._core.rest.open_order_list,
+            lambda a: [list_snapshot(x) for x in as_list(a)],
+            "openOrderList",
         )
 
     async def query_order(self, symbol: str, client_order_id: str) -> SpotOrderSnapshot | None:
+        """``GET /api/v3/order`` by ``origClientOrderId``; ``None`` for -2013."""
+        params = {"symbol": symbol, "origClientOrderId": client_order_id}
         rest = self._core.rest
-        try:
-            answer = await self._core.signed(
-                "GET",
-                "/api/v3/order",
-                {"symbol": symbol, "origClientOrderId": client_order_id},
-                lambda rw: rest.get_order(
-                    symbol=symbol, orig_client_order_id=client_order_id, recv_window=rw
-                ),
-            )
-        except ExchangeError as err:
-            if is_not_found(err):  # -2013 "Order does not exist."
-                return None
-            raise
-        return convert(spot_order_snapshot, answer, "order", self.redact)
+        return await self._find(
+            "/api/v3/order", params, rest.get_order, spot_order_snapshot, "order"
+        )
 
     async def query_order_list(self, list_client_order_id: str) -> SpotListSnapshot | None:
         """``GET /api/v3/orderList`` by ``origClientOrderId`` (= the listClientOrderId)."""
+        params = {"origClientOrderId": list_client_order_id}
         rest = self._core.rest
-        try:
-            answer = await self._core.signed(
-                "GET",
-                "/api/v3/orderList",
-                {"origClientOrderId": list_client_order_id},
-                lambda rw: rest.get_order_list(
-                    orig_client_order_id=list_client_order_id, recv_window=rw
-                ),
-            )
-        except ExchangeError as err:
-            if is_not_found(err):  # -2013 "Order list does not exist."
-                return None
-            raise
-        return convert(list_snapshot, answer, "orderList", self.redact)
-
-    # -- private stream ----------------------------------------------------------------------
-
-    def user_stream(self) -> AsyncIterator[StreamItem]:
-        """A new user-data subscription; it connects when first iterated and ends with CLOSED."""
-        if self._closed:
-            raise RuntimeError("the Spot reader is closed")
-        stream = SpotUserStream(self._core, self._stream_settings)
-        self._streams.add(stream)
-        return self._iterate(stream)
-
-    async def _iterate(self, stream: SpotUserStream) -> AsyncIterator[StreamItem]:
-        items = stream.items()
-        try:
-            async for item in items:
-                yield item
-        finally:
-            self._streams.discard(stream)
-            await items.aclose()
-
-    async def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        for stream in list(self._streams):
-            await stream.close()
-        await self._core.close()
+        return await self._find(
+            "/api/v3/orderList", params, rest.get_order_list, list_snapshot, "orderList"
+        )

@@ -1,267 +1,173 @@
 """The Spot private (user-data) stream through the WebSocket API: raw events plus transport health.
 
 Binance retired user data over ``/ws/<listenKey>`` for Spot (binance-api.md §3.6): the current
-way is a WebSocket API connection (``/ws-api/v3``) and ``userDataStream.subscribe.signature``,
-which works with any key type (HMAC, RSA, Ed25519) without ``session.logon``; so one path serves
-every key. The request carries ``apiKey``, ``timestamp`` (+ ``recvWindow``) and ``signature``
-over those parameters sorted by name, signed like REST (``binance_common.utils.get_signature``).
+way is a WebSocket API connection (``/ws-api/v3``) and one of two documented subscriptions,
+chosen by :attr:`SpotStreamSettings.auth`:
+
+- ``"signature"``: ``userDataStream.subscribe.signature``, which works with any key type (HMAC,
+  RSA, Ed25519) on a connection that is not logged on;
+- ``"logon"``: ``session.logon`` first (Ed25519 keys only; Binance answers an HMAC key with
+  -4056), then ``userDataStream.subscribe`` without parameters on that authenticated connection;
+- ``"auto"`` (the default): ``"logon"`` for an Ed25519 key, ``"signature"`` for HMAC and RSA.
+
+``"logon"`` with a key that is not Ed25519 is refused when the stream (or the reader) is built,
+not at the first connection, so a wrong setting fails at start-up. Both signed requests carry
+``apiKey``, ``timestamp`` (+ ``recvWindow``) and ``signature`` over those parameters sorted by
+name and URL-encoded, as the SDK's ``websocket_api_signature`` builds them (``timestamp`` a JSON
+integer, ``recvWindow`` a string, ``signature`` last), signed like REST
+(``binance_common.utils.get_signature``: HMAC hex, RSA or Ed25519 base64). A logon belongs to
+one connection: every reconnect opens a new one, which logs on again before it subscribes.
 Events then arrive as ``{"subscriptionId": N, "event": {...}}``; the stream yields the inner
 ``event`` unchanged (``e`` included).
 
 The socket is aiohttp's, not the SDK's ``websocket_api`` client, for the reasons given in
 :mod:`.usdm_stream` (typed models drop fields, no reconnect after a server close, secrets in its
 INFO logs), and because the SDK signs ``userDataStream.subscribe.signature`` only through its
-own session machinery.
+own session machinery (its re-logon after a reconnect also goes through that machinery).
 
-Transport events are those of :mod:`.usdm_stream`: OPEN after the first confirmed
-subscription, RECONNECTING when the socket ends or the venue sends ``eventStreamTerminated``,
-RECONNECTED after a new confirmed subscription, EXCEPTION for a failed attempt (bounded
-exponential back-off with jitter), CLOSED at the end.
+Transport events, reconnects and back-pressure are the shared loop's (:mod:`.stream_loop`):
+OPEN after the first confirmed subscription, RECONNECTING when the socket ends or the venue sends
+``eventStreamTerminated``, RECONNECTED after a new confirmed subscription, EXCEPTION for a failed
+attempt (a refused ``session.logon`` or subscription included; bounded exponential back-off with
+jitter), CLOSED at the end. OPEN and RECONNECTED say which way the connection was authenticated.
+
+Secrets: the signed request is built, sent and forgotten; it is never logged, and the venue's
+answer to a refused request (``{"code", "msg"}``) goes through the core's redactor before it
+becomes an EXCEPTION detail or a log line.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import itertools
-import json
 import logging
-import random
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, get_args
+from urllib.parse import urlencode
 
 import aiohttp
 
 from .errors import ExchangeError
-from .port import StreamItem, TransportEvent, TransportKind, UserDataEvent
+from .port import UserDataEvent
+from .rest_core import KeyKind
 from .spot_rest import SpotRestCore
-from .usdm_stream import _describe
+from .stream_loop import Event, ReconnectingStream, Socket, StreamError, StreamSettings
 
-__all__ = ["SpotStreamSettings", "SpotUserStream"]
+__all__ = ["SpotStreamAuth", "SpotStreamSettings", "SpotUserStream", "resolve_auth"]
 
 log = logging.getLogger("exitguard.adapters.spot")
 
-_STABLE_S = 10.0  # a connection that lived this long was healthy: reconnect at once
 _TERMINATED = "eventStreamTerminated"
+
+SpotStreamAuth = Literal["auto", "signature", "logon"]
+_AUTH_CHOICES: tuple[str, ...] = get_args(SpotStreamAuth)
+_KEY_NAMES: dict[KeyKind, str] = {"hmac": "an HMAC", "rsa": "an RSA", "ed25519": "an Ed25519"}
+_AUTH_DETAIL = {
+    "logon": "authenticated by session.logon (Ed25519)",
+    "signature": "authenticated by userDataStream.subscribe.signature",
+}
+
+
+def resolve_auth(
+    auth: str, key_kind: KeyKind, *, field: str = "auth"
+) -> Literal["signature", "logon"]:
+    """The subscription a setting stands for with this key; ``field`` names the setting in the
+    error (the reader's keyword is ``stream_auth``, the settings' field ``auth``)."""
+    if auth not in _AUTH_CHOICES:
+        raise ValueError(f"{field} must be one of {', '.join(_AUTH_CHOICES)}; got {auth!r}")
+    if auth == "auto":
+        return "logon" if key_kind == "ed25519" else "signature"
+    if auth == "logon" and key_kind != "ed25519":
+        raise ValueError(
+            f"{field}='logon' needs an Ed25519 private key: Binance's session.logon accepts "
+            f"Ed25519 keys only, and this is {_KEY_NAMES[key_kind]} key; use 'signature' "
+            "(userDataStream.subscribe.signature, any key type) or 'auto'"
+        )
+    return "logon" if auth == "logon" else "signature"
 
 
 @dataclass(frozen=True, slots=True)
-class SpotStreamSettings:
+class SpotStreamSettings(StreamSettings):
+    """The WebSocket API URL, how to authenticate, and the shared reconnect settings."""
+
     ws_api_url: str
-    reconnect_initial_s: float = 0.25
-    reconnect_max_s: float = 30.0
-    reconnect_attempts: int | None = None  # consecutive failures before CLOSED; None = no limit
-    open_timeout_s: float = 10.0
-    heartbeat_s: float | None = 60.0
-    queue_size: int = 10_000
+    auth: SpotStreamAuth = "auto"  # see the module doc; checked against the key by the stream
 
     def __post_init__(self) -> None:
         if not self.ws_api_url.startswith(("ws://", "wss://")):
             raise ValueError("ws_api_url must be a ws(s) URL")
-        if not 0 < self.reconnect_initial_s <= self.reconnect_max_s:
-            raise ValueError("need 0 < reconnect_initial_s <= reconnect_max_s")
-        if self.reconnect_attempts is not None and self.reconnect_attempts < 1:
-            raise ValueError("reconnect_attempts must be >= 1 (or None)")
-        if self.open_timeout_s <= 0 or self.queue_size < 1:
-            raise ValueError("open_timeout_s and queue_size must be > 0")
+        if self.auth not in _AUTH_CHOICES:
+            raise ValueError(f"auth must be one of {', '.join(_AUTH_CHOICES)}; got {self.auth!r}")
+        self.check()
 
 
-class _StreamError(Exception):
-    """The WebSocket API refused the subscription or closed before confirming it."""
-
-
-_ATTEMPT_ERRORS = (
-    ExchangeError,
-    aiohttp.ClientError,
-    OSError,
-    TimeoutError,
-    ValueError,
-    _StreamError,
-)
-
-
-class SpotUserStream:
+class SpotUserStream(ReconnectingStream[int]):
     """One Spot user-data subscription and its reconnects. Iterate :meth:`items` once."""
 
     def __init__(self, core: SpotRestCore, settings: SpotStreamSettings) -> None:
+        super().__init__(settings, core.redact, name="spot user stream", log=log)
         self._core = core
         self._settings = settings
-        self._redact = core.redact
-        self._queue: asyncio.Queue[StreamItem] = asyncio.Queue(maxsize=settings.queue_size)
-        self._task: asyncio.Task[None] | None = None
-        self._ids = itertools.count(1)
-        self._opened = False
-        self._finished = False
-        self._closing = False
+        # Decided once, here: a "logon" setting with a non-Ed25519 key fails before connecting.
+        self._auth = resolve_auth(settings.auth, core.key_kind)
 
-    async def items(self) -> AsyncGenerator[StreamItem, None]:
-        if self._task is None and not self._finished:
-            self._task = asyncio.get_running_loop().create_task(self._supervise())
-        try:
-            while True:
-                item = await self._queue.get()
-                yield item
-                if isinstance(item, TransportEvent) and item.kind is TransportKind.CLOSED:
-                    return
-        finally:
-            await self.close()
+    def _open_detail(self) -> str:
+        return _AUTH_DETAIL[self._auth]
 
-    async def close(self, detail: str = "closed by the application") -> None:
-        self._closing = True
-        task, self._task = self._task, None
-        if task is not None and not task.done():
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._finish(detail)
+    def _signed_params(self) -> dict[str, object]:
+        """``apiKey``, ``timestamp`` (+ ``recvWindow``) and their ``signature``, as the SDK's
+        ``websocket_api_signature`` sends them (sorted, URL-encoded, signature last)."""
+        settings = self._core.settings
+        params: dict[str, object] = {"apiKey": settings.api_key, "timestamp": self._core.now_ms()}
+        if settings.recv_window_ms is not None:
+            params["recvWindow"] = str(settings.recv_window_ms)
+        ordered = dict(sorted(params.items()))
+        ordered["signature"] = self._core.sign(urlencode(ordered))
+        return ordered
 
-    async def _emit(self, item: StreamItem) -> None:
-        await self._queue.put(item)  # back-pressure, as in the USD-M stream
+    async def _request(
+        self, ws: Socket, method: str, params: Mapping[str, object], early: list[Event]
+    ) -> Any:
+        """Send one request and return its ``result``; events seen before the answer go to
+        ``early``. A refusal raises :class:`StreamError` with the venue's code and message."""
+        request = {"id": self._next_id(), "method": method, "params": dict(params)}
+        frame = await self._ask(ws, request, method, early, lambda f: _events(f, None))
+        error = frame.get("error")
+        if error is None and frame.get("status") == 200:
+            return frame.get("result")
+        if isinstance(error, Mapping) and error.get("code") == -1021:
+            with contextlib.suppress(ExchangeError):
+                await self._core.sync_time()
+        raise StreamError(f"{method} refused: {error}")
 
-    async def _transport(self, kind: TransportKind, detail: object = "") -> None:
-        text = self._redact(detail) if detail else ""
-        if kind is TransportKind.EXCEPTION:
-            log.warning("spot user stream: %s", text)
+    async def _subscribe(self, ws: Socket) -> tuple[int, list[Event]]:
+        early: list[Event] = []
+        if self._auth == "logon":
+            # The logon is per connection: this new socket is not authenticated yet.
+            await self._request(ws, "session.logon", self._signed_params(), early)
+            result = await self._request(ws, "userDataStream.subscribe", {}, early)
         else:
-            log.info("spot user stream %s %s", kind.value, text)
-        await self._emit(TransportEvent(kind, text))
+            method = "userDataStream.subscribe.signature"
+            result = await self._request(ws, method, self._signed_params(), early)
+        sub_id = result.get("subscriptionId") if isinstance(result, Mapping) else None
+        if not isinstance(sub_id, int):
+            raise StreamError("no subscriptionId in the answer")
+        return sub_id, early
 
-    def _finish(self, detail: str) -> None:
-        if self._finished:
-            return
-        self._finished = True
-        while self._queue.full():
-            self._queue.get_nowait()
-        self._queue.put_nowait(TransportEvent(TransportKind.CLOSED, self._redact(detail)))
+    async def _establish(self, session: aiohttp.ClientSession) -> tuple[Socket, int, list[Event]]:
+        """Socket, logon (when configured) and a confirmed subscription."""
+        ws, (sub_id, early) = await self._open(session, self._settings.ws_api_url, self._subscribe)
+        return ws, sub_id, early
 
-    async def _supervise(self) -> None:
-        loop = asyncio.get_running_loop()
-        failures = 0
-        unstable = 0
-        retry_after = 0.0
-        try:
-            async with aiohttp.ClientSession() as session:
-                while not self._closing:
-                    if unstable:
-                        await asyncio.sleep(max(self._backoff(unstable), retry_after))
-                    try:
-                        ws, sub_id, early = await self._establish(session)
-                    except _ATTEMPT_ERRORS as exc:
-                        failures += 1
-                        unstable += 1
-                        retry_after = getattr(exc, "retry_after_s", None) or 0.0
-                        await self._transport(TransportKind.EXCEPTION, _describe(exc))
-                        limit = self._settings.reconnect_attempts
-                        if limit is not None and failures >= limit:
-                            self._finish(f"gave up after {failures} failed attempts")
-                            return
-                        continue
-                    failures = 0
-                    retry_after = 0.0
-                    kind = TransportKind.RECONNECTED if self._opened else TransportKind.OPEN
-                    self._opened = True
-                    await self._transport(kind)
-                    for payload in early:
-                        await self._emit(UserDataEvent(payload))
-                    started = loop.time()
-                    reason = await self._pump(ws, sub_id)
-                    if self._closing:
-                        break
-                    unstable = 0 if loop.time() - started >= _STABLE_S else unstable + 1
-                    await self._transport(TransportKind.RECONNECTING, reason)
-        except Exception as exc:  # an adapter bug: end the stream, keep the app alive
-            log.error("spot user stream failed: %s", self._redact(_describe(exc)))
-            self._finish(f"stream failed: {_describe(exc)}")
-        finally:
-            self._finish("closed by the application" if self._closing else "stream stopped")
-
-    def _backoff(self, failures: int) -> float:
-        s = self._settings
-        delay: float = min(s.reconnect_max_s, s.reconnect_initial_s * 2.0 ** (failures - 1))
-        return delay * random.uniform(0.5, 1.0)
-
-    def _subscribe_request(self, req_id: int) -> str:
-        params: dict[str, str] = {
-            "apiKey": self._core.settings.api_key,
-            "timestamp": str(self._core.now_ms()),
-        }
-        if self._core.settings.recv_window_ms is not None:
-            params["recvWindow"] = str(self._core.settings.recv_window_ms)
-        payload = "&".join(f"{k}={params[k]}" for k in sorted(params))
-        params["signature"] = self._core.sign(payload)
-        method = "userDataStream.subscribe.signature"
-        return json.dumps({"id": req_id, "method": method, "params": params})
-
-    async def _establish(
-        self, session: aiohttp.ClientSession
-    ) -> tuple[aiohttp.ClientWebSocketResponse, int, list[dict[str, Any]]]:
-        """Socket and a confirmed subscription; events seen before the confirmation are
-        returned to be delivered after OPEN/RECONNECTED."""
-        s = self._settings
-        ws = await asyncio.wait_for(
-            session.ws_connect(
-                s.ws_api_url, heartbeat=s.heartbeat_s, max_msg_size=20 * 1024 * 1024
-            ),
-            s.open_timeout_s,
-        )
-        try:
-            req_id = next(self._ids)
-            await ws.send_str(self._subscribe_request(req_id))
-            early: list[dict[str, Any]] = []
-            async with asyncio.timeout(s.open_timeout_s):
-                while True:
-                    msg = await ws.receive()
-                    if msg.type is not aiohttp.WSMsgType.TEXT:
-                        raise _StreamError(
-                            "the socket closed before the subscription was confirmed"
-                        )
-                    frame = json.loads(msg.data)
-                    if isinstance(frame, Mapping) and frame.get("id") == req_id:
-                        error = frame.get("error")
-                        if error is not None or frame.get("status") != 200:
-                            if isinstance(error, Mapping) and error.get("code") == -1021:
-                                with contextlib.suppress(ExchangeError):
-                                    await self._core.sync_time()
-                            raise _StreamError(f"subscription refused: {error}")
-                        result = frame.get("result")
-                        sub_id = (
-                            result.get("subscriptionId") if isinstance(result, Mapping) else None
-                        )
-                        if not isinstance(sub_id, int):
-                            raise _StreamError("no subscriptionId in the answer")
-                        return ws, sub_id, early
-                    early.extend(_events(frame, None))
-        except BaseException:
-            await ws.close()
-            raise
-
-    async def _pump(self, ws: aiohttp.ClientWebSocketResponse, sub_id: int) -> str:
-        """Deliver events until the socket or the subscription ends; returns why."""
-        try:
-            async for msg in ws:
-                if msg.type is aiohttp.WSMsgType.TEXT:
-                    try:
-                        frame = json.loads(msg.data)
-                    except ValueError:
-                        await self._transport(TransportKind.EXCEPTION, "a frame that is not JSON")
-                        continue
-                    for event in _events(frame, sub_id):
-                        await self._emit(UserDataEvent(event))
-                        if event.get("e") == _TERMINATED:
-                            return "the venue terminated the subscription"
-                elif msg.type is aiohttp.WSMsgType.ERROR:
-                    await self._transport(TransportKind.EXCEPTION, _describe(ws.exception()))
-                    return "socket error"
-            return f"socket closed by the venue (code {ws.close_code})"
-        except _ATTEMPT_ERRORS as exc:
-            await self._transport(TransportKind.EXCEPTION, _describe(exc))
-            return "socket error"
-        finally:
-            await ws.close()
+    async def _on_frame(self, frame: object, token: int) -> str | None:
+        for event in _events(frame, token):
+            await self._emit(UserDataEvent(event))
+            if event.get("e") == _TERMINATED:
+                return "the venue terminated the subscription"
+        return None
 
 
-def _events(frame: object, sub_id: int | None) -> list[dict[str, Any]]:
+def _events(frame: object, sub_id: int | None) -> list[Event]:
     """The user-data events of one WS API frame (answers to requests carry an ``id``)."""
     if not isinstance(frame, Mapping) or "event" not in frame:
         return []

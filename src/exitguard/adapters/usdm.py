@@ -2,9 +2,12 @@
 SDK ``binance-sdk-derivatives-trading-usds-futures`` (checked against 18.0.1, with
 ``binance-common`` 4.6.0).
 
-Modules: :mod:`.usdm_rest` (SDK client, threads, clock offset, exact params),
+Modules: :mod:`.usdm_rest` (the USD-M SDK client and clock error codes),
 :mod:`.usdm_errors` (error boundary, redaction), :mod:`.usdm_convert` (answers → snapshots),
-:mod:`.usdm_reader`, :mod:`.usdm_trader`, :mod:`.usdm_stream` (private stream).
+:mod:`.usdm_reader`, :mod:`.usdm_trader`, :mod:`.usdm_stream` (private stream: listen key,
+keep-alive). Shared with Spot: :mod:`.rest_core` (threads, clock offset, exact params, error
+boundary), :mod:`.sdk_client` (reader/trader wiring, stream bookkeeping) and
+:mod:`.stream_loop` (the reconnecting socket and its transport events).
 
 SDK surface used (``rest`` = ``DerivativesTradingUsdsFutures(config_rest_api=...).rest_api``, a
 ``DerivativesTradingUsdsFuturesRestAPI``; every typed call returns ``ApiResponse[<model>]``):
@@ -36,7 +39,7 @@ SDK surface used (``rest`` = ``DerivativesTradingUsdsFutures(config_rest_api=...
 
 Not used, on purpose: the SDK's ``websocket_streams`` client (the private stream uses aiohttp;
 why in :mod:`.usdm_stream`), the rest client's ``send_signed_request`` (broken in 18.0.1, see
-:mod:`.usdm_rest`), and SDK retries (``retries=0``).
+:mod:`.rest_core`), and SDK retries (``retries=0``).
 """
 
 from __future__ import annotations

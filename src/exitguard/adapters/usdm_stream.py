@@ -19,16 +19,13 @@ What the SDK does on the wire is kept: connect to ``<ws base>/private/stream`` a
 ``{"stream": <listenKey>, "data": <event>}``. The subscription is confirmed (``{"result": null,
 "id": n}``) before OPEN/RECONNECTED is reported, so nothing sent after that report is missed.
 
-Transport events (seed 001: health only, never account state):
+Transport events (seed 001: health only, never account state), reconnects and back-pressure are
+the shared loop's (:mod:`.stream_loop`). What is USD-M's own:
 
-- OPEN: first subscription confirmed. RECONNECTED: confirmed again after a RECONNECTING.
-- RECONNECTING: the socket ended (venue close, network, 24 h cut), ``listenKeyExpired`` arrived,
-  or a keep-alive answered ``-1125``; a new socket (and key, if needed) follows at once after a
-  connection that had been up for a while, else after a bounded exponential back-off (with
-  jitter, and never sooner than a 429's ``Retry-After``).
-- EXCEPTION: an attempt failed or the socket reported an error (detail redacted).
-- CLOSED: ``close()`` was called, the consumer stopped iterating, or ``reconnect_attempts``
-  consecutive attempts failed. The iterator ends after it.
+- RECONNECTING also follows ``listenKeyExpired``, a stream error frame, or a keep-alive answered
+  ``-1125``; a new socket (and key, if needed) follows, at once after a connection that had been
+  up for a while, else after the loop's bounded back-off.
+- The listen key is kept alive every ``keepalive_interval_s`` while a socket is up.
 
 The ``listenKey`` value inside a ``listenKeyExpired`` payload is replaced by ``<redacted>`` (the
 key stays, so the payload's keys are still exactly the venue's).
@@ -37,19 +34,16 @@ key stays, so the payload's keys are still exactly the venue's).
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import itertools
-import json
 import logging
-import random
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 
 from .errors import ExchangeError, Rejected
-from .port import StreamItem, TransportEvent, TransportKind, UserDataEvent
+from .port import TransportKind, UserDataEvent
+from .stream_loop import Event, ReconnectingStream, Socket, StreamError, StreamSettings
 from .usdm_errors import REDACTED
 from .usdm_rest import UsdmRestCore
 
@@ -58,242 +52,80 @@ __all__ = ["UsdmUserStream", "UserStreamSettings"]
 log = logging.getLogger("exitguard.adapters.usdm")
 
 _LISTEN_KEY_GONE = -1125  # "This listenKey does not exist."
-# A connection that lived this long was healthy: the next drop reconnects at once.
-_STABLE_S = 10.0
 
 
 @dataclass(frozen=True, slots=True)
-class UserStreamSettings:
+class UserStreamSettings(StreamSettings):
+    """The streams base URL, the listen-key keep-alive and the shared reconnect settings."""
+
     ws_streams_url: str
     keepalive_interval_s: float = 30 * 60  # Binance: a key lives 60 min after create/keep-alive
-    reconnect_initial_s: float = 0.25
-    reconnect_max_s: float = 30.0
-    reconnect_attempts: int | None = None  # consecutive failures before CLOSED; None = no limit
-    open_timeout_s: float = 10.0
-    heartbeat_s: float | None = 60.0  # client pings; a silent half-open socket is noticed
-    queue_size: int = 10_000
 
     def __post_init__(self) -> None:
         if not self.ws_streams_url.startswith(("ws://", "wss://")):
             raise ValueError("ws_streams_url must be a ws(s) URL")
-        if self.keepalive_interval_s <= 0 or self.open_timeout_s <= 0:
-            raise ValueError("intervals must be > 0")
-        if not 0 < self.reconnect_initial_s <= self.reconnect_max_s:
-            raise ValueError("need 0 < reconnect_initial_s <= reconnect_max_s")
-        if self.reconnect_attempts is not None and self.reconnect_attempts < 1:
-            raise ValueError("reconnect_attempts must be >= 1 (or None)")
-        if self.queue_size < 1:
-            raise ValueError("queue_size must be >= 1")
+        if self.keepalive_interval_s <= 0:
+            raise ValueError("keepalive_interval_s must be > 0")
+        self.check()
 
 
-class _StreamError(Exception):
-    """The private socket misbehaved (refused subscription, closed before confirming)."""
-
-
-# What a connection attempt or a live socket may fail with; anything else is a bug.
-_ATTEMPT_ERRORS = (
-    ExchangeError,
-    aiohttp.ClientError,
-    OSError,
-    TimeoutError,
-    ValueError,
-    _StreamError,
-)
-
-
-class UsdmUserStream:
+class UsdmUserStream(ReconnectingStream[str]):
     """One private stream: its socket, keep-alive and reconnects. Iterate :meth:`items` once."""
 
     def __init__(self, core: UsdmRestCore, settings: UserStreamSettings) -> None:
+        super().__init__(settings, core.redact, name="usdm user stream", log=log)
         self._core = core
         self._settings = settings
-        self._redact = core.redact
-        self._queue: asyncio.Queue[StreamItem] = asyncio.Queue(maxsize=settings.queue_size)
-        self._task: asyncio.Task[None] | None = None
-        self._ids = itertools.count(1)
-        self._opened = False  # OPEN was reported once: later successes are RECONNECTED
-        self._finished = False
-        self._closing = False
-        self._end_reason = ""
-
-    # -- consumer side -----------------------------------------------------------------------
-
-    async def items(self) -> AsyncGenerator[StreamItem, None]:
-        """Stream items until CLOSED; stopping the iteration closes the stream."""
-        if self._task is None and not self._finished:
-            self._task = asyncio.get_running_loop().create_task(self._supervise())
-        try:
-            while True:
-                item = await self._queue.get()
-                yield item
-                if isinstance(item, TransportEvent) and item.kind is TransportKind.CLOSED:
-                    return
-        finally:
-            await self.close()
-
-    async def close(self, detail: str = "closed by the application") -> None:
-        """Stop the socket and keep-alive; the iterator yields CLOSED and ends."""
-        self._closing = True
-        task, self._task = self._task, None
-        if task is not None and not task.done():
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._finish(detail)
-
-    # -- events ------------------------------------------------------------------------------
-
-    async def _emit(self, item: StreamItem) -> None:
-        # Back-pressure: a slow consumer stops the reader; the venue then drops the socket
-        # and the manager re-hydrates after RECONNECTED, instead of memory growing unbounded.
-        await self._queue.put(item)
-
-    async def _transport(self, kind: TransportKind, detail: object = "") -> None:
-        text = self._redact(detail) if detail else ""
-        if kind is TransportKind.EXCEPTION:
-            log.warning("usdm user stream: %s", text)
-        else:
-            log.info("usdm user stream %s %s", kind.value, text)
-        await self._emit(TransportEvent(kind, text))
-
-    def _finish(self, detail: str) -> None:
-        """Queue CLOSED exactly once, making room if the consumer is behind (it is the end)."""
-        if self._finished:
-            return
-        self._finished = True
-        while self._queue.full():
-            self._queue.get_nowait()
-        self._queue.put_nowait(TransportEvent(TransportKind.CLOSED, self._redact(detail)))
-
-    # -- supervisor --------------------------------------------------------------------------
-
-    async def _supervise(self) -> None:
-        loop = asyncio.get_running_loop()
-        failures = 0  # consecutive failed attempts (the reconnect_attempts limit)
-        unstable = 0  # drops and failures since the last connection that stayed up
-        retry_after = 0.0
-        try:
-            async with aiohttp.ClientSession() as session:
-                while not self._closing:
-                    if unstable:
-                        # A socket the venue keeps dropping must not become a busy loop.
-                        await asyncio.sleep(max(self._backoff(unstable), retry_after))
-                    try:
-                        ws, key, early = await self._establish(session)
-                    except _ATTEMPT_ERRORS as exc:
-                        failures += 1
-                        unstable += 1
-                        retry_after = getattr(exc, "retry_after_s", None) or 0.0
-                        await self._transport(TransportKind.EXCEPTION, _describe(exc))
-                        limit = self._settings.reconnect_attempts
-                        if limit is not None and failures >= limit:
-                            self._finish(f"gave up after {failures} failed attempts")
-                            return
-                        continue
-                    failures = 0
-                    retry_after = 0.0
-                    kind = TransportKind.RECONNECTED if self._opened else TransportKind.OPEN
-                    self._opened = True
-                    await self._transport(kind)
-                    for payload in early:
-                        await self._emit(UserDataEvent(payload))
-                    started = loop.time()
-                    reason = await self._pump(ws, key)
-                    if self._closing:
-                        break
-                    unstable = 0 if loop.time() - started >= _STABLE_S else unstable + 1
-                    await self._transport(TransportKind.RECONNECTING, reason)
-        except Exception as exc:  # an adapter bug: say so, end the stream, keep the app alive
-            log.error("usdm user stream failed: %s", self._redact(_describe(exc)))
-            self._finish(f"stream failed: {_describe(exc)}")
-        finally:
-            self._finish("closed by the application" if self._closing else "stream stopped")
-
-    def _backoff(self, failures: int) -> float:
-        s = self._settings
-        delay: float = min(s.reconnect_max_s, s.reconnect_initial_s * 2.0 ** (failures - 1))
-        return delay * random.uniform(0.5, 1.0)  # jitter: many clients do not retry in step
+        self._end_reason = ""  # set by the keep-alive when it ends the socket itself
 
     async def _listen_key(self) -> str:
         # POST /fapi/v1/listenKey returns the account's valid key (extended) or a new one.
         answer = await self._core.call(lambda: self._core.rest.start_user_data_stream())
         key = answer.get("listenKey") if isinstance(answer, Mapping) else None
         if not isinstance(key, str) or not key:
-            raise _StreamError("no listenKey in the venue's answer")
+            raise StreamError("no listenKey in the venue's answer")
         self._redact.add(key)
         return key
 
-    async def _establish(
-        self, session: aiohttp.ClientSession
-    ) -> tuple[aiohttp.ClientWebSocketResponse, str, list[dict[str, Any]]]:
-        """Key, socket and a confirmed subscription; frames seen before the confirmation are
-        returned to be delivered after OPEN/RECONNECTED."""
+    async def _establish(self, session: aiohttp.ClientSession) -> tuple[Socket, str, list[Event]]:
+        """Key, socket and a confirmed subscription."""
         key = await self._listen_key()
-        s = self._settings
-        url = s.ws_streams_url.rstrip("/") + "/private/stream"
-        ws = await asyncio.wait_for(
-            session.ws_connect(url, heartbeat=s.heartbeat_s, max_msg_size=20 * 1024 * 1024),
-            s.open_timeout_s,
-        )
-        try:
-            req_id = next(self._ids)
-            await ws.send_str(json.dumps({"method": "SUBSCRIBE", "params": [key], "id": req_id}))
-            early: list[dict[str, Any]] = []
-            async with asyncio.timeout(s.open_timeout_s):
-                while True:
-                    msg = await ws.receive()
-                    if msg.type is not aiohttp.WSMsgType.TEXT:
-                        raise _StreamError(
-                            "the socket closed before the subscription was confirmed"
-                        )
-                    frame = json.loads(msg.data)
-                    if isinstance(frame, Mapping) and frame.get("id") == req_id:
-                        if frame.get("error") is not None:
-                            raise _StreamError(f"subscription refused: {frame['error']}")
-                        return ws, key, early
-                    early.extend(_payloads(frame, key))
-        except BaseException:
-            await ws.close()
-            raise
+        url = self._settings.ws_streams_url.rstrip("/") + "/private/stream"
 
-    async def _pump(self, ws: aiohttp.ClientWebSocketResponse, key: str) -> str:
-        """Deliver frames until the socket ends or the key must be replaced; returns why."""
-        self._end_reason = ""
-        keepalive = asyncio.get_running_loop().create_task(self._keepalive(ws))
-        try:
-            async for msg in ws:
-                if msg.type is aiohttp.WSMsgType.TEXT:
-                    try:
-                        frame = json.loads(msg.data)
-                    except ValueError:
-                        await self._transport(TransportKind.EXCEPTION, "a frame that is not JSON")
-                        continue
-                    if isinstance(frame, Mapping) and frame.get("error") is not None:
-                        await self._transport(
-                            TransportKind.EXCEPTION, f"stream error: {frame['error']}"
-                        )
-                        return "the venue reported a stream error"
-                    for payload in _payloads(frame, key):
-                        expired = payload.get("e") == "listenKeyExpired"
-                        if expired and "listenKey" in payload:
-                            payload = {**payload, "listenKey": REDACTED}
-                        await self._emit(UserDataEvent(payload))
-                        if expired:
-                            return "listen key expired"
-                elif msg.type is aiohttp.WSMsgType.ERROR:
-                    await self._transport(TransportKind.EXCEPTION, _describe(ws.exception()))
-                    return "socket error"
-            return self._end_reason or f"socket closed by the venue (code {ws.close_code})"
-        except _ATTEMPT_ERRORS as exc:
-            await self._transport(TransportKind.EXCEPTION, _describe(exc))
-            return "socket error"
-        finally:
-            keepalive.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await keepalive
-            await ws.close()
+        async def subscribe(ws: Socket) -> list[Event]:
+            early: list[Event] = []
+            request = {"method": "SUBSCRIBE", "params": [key], "id": self._next_id()}
+            answer = await self._ask(
+                ws, request, "the subscription", early, lambda f: _payloads(f, key)
+            )
+            if answer.get("error") is not None:
+                raise StreamError(f"subscription refused: {answer['error']}")
+            return early
 
-    async def _keepalive(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        ws, early = await self._open(session, url, subscribe)
+        return ws, key, early
+
+    def _beside(self, ws: Socket) -> Coroutine[Any, Any, None]:
+        self._end_reason = ""  # a new socket: no keep-alive has ended it yet
+        return self._keepalive(ws)
+
+    def _closed_reason(self, ws: Socket) -> str:
+        return self._end_reason or f"socket closed by the venue (code {ws.close_code})"
+
+    async def _on_frame(self, frame: object, token: str) -> str | None:
+        if isinstance(frame, Mapping) and frame.get("error") is not None:
+            await self._transport(TransportKind.EXCEPTION, f"stream error: {frame['error']}")
+            return "the venue reported a stream error"
+        for payload in _payloads(frame, token):
+            expired = payload.get("e") == "listenKeyExpired"
+            if expired and "listenKey" in payload:
+                payload = {**payload, "listenKey": REDACTED}
+            await self._emit(UserDataEvent(payload))
+            if expired:
+                return "listen key expired"
+        return None
+
+    async def _keepalive(self, ws: Socket) -> None:
         """PUT /fapi/v1/listenKey every interval; ``-1125`` → replace the key (end the socket)."""
         interval = self._settings.keepalive_interval_s
         delay = interval
@@ -317,17 +149,10 @@ class UsdmUserStream:
             delay = interval
 
 
-def _payloads(frame: object, key: str) -> list[dict[str, Any]]:
+def _payloads(frame: object, key: str) -> list[Event]:
     """The user-data events in one combined-stream frame for ``key`` (raw, keys as sent)."""
     if not isinstance(frame, Mapping) or frame.get("stream") != key:
         return []
     data = frame.get("data")
     items = data if isinstance(data, list) else [data]
     return [dict(x) for x in items if isinstance(x, Mapping)]
-
-
-def _describe(exc: BaseException | None) -> str:
-    if exc is None:
-        return "unknown socket error"
-    text = str(exc)
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
