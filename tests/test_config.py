@@ -227,7 +227,7 @@ policy = 3
 manager = 1
     => manager: must be a table, got 1
 [manager] | acount = 'x'
-    => manager.acount: unknown key; allowed keys: account, mode, products, symbols, state_db, notional_cap, venue
+    => manager.acount: unknown key; allowed keys: account, mode, products, symbols, state_db, notional_cap, venue, spot_stream_auth
 [manager] | account = 'my account'
     => manager.account: must be 1-32 characters of A-Z, a-z, 0-9, '_' or '-', got 'my account'
 [manager] | mode = 'SHADOW'
@@ -674,3 +674,17 @@ def test_registered_on_the_main_app() -> None:
 
     result = runner.invoke(main_app, ["config", "check", "--help"])
     assert result.exit_code == 0 and "--config" in result.output
+
+
+def test_spot_stream_auth_defaults_to_auto_and_logon_needs_ed25519(tmp_path: Path) -> None:
+    assert load(tmp_path, "").spot_stream_auth == "auto"
+    pem = tmp_path / "key.pem"
+    pem.write_text(ED25519_PEM)
+    ed_env = {"BINANCE_API_KEY": KEY, "BINANCE_PRIVATE_KEY_FILE": str(pem)}
+    config = load(tmp_path, "[manager]\nspot_stream_auth = 'logon'\n", ed_env)
+    assert config.spot_stream_auth == "logon"
+    found = errors(tmp_path, "[manager]\nspot_stream_auth = 'logon'\n", CREDS)
+    assert found["manager.spot_stream_auth"].startswith("'logon' needs an Ed25519 key")
+    assert "hmac" in found["manager.spot_stream_auth"]
+    found = errors(tmp_path, "[manager]\nspot_stream_auth = 'password'\n")
+    assert "manager.spot_stream_auth" in found

@@ -98,6 +98,7 @@ class Config:
     policies: Mapping[Product, ProductPolicies]
     source: Path | None = None
     warnings: tuple[ConfigIssue, ...] = ()
+    spot_stream_auth: Literal["auto", "signature", "logon"] = "auto"
 
     def manages(self, product: Product, symbol: str) -> bool:
         """True when positions in ``symbol`` of ``product`` are this manager's to protect."""
@@ -317,6 +318,13 @@ def load_config(path: Path | None, env: Mapping[str, str]) -> Config:
     if kind != "embedded" and "venue" in raw:
         warnings.add("venue", f"ignored: the venue is {kind}, not the embedded paper venue")
     _readiness_warnings(mode, mode_source, env_settings.credentials, mgr, env_settings, warnings)
+    creds = env_settings.credentials
+    if mgr.spot_stream_auth == "logon" and creds is not None and creds.kind != "ed25519":
+        issues.add(
+            "manager.spot_stream_auth",
+            f"'logon' needs an Ed25519 key (Binance's session.logon accepts Ed25519 only), the "
+            f"credentials are {creds.kind}; use 'signature' or 'auto'",
+        )
     if issues:
         raise ConfigError(issues)
 
@@ -337,6 +345,7 @@ def load_config(path: Path | None, env: Mapping[str, str]) -> Config:
         ),
         state_db=state_db,
         notional_cap=manager.notional_cap,
+        spot_stream_auth=manager.spot_stream_auth,
         venue=kind,
         endpoints=endpoints,
         embedded_venue=EmbeddedVenueSettings(

@@ -248,6 +248,9 @@ class ManagerSection(_Section):
     state_db: NonEmptyStr = "exitguard.db"
     notional_cap: PositiveDec | None = None  # per request, quote currency
     venue: Literal["embedded", "external", "binance"] | None = None
+    # Spot user data over the WebSocket API: "logon" = session.logon (Ed25519 keys only),
+    # "signature" = userDataStream.subscribe.signature (any key), "auto" = logon for Ed25519.
+    spot_stream_auth: Literal["auto", "signature", "logon"] = "auto"
 
     @field_validator("products")
     @classmethod

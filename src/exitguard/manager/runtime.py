@@ -88,7 +88,7 @@ def build_manager(
     on_event: Callable[[str, dict[str, Any]], None] | None = None,
 ) -> ExitManager:
     """The manager for ``config`` over ``conn`` (see the module docstring for the gates)."""
-    for secret in (conn.api_key, conn.api_secret):
+    for secret in (conn.api_key, conn.api_secret, conn.private_key_passphrase):
         if secret:
             register_secret(secret)
     ops: list[ProductOps] = []
@@ -110,9 +110,17 @@ def build_manager(
         trader = SdkUsdmTrader(rest_url=rest, **key_kw) if sends else None
         ops.append(UsdmOps(reader, trader))
     if Product.SPOT in config.products:
-        spot_reader = SdkSpotReader(
-            rest_url=spot_rest, ws_api_url=conn.urls.get(UrlKey.SPOT_WS_API, ""), **key_kw
-        )
+        try:
+            spot_reader = SdkSpotReader(
+                rest_url=spot_rest,
+                ws_api_url=conn.urls.get(UrlKey.SPOT_WS_API, ""),
+                stream_auth=config.spot_stream_auth,
+                **key_kw,
+            )
+        except ValueError as exc:
+            if "stream_auth" in str(exc):  # name the setting the user wrote
+                raise ValueError(f"manager.spot_stream_auth: {exc}") from exc
+            raise
         spot_trader = SdkSpotTrader(rest_url=spot_rest, **key_kw) if sends else None
         # The holdings to protect are the base assets of the configured symbols (all USDT
         # pairs when manager.symbols.spot is unset).
