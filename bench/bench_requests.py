@@ -2,18 +2,15 @@
 
 Per request, exitguard side (all offline):
   ``AlgoOrderRequest(...)`` -> ``validate_algo_order(req, BTCUSDT rules, MarketContext(...))``
-  (must return no violations) -> ``to_params()`` -> add ``timestamp`` and ``recvWindow`` ->
-  ``encode_query`` (byte-identical to ``urlencode``) -> ``HmacSha256Signer.sign`` (hex HMAC-SHA256,
-  keyed state built once per secret) -> body with
-  ``&signature=``, the query string Binance (and its official SDK) signs.
+  (must return no violations) -> ``to_query()`` (the query string ``encode_query(to_params())``
+  makes, built without the dict) -> append ``timestamp`` and ``recvWindow`` ->
+  ``HmacSha256Signer.sign`` (hex HMAC-SHA256, keyed state built once per secret) -> body with
+  ``&signature=``, the query string Binance (and its official SDK) signs. An untimed pass checks,
+  for every order, that this query is exactly what ``to_params()`` + timestamp + recvWindow +
+  ``encode_query`` (byte-identical to ``urlencode``) gives.
 
-ccxt side, same run, same order values (sync ``ccxt.binanceusdm``, no network): markets come from
-``fetch_markets()`` with ``fapiPublicGetExchangeInfo`` replaced on the instance by a function that
-returns exitguard's exchangeInfo fixture, then ``set_markets()``. Per request it does what
-``create_order()`` does before sending: ``is_conditional_order(params)``, then
-``create_order_request(symbol, type, side, amount, price, params + {isAlgoOrder: True})``, sets
-``algoType=CONDITIONAL`` (create_order adds it for linear conditional orders), then
-``sign('algoOrder', ['fapiPrivate'], 'POST', request)`` (timestamp, recvWindow, urlencode, HMAC).
+ccxt side, same run, same order values: see ``requests_ccxt.py`` (``create_order_request`` +
+``sign``, what ``create_order()`` does before it sends).
 
 Two request kinds alternate: a STOP_MARKET with closePosition and a TAKE_PROFIT with
 quantity/price/triggerPrice/reduceOnly; sides alternate too, and every price differs. Both sides
@@ -32,28 +29,21 @@ from __future__ import annotations
 
 import argparse
 import gc
-import hashlib
-import hmac
 import json
 import platform
-import random
 import statistics
 import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from decimal import Decimal
-from importlib import metadata, resources
+from importlib import metadata
 from typing import Any
 from urllib.parse import parse_qsl
 
 from exitguard.domain import (
     AlgoOrderRequest,
     AlgoOrderType,
-    ClientAlgoId,
-    ClientIdGenerator,
     MarketContext,
-    Side,
     SymbolRules,
     parse_exchange_info,
 )
@@ -61,86 +51,17 @@ from exitguard.domain.enums import NewOrderRespType
 from exitguard.domain.signing import HmacSha256Signer
 from exitguard.domain.validation import validate_algo_order
 from exitguard.domain.wire import encode_query
-
-SYMBOL = "BTCUSDT"
-CCXT_SYMBOL = "BTC/USDT:USDT"
-FAKE_API_KEY = "k"
-# A fake 64-character secret shaped like a Binance one; used by both sides.
-FAKE_SECRET = "bench0fake0secret0not0a0real0key0bench0fake0secret0not0a0real00"
-RECV_WINDOW = 10000  # ccxt binance's default options['recvWindow']
-KINDS = ("stop_market_close_position", "take_profit_reduce_only")
-
-
-@dataclass(frozen=True, slots=True)
-class Order:
-    """One order's values, as each library's user would hold them (Decimal vs float)."""
-
-    kind: int  # index into KINDS
-    side: Side
-    client_algo_id: ClientAlgoId  # what ClientIdGenerator hands exitguard
-    client_id: str  # the same text as a plain str: ccxt's safe_string ignores str subclasses
-    last: Decimal
-    trigger: Decimal
-    price: Decimal | None
-    quantity: Decimal | None
-    last_f: float
-    trigger_f: float
-    price_f: float | None
-    quantity_f: float | None
-
-
-def _dec(ticks: int, places: int) -> Decimal:
-    """``ticks`` units of ``10**-places`` as an exact Decimal (``600001, 1`` -> ``60000.1``)."""
-    return Decimal(ticks).scaleb(-places)
-
-
-def make_orders(n: int, seed: int = 7) -> list[Order]:
-    """``n`` valid BTCUSDT exit orders with distinct prices (tick 0.10, step 0.001)."""
-    ids = ClientIdGenerator(rng=random.Random(seed))
-    out: list[Order] = []
-    for i in range(n):
-        kind = i % 2
-        side = Side.SELL if (i // 2) % 2 == 0 else Side.BUY
-        last_t = 600_000 + (i * 7) % 100_000  # 60000.0 .. 69999.9, in 0.1 ticks
-        price = qty = None
-        if kind == 0:
-            # STOP_MARKET closePosition: SELL fires on a fall, so the trigger sits below the last
-            # price; BUY above it.
-            off = 3_000 + i % 97
-            trig_t = last_t - off if side is Side.SELL else last_t + off
-        else:
-            # TAKE_PROFIT reduceOnly: SELL fires on a rise (trigger above), BUY on a fall.
-            off = 5_000 + i % 89
-            trig_t = last_t + off if side is Side.SELL else last_t - off
-            price_t = trig_t - 5 if side is Side.SELL else trig_t + 5
-            price = _dec(price_t, 1)
-            qty = _dec(1 + i % 997, 3)
-        last, trig = _dec(last_t, 1), _dec(trig_t, 1)
-        cid = ids.algo_id()
-        out.append(
-            Order(
-                kind,
-                side,
-                cid,
-                str(cid),
-                last,
-                trig,
-                price,
-                qty,
-                float(last),
-                float(trig),
-                None if price is None else float(price),
-                None if qty is None else float(qty),
-            )
-        )
-    return out
-
-
-def load_fixture() -> dict[str, Any]:
-    ref = resources.files("exitguard") / "fixtures" / "exchange_info" / "usdm.json"
-    doc: dict[str, Any] = json.loads(ref.read_text(encoding="utf-8"))
-    return doc
-
+from requests_ccxt import ccxt_stages, make_ccxt, verify
+from requests_common import (
+    FAKE_SECRET,
+    KINDS,
+    RECV_WINDOW,
+    SYMBOL,
+    Order,
+    load_fixture,
+    make_orders,
+    stage_report,
+)
 
 # --- exitguard ------------------------------------------------------------------------------
 
@@ -179,152 +100,31 @@ def make_exitguard(rules: SymbolRules) -> Callable[[Order], str]:
         violations = validate_algo_order(req, rules, MarketContext(last_price=o.last))
         if violations:
             raise RuntimeError(f"exitguard refused a bench order: {violations}")
-        params = req.to_params()
-        params["timestamp"] = str(int(time.time() * 1000))
-        params["recvWindow"] = str(RECV_WINDOW)
-        query = encode_query(params)
+        # Both transport values are decimal digits, which urlencode leaves as they are: appending
+        # them gives encode_query(to_params() + timestamp + recvWindow); verify() checks it.
+        query = (
+            req.to_query()
+            + "&timestamp="
+            + str(int(time.time() * 1000))
+            + "&recvWindow="
+            + str(RECV_WINDOW)
+        )
         return query + "&signature=" + signer.sign(query)
 
     return one
 
 
-# --- ccxt -----------------------------------------------------------------------------------
+def reference_query(o: Order, body: str) -> str:
+    """The general path's query for ``o`` at the timestamp ``body`` carries: ``to_params()``,
+    then timestamp and recvWindow, then ``encode_query``."""
+    params = build_request(o).to_params()
+    params["timestamp"] = dict(parse_qsl(body))["timestamp"]
+    params["recvWindow"] = str(RECV_WINDOW)
+    return encode_query(params)
 
 
-def make_ccxt(doc: dict[str, Any]) -> tuple[Callable[[Order], str], Any, str]:
-    import ccxt  # type: ignore[import-untyped]
-
-    ex = ccxt.binanceusdm({"apiKey": FAKE_API_KEY, "secret": FAKE_SECRET})
-    # Offline markets: binance.fetch_markets() reads options['fetchMarkets']['types'] (['linear']
-    # for binanceusdm) and calls fapiPublicGetExchangeInfo; answer it with our fixture.
-    ex.fapiPublicGetExchangeInfo = lambda params=None: doc
-    ex.set_markets(ex.fetch_markets())
-    # nonce() = milliseconds() - options['timeDifference']; 0 is the default (no clock sync).
-    ex.options["timeDifference"] = 0
-    ex.options["recvWindow"] = RECV_WINDOW
-    api = ["fapiPrivate"]
-
-    def one(o: Order) -> str:
-        side = "sell" if o.side is Side.SELL else "buy"
-        if o.kind == 0:
-            params = {
-                "triggerPrice": o.trigger_f,
-                "closePosition": True,
-                "clientAlgoId": o.client_id,
-            }
-            type_, amount, price = "market", None, None
-        else:
-            params = {
-                "takeProfitPrice": o.trigger_f,
-                "reduceOnly": True,
-                "clientAlgoId": o.client_id,
-            }
-            type_, amount, price = "limit", o.quantity_f, o.price_f
-        # What create_order() does before it sends, minus the network call.
-        is_algo = ex.is_conditional_order(params)
-        request = ex.create_order_request(
-            CCXT_SYMBOL, type_, side, amount, price, ex.extend(params, {"isAlgoOrder": is_algo})
-        )
-        request["algoType"] = "CONDITIONAL"
-        signed = ex.sign("algoOrder", api, "POST", request)
-        body: str = signed["body"]
-        return body
-
-    return one, ex, ccxt.__version__
-
-
-# --- verification (untimed) -----------------------------------------------------------------
-
-
-def _fields(body: str) -> dict[str, str]:
-    fields = dict(parse_qsl(body, keep_blank_values=True))
-    fields.pop("timestamp", None)
-    fields.pop("signature", None)
-    return fields
-
-
-def _check_signature(body: str) -> bool:
-    query, _, sig = body.rpartition("&signature=")
-    mine = hmac.new(FAKE_SECRET.encode(), query.encode(), hashlib.sha256).hexdigest()
-    return hmac.compare_digest(mine, sig)
-
-
-def verify(
-    orders: Sequence[Order],
-    eg_one: Callable[[Order], str],
-    cx_one: Callable[[Order], str] | None,
-    ex: Any,
-) -> dict[str, Any]:
-    """Run every order once on both sides; the signed bodies must carry the same parameters."""
-    mismatches: list[dict[str, Any]] = []
-    n_mismatched = 0
-    formatting: dict[str, dict[str, Any]] = {}  # same number, other text ("59700.0" / "59700")
-    for o in orders:
-        eg_body = eg_one(o)
-        if not _check_signature(eg_body):
-            raise RuntimeError(f"exitguard signature does not verify: {eg_body}")
-        if cx_one is None:
-            continue
-        cx_body = cx_one(o)
-        if not _check_signature(cx_body):
-            raise RuntimeError(f"ccxt signature is not hex HMAC-SHA256 of its query: {cx_body}")
-        a, b = _fields(eg_body), _fields(cx_body)
-        if a == b:
-            continue
-        diff: dict[str, list[str | None]] = {}
-        for k in sorted(set(a) | set(b)):
-            x, y = a.get(k), b.get(k)
-            if x == y:
-                continue
-            if x is not None and y is not None and _same_number(x, y):
-                entry = formatting.setdefault(k, {"count": 0, "example": [x, y]})
-                entry["count"] += 1
-            else:
-                diff[k] = [x, y]
-        if diff:
-            n_mismatched += 1
-            if len(mismatches) < 5:
-                mismatches.append({"kind": KINDS[o.kind], "exitguard_vs_ccxt": diff})
-    if cx_one is not None and orders:
-        for kind in range(len(KINDS)):
-            o = next(x for x in orders if x.kind == kind)
-            print(f"[{KINDS[kind]}] exitguard to_params(): {_eg_params(o)}", file=sys.stderr)
-            print(f"[{KINDS[kind]}] ccxt request dict:    {_ccxt_request(ex, o)}", file=sys.stderr)
-            print(f"[{KINDS[kind]}] exitguard body: {eg_one(o)}", file=sys.stderr)
-            print(f"[{KINDS[kind]}] ccxt body:      {cx_one(o)}", file=sys.stderr)
-    return {
-        "checked": len(orders),
-        "mismatched_requests": n_mismatched,
-        "field_mismatches": mismatches,
-        "numeric_text_differences": formatting,
-    }
-
-
-def _same_number(x: str, y: str) -> bool:
-    try:
-        return Decimal(x) == Decimal(y)
-    except ArithmeticError:
-        return False
-
-
-def _eg_params(o: Order) -> dict[str, str]:
+def exitguard_params(o: Order) -> dict[str, str]:
     return build_request(o).to_params()
-
-
-def _ccxt_request(ex: Any, o: Order) -> dict[str, Any]:
-    side = "sell" if o.side is Side.SELL else "buy"
-    if o.kind == 0:
-        params: dict[str, Any] = {"triggerPrice": o.trigger_f, "closePosition": True}
-        args: tuple[Any, ...] = ("market", side, None, None)
-    else:
-        params = {"takeProfitPrice": o.trigger_f, "reduceOnly": True}
-        args = ("limit", side, o.quantity_f, o.price_f)
-    params["clientAlgoId"] = o.client_id
-    request: dict[str, Any] = ex.create_order_request(
-        CCXT_SYMBOL, *args, ex.extend(params, {"isAlgoOrder": True})
-    )
-    request["algoType"] = "CONDITIONAL"
-    return request
 
 
 # --- timing ---------------------------------------------------------------------------------
@@ -396,23 +196,7 @@ class Series:
         }
 
 
-EG_STAGES = ("build", "context", "validate", "to_params", "timestamp", "urlencode", "hmac")
-CX_STAGES = ("create_order_request", "sign")
-
-
-def _stage_report(
-    orders: Sequence[Order], rows: list[list[int]], names: Sequence[str]
-) -> dict[str, dict[str, float]]:
-    """Median µs per stage, per kind; ``rows[i]`` holds request i's stage times in ns."""
-    out: dict[str, dict[str, float]] = {}
-    for k, kind in enumerate(KINDS):
-        mine = [r for r, o in zip(rows, orders, strict=True) if o.kind == k]
-        if mine:
-            out[kind] = {
-                name: round(statistics.median(r[j] for r in mine) / 1000, 3)
-                for j, name in enumerate(names)
-            }
-    return out
+EG_STAGES = ("build", "context", "validate", "to_query", "timestamp", "hmac")
 
 
 def exitguard_stages(orders: Sequence[Order], rules: SymbolRules) -> dict[str, dict[str, float]]:
@@ -433,59 +217,18 @@ def exitguard_stages(orders: Sequence[Order], rules: SymbolRules) -> dict[str, d
             if validate_algo_order(req, rules, ctx):
                 raise RuntimeError("exitguard refused a bench order")
             t3 = clock()
-            params = req.to_params()
+            query = req.to_query()
             t4 = clock()
-            params["timestamp"] = str(int(time.time() * 1000))
-            params["recvWindow"] = str(RECV_WINDOW)
-            t5 = clock()
-            query = encode_query(params)
-            t6 = clock()
-            signer.sign(query)
-            t7 = clock()
-            rows.append([t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4, t6 - t5, t7 - t6])
-    finally:
-        gc.enable()
-    return _stage_report(orders, rows, EG_STAGES)
-
-
-def ccxt_stages(orders: Sequence[Order], ex: Any) -> dict[str, dict[str, float]]:
-    """ccxt's split: building the request (incl. is_conditional_order) and ``sign()``
-    (timestamp, recvWindow, urlencode, HMAC, headers)."""
-    clock = time.perf_counter_ns
-    api = ["fapiPrivate"]
-    rows: list[list[int]] = []
-    gc.collect()
-    gc.disable()
-    try:
-        for o in orders:
-            side = "sell" if o.side is Side.SELL else "buy"
-            t0 = clock()
-            if o.kind == 0:
-                params = {
-                    "triggerPrice": o.trigger_f,
-                    "closePosition": True,
-                    "clientAlgoId": o.client_id,
-                }
-                type_, amount, price = "market", None, None
-            else:
-                params = {
-                    "takeProfitPrice": o.trigger_f,
-                    "reduceOnly": True,
-                    "clientAlgoId": o.client_id,
-                }
-                type_, amount, price = "limit", o.quantity_f, o.price_f
-            is_algo = ex.is_conditional_order(params)
-            request = ex.create_order_request(
-                CCXT_SYMBOL, type_, side, amount, price, ex.extend(params, {"isAlgoOrder": is_algo})
+            query += (
+                "&timestamp=" + str(int(time.time() * 1000)) + "&recvWindow=" + str(RECV_WINDOW)
             )
-            request["algoType"] = "CONDITIONAL"
-            t1 = clock()
-            ex.sign("algoOrder", api, "POST", request)
-            t2 = clock()
-            rows.append([t1 - t0, t2 - t1])
+            t5 = clock()
+            signer.sign(query)
+            t6 = clock()
+            rows.append([t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4, t6 - t5])
     finally:
         gc.enable()
-    return _stage_report(orders, rows, CX_STAGES)
+    return stage_report(orders, rows, EG_STAGES)
 
 
 def timer_overhead_ns() -> int:
@@ -532,7 +275,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(ccxt_error, file=sys.stderr)
 
     t_start = time.perf_counter()
-    check = verify(orders, eg_one, cx_one, ex)  # untimed; doubles as the first warm-up
+    check = verify(
+        orders, eg_one, reference_query, exitguard_params, cx_one, ex
+    )  # untimed; doubles as the first warm-up
     if check["field_mismatches"]:
         print(f"field mismatches: {check['field_mismatches']}", file=sys.stderr)
     warm = orders[: max(0, min(args.warmup, len(orders)))]

@@ -1,5 +1,11 @@
 """The signer matches Binance's documented HMAC-SHA256 example and never shows the secret."""
 
+import hashlib
+import hmac
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from exitguard.domain.signing import HmacSha256Signer
 
 # Binance Spot rest-api.md "SIGNED Endpoint Examples" (HMAC): key, payload and signature.
@@ -22,3 +28,26 @@ def test_matches_binance_documented_example():
 def test_secret_never_in_repr():
     assert SECRET not in repr(HmacSha256Signer(SECRET))
     assert "redacted" in repr(HmacSha256Signer(SECRET))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    secret=st.one_of(st.text(max_size=150), st.binary(max_size=150)),
+    payload=st.text(max_size=400),
+)
+def test_same_as_the_standard_library_hmac(secret: str | bytes, payload: str) -> None:
+    """The precomputed RFC 2104 pads give hmac.new's digest for any key length (shorter than,
+    equal to or longer than the 64-byte block) and any UTF-8 payload."""
+    key = secret.encode() if isinstance(secret, str) else secret
+    want = hmac.new(key, payload.encode(), hashlib.sha256).hexdigest()
+    signer = HmacSha256Signer(secret)
+    assert signer.sign(payload) == want
+    assert signer.sign(payload) == want
+    assert signer.verify(payload, want.upper())
+
+
+def test_block_size_edges() -> None:
+    for n in (0, 1, 63, 64, 65, 128, 200):
+        key = bytes(range(256))[:n]
+        want = hmac.new(key, b"a=1&b=2", hashlib.sha256).hexdigest()
+        assert HmacSha256Signer(key).sign("a=1&b=2") == want

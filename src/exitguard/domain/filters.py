@@ -115,7 +115,8 @@ class UnknownFilter:
     raw: Mapping[str, object]
 
 
-@dataclass(frozen=True, slots=True)
+# weakref_slot: validation keeps prepared bounds per rules object and drops them with it.
+@dataclass(frozen=True, slots=True, weakref_slot=True)
 class SymbolRules:
     """Everything validation and quantisation need to know about one symbol."""
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from enum import Enum, StrEnum
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote_plus, urlencode
 
 from .numbers import format_decimal, parse_decimal
 from .violations import Violation
@@ -29,6 +29,7 @@ __all__ = [
     "encode_plan",
     "encode_query",
     "prefixed",
+    "query_text",
     "unknown_params",
 ]
 
@@ -117,6 +118,16 @@ def encode_fields(model: object, plan: EncodePlan, out: dict[str, str]) -> None:
 
 # Characters ``quote_plus`` never escapes, plus the two separators.
 _UNRESERVED_QUERY = re.compile(r"[A-Za-z0-9_.~=&-]*")
+_UNRESERVED_VALUE = re.compile(r"[A-Za-z0-9_.~-]*")
+
+
+def query_text(text: str) -> str:
+    """``text`` as ``urlencode`` writes a key or value (``quote_plus``, nothing kept safe), i.e.
+    unchanged when it holds only letters, digits and ``_.-~``."""
+    # isalnum() on ASCII text is the common case (symbols) and cheaper than the regex.
+    if (text.isascii() and text.isalnum()) or _UNRESERVED_VALUE.fullmatch(text):
+        return text
+    return quote_plus(text)
 
 
 def encode_query(params: Mapping[str, str]) -> str:

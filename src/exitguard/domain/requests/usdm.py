@@ -9,9 +9,10 @@ the algo path uses ``triggerPrice`` (not ``stopPrice``), ``activatePrice`` (not
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
 from decimal import Decimal
+from enum import StrEnum
 
 from ..dialect import BINANCE, Dialect
 from ..enums import (
@@ -26,8 +27,17 @@ from ..enums import (
     WorkingType,
 )
 from ..ids import ClientAlgoId, ClientOrderId
+from ..numbers import format_decimal
 from ..violations import Violation
-from ..wire import Decoded, FieldSpec, Kind, encode_fields, encode_plan, unknown_params
+from ..wire import (
+    Decoded,
+    FieldSpec,
+    Kind,
+    encode_fields,
+    encode_plan,
+    query_text,
+    unknown_params,
+)
 from ._base import ParseResult, decode, mandatory_missing, not_an_object, parse_flat
 
 __all__ = ["ALGO_FIELDS", "FUTURES_ORDER_FIELDS", "AlgoOrderRequest", "FuturesOrderRequest"]
@@ -83,7 +93,8 @@ _ALGO_FIELDS_PLAN = encode_plan(ALGO_FIELDS)
 _ALGO_REQUIRED = (_SYMBOL, _SIDE, _ALGO_TYPE_SPEC)
 
 
-@dataclass(frozen=True, slots=True)
+# init=False: __init__ below is the generated one, written out with cheaper stores.
+@dataclass(frozen=True, slots=True, init=False)
 class AlgoOrderRequest:
     """A USD-M conditional order for ``POST /fapi/v1/algoOrder``; ``algoType`` is always
     ``CONDITIONAL`` (the only value the Algo Service accepts)."""
@@ -109,11 +120,134 @@ class AlgoOrderRequest:
     self_trade_prevention_mode: SelfTradePreventionMode | None = None
     good_till_date: int | None = None
 
+    def __init__(
+        self,
+        symbol: str,
+        side: Side,
+        type: AlgoOrderType,
+        position_side: PositionSide | None = None,
+        time_in_force: TimeInForce | None = None,
+        quantity: Decimal | None = None,
+        quote_order_qty: Decimal | None = None,
+        price: Decimal | None = None,
+        trigger_price: Decimal | None = None,
+        working_type: WorkingType | None = None,
+        price_match: PriceMatch | None = None,
+        close_position: bool | None = None,
+        price_protect: bool | None = None,
+        reduce_only: bool | None = None,
+        activate_price: Decimal | None = None,
+        callback_rate: Decimal | None = None,
+        client_algo_id: ClientAlgoId | None = None,
+        new_order_resp_type: NewOrderRespType | None = None,
+        self_trade_prevention_mode: SelfTradePreventionMode | None = None,
+        good_till_date: int | None = None,
+    ) -> None:
+        """Rule: the same signature, order and defaults as the generated ``__init__``."""
+        # A frozen dataclass's own __init__ stores each field through object.__setattr__,
+        # which looks the slot up by name every time; calling the slot descriptors' __set__
+        # (the step that lookup ends in) takes about 40% less per order.
+        (
+            s_symbol,
+            s_side,
+            s_type,
+            s_position_side,
+            s_time_in_force,
+            s_quantity,
+            s_quote_order_qty,
+            s_price,
+            s_trigger_price,
+            s_working_type,
+            s_price_match,
+            s_close_position,
+            s_price_protect,
+            s_reduce_only,
+            s_activate_price,
+            s_callback_rate,
+            s_client_algo_id,
+            s_new_order_resp_type,
+            s_self_trade_prevention_mode,
+            s_good_till_date,
+        ) = _ALGO_SLOT_SETTERS
+        s_symbol(self, symbol)
+        s_side(self, side)
+        s_type(self, type)
+        s_position_side(self, position_side)
+        s_time_in_force(self, time_in_force)
+        s_quantity(self, quantity)
+        s_quote_order_qty(self, quote_order_qty)
+        s_price(self, price)
+        s_trigger_price(self, trigger_price)
+        s_working_type(self, working_type)
+        s_price_match(self, price_match)
+        s_close_position(self, close_position)
+        s_price_protect(self, price_protect)
+        s_reduce_only(self, reduce_only)
+        s_activate_price(self, activate_price)
+        s_callback_rate(self, callback_rate)
+        s_client_algo_id(self, client_algo_id)
+        s_new_order_resp_type(self, new_order_resp_type)
+        s_self_trade_prevention_mode(self, self_trade_prevention_mode)
+        s_good_till_date(self, good_till_date)
+
     def to_params(self) -> dict[str, str]:
         """The exact wire parameters, ``algoType`` first."""
         out = {"algoType": ALGO_TYPE_CONDITIONAL}
         encode_fields(self, _ALGO_FIELDS_PLAN, out)
         return out
+
+    def to_query(self) -> str:
+        """``encode_query(self.to_params())``, byte for byte, without the intermediate dict.
+
+        Rule: the fields of ``ALGO_FIELDS`` in table order, absent ones omitted, each value
+        written as ``to_params`` writes it and escaped as ``urlencode`` escapes it.
+        """
+        # Straight-line code instead of a loop over the table: this runs once per order sent,
+        # and an absent field then costs one slot read. tests/test_domain_fast_wire.py holds
+        # it equal to encode_query(to_params()) for every field.
+        q = ["algoType=" + ALGO_TYPE_CONDITIONAL]
+        add = q.append
+        if self.symbol is not None:
+            add("symbol=" + query_text(str(self.symbol)))
+        if self.side is not None:
+            add("side=" + _enum_q(self.side))
+        if self.position_side is not None:
+            add("positionSide=" + _enum_q(self.position_side))
+        if self.type is not None:
+            add("type=" + _enum_q(self.type))
+        if self.time_in_force is not None:
+            add("timeInForce=" + _enum_q(self.time_in_force))
+        if self.quantity is not None:
+            add("quantity=" + _decimal_q(self.quantity))
+        if self.quote_order_qty is not None:
+            add("quoteOrderQty=" + _decimal_q(self.quote_order_qty))
+        if self.price is not None:
+            add("price=" + _decimal_q(self.price))
+        if self.trigger_price is not None:
+            add("triggerPrice=" + _decimal_q(self.trigger_price))
+        if self.working_type is not None:
+            add("workingType=" + _enum_q(self.working_type))
+        if self.price_match is not None:
+            add("priceMatch=" + _enum_q(self.price_match))
+        if self.close_position is not None:
+            add("closePosition=true" if self.close_position else "closePosition=false")
+        if self.price_protect is not None:
+            add("priceProtect=true" if self.price_protect else "priceProtect=false")
+        if self.reduce_only is not None:
+            add("reduceOnly=true" if self.reduce_only else "reduceOnly=false")
+        if self.activate_price is not None:
+            add("activatePrice=" + _decimal_q(self.activate_price))
+        if self.callback_rate is not None:
+            add("callbackRate=" + _decimal_q(self.callback_rate))
+        if self.client_algo_id is not None:
+            add("clientAlgoId=" + query_text(str(self.client_algo_id)))
+        if self.new_order_resp_type is not None:
+            add("newOrderRespType=" + _enum_q(self.new_order_resp_type))
+        if self.self_trade_prevention_mode is not None:
+            add("selfTradePreventionMode=" + _enum_q(self.self_trade_prevention_mode))
+        if self.good_till_date is not None:
+            add("goodTillDate=" + str(int(self.good_till_date)))
+        return "&".join(q)
 
     @classmethod
     def from_params(
@@ -134,6 +268,47 @@ class AlgoOrderRequest:
         if all(s.attr in d.values for s in _ALGO_REQUIRED):
             request = cls(**d.values)
         return ParseResult(request, d.violations, frozenset(d.bad))
+
+
+# The slot descriptors' setters in field order; they bypass the frozen __setattr__ exactly as
+# object.__setattr__ does in a generated frozen __init__.
+_ALGO_SLOT_SETTERS: tuple[Callable[[AlgoOrderRequest, object], None], ...] = tuple(
+    AlgoOrderRequest.__dict__[f.name].__set__ for f in fields(AlgoOrderRequest)
+)
+
+
+# Every wire enum value is letters, digits and "_", which urlencode leaves as they are.
+_PLAIN_ENUM_TEXT = frozenset(
+    m.value
+    for e in (
+        AlgoOrderType,
+        NewOrderRespType,
+        PositionSide,
+        PriceMatch,
+        SelfTradePreventionMode,
+        Side,
+        TimeInForce,
+        WorkingType,
+    )
+    for m in e
+    if query_text(m.value) == m.value
+)
+
+
+def _enum_q(value: StrEnum) -> str:
+    text = value._value_  # what to_params writes (wire._enum_text)
+    return text if text in _PLAIN_ENUM_TEXT else query_text(text)
+
+
+def _decimal_q(value: Decimal) -> str:
+    if value.__class__ is Decimal:
+        # numbers.format_decimal's common case, inlined. Its text for an exact Decimal is
+        # digits, "-", "." or NaN/Infinity: nothing urlencode would escape.
+        text = str(value)
+        if "E" not in text and text[0] != "-":
+            return text
+        return format_decimal(value)
+    return query_text(format_decimal(value))
 
 
 def _read_algo_type(params: Mapping[str, object], dialect: Dialect, d: Decoded) -> None:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
 from decimal import Decimal
 
 from ..enums import PositionMode
@@ -11,7 +11,9 @@ from ..enums import PositionMode
 __all__ = ["MarketContext", "Names"]
 
 
-@dataclass(frozen=True, slots=True)
+# init=False: __init__ below is the generated one, written out with cheaper stores (one
+# context is built per order checked).
+@dataclass(frozen=True, slots=True, init=False)
 class MarketContext:
     """Optional market and account facts. A rule whose fact is missing is skipped, not guessed.
 
@@ -28,6 +30,31 @@ class MarketContext:
     position_mode: PositionMode = PositionMode.ONE_WAY
     open_orders: int | None = None
     open_algo_orders: int | None = None
+
+    def __init__(
+        self,
+        last_price: Decimal | None = None,
+        mark_price: Decimal | None = None,
+        now_ms: int | None = None,
+        position_mode: PositionMode = PositionMode.ONE_WAY,
+        open_orders: int | None = None,
+        open_algo_orders: int | None = None,
+    ) -> None:
+        """Rule: the same signature, order and defaults as the generated ``__init__``."""
+        # The slot descriptors' __set__ is where a frozen __init__'s object.__setattr__ ends
+        # up after looking the slot up by name; calling it directly skips that look-up.
+        s_last, s_mark, s_now, s_mode, s_orders, s_algo = _CONTEXT_SLOT_SETTERS
+        s_last(self, last_price)
+        s_mark(self, mark_price)
+        s_now(self, now_ms)
+        s_mode(self, position_mode)
+        s_orders(self, open_orders)
+        s_algo(self, open_algo_orders)
+
+
+_CONTEXT_SLOT_SETTERS: tuple[Callable[[MarketContext, object], None], ...] = tuple(
+    MarketContext.__dict__[f.name].__set__ for f in fields(MarketContext)
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,14 +29,15 @@ from ..numbers import format_decimal
 from ..requests import AlgoOrderRequest, FuturesOrderRequest
 from ..triggers import condition_holds, trigger_direction, truncate_mark_price
 from ..violations import Violation
+from .algo_fast import CLOSE_POSITION_TYPES, LIMIT_ALGO, algo_order_is_clean
 from .common import check_good_till_date, not_required, over_limit
 from .context import PLAIN, MarketContext, Names
 from .filters import check_lot, check_notional, check_percent_price, check_price
 
 __all__ = ["validate_algo_order", "validate_futures_order"]
 
-_LIMIT_ALGO = frozenset({AlgoOrderType.STOP, AlgoOrderType.TAKE_PROFIT})
-_CLOSE_POSITION_TYPES = frozenset({AlgoOrderType.STOP_MARKET, AlgoOrderType.TAKE_PROFIT_MARKET})
+_LIMIT_ALGO = LIMIT_ALGO
+_CLOSE_POSITION_TYPES = CLOSE_POSITION_TYPES
 _STOP_TYPES = frozenset({AlgoOrderType.STOP, AlgoOrderType.STOP_MARKET})
 _NAMES_LEGACY = Names(overrides={"triggerPrice": "stopPrice", "activatePrice": "activationPrice"})
 
@@ -142,6 +143,21 @@ def validate_algo_order(
     ``skip`` holds wire names already reported as malformed, so they are not reported twice.
     """
     ctx = ctx or MarketContext()
+    # Orders that break nothing skip building the violation list (same rules, see algo_fast).
+    if algo_order_is_clean(req, rules, ctx, dialect):
+        return []
+    return _all_algo_violations(req, rules, ctx, dialect, skip, names)
+
+
+def _all_algo_violations(
+    req: AlgoOrderRequest,
+    rules: SymbolRules,
+    ctx: MarketContext,
+    dialect: Dialect,
+    skip: Iterable[str],
+    names: Names,
+) -> list[Violation]:
+    """The rules of :func:`validate_algo_order`, each one reported."""
     n: Callable[[str], str] = str if names is PLAIN else names  # str(name) is name, in C
     out: list[Violation] = []
     t = req.type
