@@ -11,7 +11,7 @@ from __future__ import annotations
 import gc
 from dataclasses import fields as dataclass_fields
 from dataclasses import replace
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -35,12 +35,24 @@ from exitguard.domain import (
     TimeInForce,
     WorkingType,
 )
-from exitguard.domain.enums import NewOrderRespType, PriceMatch, SelfTradePreventionMode
+from exitguard.domain.enums import (
+    FuturesOrderType,
+    NewOrderRespType,
+    PriceMatch,
+    SelfTradePreventionMode,
+    SpotOrderType,
+)
 from exitguard.domain.filters import LotSizeFilter, MaxNumFilter, NotionalFilter, PriceFilter
+from exitguard.domain.requests import FuturesOrderRequest, SpotOrderRequest
 from exitguard.domain.validation import Names, algo_fast, validate_algo_order
 from exitguard.domain.validation.algo_fast import algo_order_is_clean
 from exitguard.domain.validation.context import PLAIN
-from exitguard.domain.validation.usdm import _NAMES_LEGACY, _all_algo_violations
+from exitguard.domain.validation.spot import validate_spot_order
+from exitguard.domain.validation.usdm import (
+    _NAMES_LEGACY,
+    _all_algo_violations,
+    validate_futures_order,
+)
 
 SETTINGS = settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 BTC: SymbolRules = load_rules(Product.USDM).symbols["BTCUSDT"]
@@ -280,8 +292,10 @@ def test_close_position_exit_is_clean(usdm: ExchangeRules) -> None:
 
 
 @pytest.mark.parametrize("bad", ["NaN", "sNaN", "Infinity", "-Infinity"])
-def test_values_the_rules_cannot_compare_fail_as_before(bad: str) -> None:
-    """A NaN or infinite price makes the full validation raise; the pass must not hide that."""
+def test_values_the_rules_cannot_compare_are_reported_not_raised(bad: str) -> None:
+    """A NaN or infinite number built in code (``from_params`` refuses them) is a -1100 naming
+    the field, for every validator; no rule that would compare it runs, nothing raises."""
+    ctx = MarketContext(last_price=Decimal("60000"))
     req = AlgoOrderRequest(
         symbol="BTCUSDT",
         side=Side.SELL,
@@ -289,17 +303,33 @@ def test_values_the_rules_cannot_compare_fail_as_before(bad: str) -> None:
         trigger_price=Decimal(bad),
         close_position=True,
     )
-    ctx = MarketContext(last_price=Decimal("60000"))
     assert not algo_order_is_clean(req, BTC, ctx, BINANCE)
-    try:
-        expected: Any = _all_algo_violations(req, BTC, ctx, BINANCE, (), PLAIN)
-    except InvalidOperation as e:
-        expected = type(e)
-    try:
-        got: Any = validate_algo_order(req, BTC, ctx)
-    except InvalidOperation as e:
-        got = type(e)
-    assert got == expected
+    [v] = validate_algo_order(req, BTC, ctx)
+    assert (v.code, v.field, v.rule) == (-1100, "triggerPrice", "triggerPrice.decimal")
+    [legacy] = validate_algo_order(req, BTC, ctx, names=_NAMES_LEGACY)
+    assert legacy.field == "stopPrice"
+    order = FuturesOrderRequest(
+        symbol="BTCUSDT",
+        side=Side.SELL,
+        type=FuturesOrderType.LIMIT,
+        time_in_force=TimeInForce.GTC,
+        quantity=Decimal(bad),
+        price=Decimal("60000"),
+    )
+    assert [(v.code, v.field) for v in validate_futures_order(order, BTC, ctx)] == [
+        (-1100, "quantity")
+    ]
+    spot = SpotOrderRequest(
+        symbol="BTCUSDT",
+        side=Side.SELL,
+        type=SpotOrderType.STOP_LOSS,
+        quantity=Decimal("0.01"),
+        stop_price=Decimal(bad),
+    )
+    spot_rules = load_rules(Product.SPOT).symbols["BTCUSDT"]
+    assert [(v.code, v.field) for v in validate_spot_order(spot, spot_rules, ctx)] == [
+        (-1100, "stopPrice")
+    ]
 
 
 def test_prepared_rules_follow_the_rules_object() -> None:

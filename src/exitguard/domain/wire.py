@@ -24,6 +24,7 @@ __all__ = [
     "EncodePlan",
     "FieldSpec",
     "Kind",
+    "bad_value",
     "decode_fields",
     "encode_fields",
     "encode_plan",
@@ -168,7 +169,7 @@ def decode_fields(params: Mapping[str, object], specs: Iterable[FieldSpec], into
         value = _decode_value(spec, raw)
         if value is _BAD:
             into.bad.add(spec.wire)
-            into.violations.append(_bad_value(spec, raw))
+            into.violations.append(bad_value(spec, raw))
         else:
             into.values[spec.attr] = value
 
@@ -238,7 +239,9 @@ def _decode_value(spec: FieldSpec, raw: object) -> object:
     return spec.wrap(raw) if spec.wrap is not None else raw
 
 
-def _bad_value(spec: FieldSpec, raw: object) -> Violation:
+def bad_value(spec: FieldSpec, raw: object) -> Violation:
+    """The violation for a value of ``spec`` that cannot be read (Binance -1100 for numbers and
+    strings, the field's own code and text for an enum)."""
     shown = repr(raw) if len(repr(raw)) <= 40 else repr(raw)[:37] + "..."
     if spec.kind is Kind.ENUM:
         assert spec.enum is not None

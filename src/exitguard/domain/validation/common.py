@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+from dataclasses import replace
+from decimal import Decimal
+
 from ..dialect import Dialect
 from ..enums import TimeInForce
 from ..violations import Violation
+from ..wire import FieldSpec, Kind, bad_value
 
 __all__ = ["GTD_MAX_MS", "check_good_till_date", "not_required", "over_limit"]
 
@@ -86,3 +91,24 @@ def over_limit(
             f"{text} {open_now} open + {adding} new exceeds the limit of {limit} ({rule}).",
         )
     ]
+
+
+def non_finite_numbers(
+    req: object, specs: Iterable[FieldSpec], n: Callable[[str], str] = str
+) -> list[Violation]:
+    """-1100 for each decimal field holding NaN or an infinity.
+
+    ``from_params`` never builds such a request (Binance's decimal pattern refuses them), but
+    code can; no price or quantity rule can compare them, so validation reports them and
+    checks nothing else rather than raising (rule: validators never raise).
+    """
+    out: list[Violation] = []
+    for spec in specs:
+        if spec.kind is Kind.DECIMAL:
+            value = getattr(req, spec.attr, None)
+            if isinstance(value, Decimal) and not value.is_finite():
+                wire = n(spec.wire)
+                out.append(
+                    bad_value(spec if wire == spec.wire else replace(spec, wire=wire), value)
+                )
+    return out

@@ -15,9 +15,10 @@ from ..filters import SymbolRules
 from ..ids import check_client_id
 from ..numbers import format_decimal
 from ..requests import SpotOrderRequest
+from ..requests.spot import SPOT_ORDER_FIELDS
 from ..triggers import condition_holds, trigger_direction
 from ..violations import Violation
-from .common import not_required, over_limit
+from .common import non_finite_numbers, not_required, over_limit
 from .context import PLAIN, MarketContext, Names
 from .filters import check_lot, check_notional, check_percent_price, check_price
 
@@ -57,6 +58,9 @@ def validate_spot_order(
     the per-order immediate-trigger check (it checks the price relationship instead) and counts
     itself against MAX_NUM_ORDERS with ``new_orders=0``.
     """
+    unusable = non_finite_numbers(req, SPOT_ORDER_FIELDS, names)
+    if unusable:
+        return unusable
     ctx = ctx or MarketContext()
     n = names
     skip = frozenset(skip)

@@ -27,10 +27,11 @@ from ..filters import FUTURES_ACCOUNT_ALGO_ORDER_LIMIT, SymbolRules
 from ..ids import check_client_id
 from ..numbers import format_decimal
 from ..requests import AlgoOrderRequest, FuturesOrderRequest
+from ..requests.usdm import ALGO_FIELDS, FUTURES_ORDER_FIELDS
 from ..triggers import condition_holds, trigger_direction, truncate_mark_price
 from ..violations import Violation
 from .algo_fast import CLOSE_POSITION_TYPES, LIMIT_ALGO, algo_order_is_clean
-from .common import check_good_till_date, not_required, over_limit
+from .common import check_good_till_date, non_finite_numbers, not_required, over_limit
 from .context import PLAIN, MarketContext, Names
 from .filters import check_lot, check_notional, check_percent_price, check_price
 
@@ -146,6 +147,9 @@ def validate_algo_order(
     # Orders that break nothing skip building the violation list (same rules, see algo_fast).
     if algo_order_is_clean(req, rules, ctx, dialect):
         return []
+    unusable = non_finite_numbers(req, ALGO_FIELDS, str if names is PLAIN else names)
+    if unusable:
+        return unusable
     return _all_algo_violations(req, rules, ctx, dialect, skip, names)
 
 
@@ -457,6 +461,9 @@ def validate_futures_order(
     then checked with the algo rules under their legacy names (stopPrice, activationPrice).
     """
     ctx = ctx or MarketContext()
+    unusable = non_finite_numbers(req, FUTURES_ORDER_FIELDS)
+    if unusable:
+        return unusable
     if req.type.value in ALGO_ORDER_TYPES:
         if not dialect.conditional_types_on_order_endpoint:
             return [
