@@ -53,6 +53,22 @@ def _ccxt_args(o: Order) -> tuple[dict[str, Any], str, str, float | None, float 
     return params, "limit", side, o.quantity_f, o.price_f
 
 
+def ccxt_order_args(o: Order) -> tuple[str, str, float | None, float | None, dict[str, Any]]:
+    """The arguments a ccxt user passes to ``create_order`` for one bench order: a market stop
+    closing the position, or a reduce-only limit take-profit (side, type, amount, price,
+    params)."""
+    side = "sell" if o.side is Side.SELL else "buy"
+    if o.kind == 0:
+        params: dict[str, Any] = {
+            "triggerPrice": o.trigger_f,
+            "closePosition": True,
+            "clientAlgoId": o.client_id,
+        }
+        return side, "market", None, None, params
+    params = {"takeProfitPrice": o.trigger_f, "reduceOnly": True, "clientAlgoId": o.client_id}
+    return side, "limit", o.quantity_f, o.price_f, params
+
+
 def make_ccxt(doc: dict[str, Any]) -> tuple[Callable[[Order], str], Any, str]:
     import ccxt  # type: ignore[import-untyped]
 
@@ -67,21 +83,7 @@ def make_ccxt(doc: dict[str, Any]) -> tuple[Callable[[Order], str], Any, str]:
     api = ["fapiPrivate"]
 
     def one(o: Order) -> str:
-        side = "sell" if o.side is Side.SELL else "buy"
-        if o.kind == 0:
-            params = {
-                "triggerPrice": o.trigger_f,
-                "closePosition": True,
-                "clientAlgoId": o.client_id,
-            }
-            type_, amount, price = "market", None, None
-        else:
-            params = {
-                "takeProfitPrice": o.trigger_f,
-                "reduceOnly": True,
-                "clientAlgoId": o.client_id,
-            }
-            type_, amount, price = "limit", o.quantity_f, o.price_f
+        side, type_, amount, price, params = ccxt_order_args(o)
         # What create_order() does before it sends, minus the network call.
         is_algo = ex.is_conditional_order(params)
         request = ex.create_order_request(
@@ -105,22 +107,8 @@ def ccxt_stages(orders: Sequence[Order], ex: Any) -> dict[str, dict[str, float]]
     gc.disable()
     try:
         for o in orders:
-            side = "sell" if o.side is Side.SELL else "buy"
             t0 = clock()
-            if o.kind == 0:
-                params = {
-                    "triggerPrice": o.trigger_f,
-                    "closePosition": True,
-                    "clientAlgoId": o.client_id,
-                }
-                type_, amount, price = "market", None, None
-            else:
-                params = {
-                    "takeProfitPrice": o.trigger_f,
-                    "reduceOnly": True,
-                    "clientAlgoId": o.client_id,
-                }
-                type_, amount, price = "limit", o.quantity_f, o.price_f
+            side, type_, amount, price, params = ccxt_order_args(o)
             is_algo = ex.is_conditional_order(params)
             request = ex.create_order_request(
                 CCXT_SYMBOL, type_, side, amount, price, ex.extend(params, {"isAlgoOrder": is_algo})
