@@ -162,8 +162,6 @@ class EventApplier:
 
     def _account(self, ev: AccountUpdate) -> ApplyOutcome:
         scope = self.scope
-        relevant = False
-        symbols = []
         changed: list[tuple[str, PositionSide]] = []
         for p in ev.positions:
             key = (p.symbol, p.position_side)
@@ -174,8 +172,6 @@ class EventApplier:
             if p.amount == 0:
                 if before is not None:
                     del scope.positions[key]
-                    relevant = True
-                    symbols.append(p.symbol)
                     changed.append(key)
                 continue
             pos = Position(
@@ -188,13 +184,12 @@ class EventApplier:
             )
             if before != pos:
                 scope.positions[key] = pos
-                relevant = True
-                symbols.append(p.symbol)
                 changed.append(key)
-        if relevant:
+        if changed:
             scope.release_stale_holds()
             self._emit_positions(changed)
-        return ApplyOutcome(True, relevant, ",".join(sorted(set(symbols))))
+        symbols = ",".join(sorted({symbol for symbol, _side in changed}))
+        return ApplyOutcome(True, bool(changed), symbols)
 
     def _emit_positions(self, changed: list[tuple[str, PositionSide]]) -> None:
         # Only the positions that changed: a notice per event must not grow with the account.
