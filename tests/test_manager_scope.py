@@ -309,3 +309,55 @@ async def test_gate_refusal_holds_the_slot_and_sends_nothing(store):
     assert places(venue) == []
     assert {d["kind"] for d in store.decisions()} == {"gate_refused"}
     assert SL_SLOT.text() in store.holds() and TP_SLOT.text() in store.holds()
+
+
+async def test_startup_subscribes_the_stream_before_hydrating(store):
+    """An exit placed by the startup pass is confirmed on the stream: the subscription must
+    exist before that pass, or the confirmation is lost and the exit stays pending (CI flake)."""
+    venue = FakeUsdm(positions=[long_position()])
+    scope = make_scope(venue, store)
+
+    async def open_later() -> None:
+        await asyncio.sleep(0.05)
+        venue.calls.append("stream open")
+        venue.stream_items.put_nowait(TransportEvent(TransportKind.OPEN, ""))
+
+    opener = asyncio.create_task(open_later())
+    await scope.start()
+    await opener
+    try:
+        assert venue.calls[:2] == ["stream open", "hydrate"]
+        sl = next(o for o in venue.orders.values() if o.kind is ExitKind.ALGO)
+        venue.stream_items.put_nowait(UserDataEvent(algo_update(sl.client_id, sl.venue_id, "NEW")))
+        await scope.wait_idle()
+        assert store.get(sl.client_id).status is ExitStatus.OPEN
+        # The OPEN that preceded the hydration asks for nothing more.
+        assert scope.stats.recoveries == 0 and scope.stats.hydrations == 1
+        assert len(places(venue)) == 2
+    finally:
+        await scope.stop()
+
+
+async def test_stream_opening_after_the_startup_timeout_triggers_one_recovery(store):
+    """No stream in time: protect the position anyway, then read the state again once the
+    stream opens (what happened in between was never delivered); nothing is placed twice."""
+    venue = FakeUsdm(positions=[long_position()])
+    scope = make_scope(venue, store, stream_open_timeout_s=0.02)
+    await scope.start()
+    try:
+        assert venue.calls[0] == "hydrate" and len(places(venue)) == 2
+        assert scope.stats.recoveries == 0
+        # Meanwhile the venue accepted both exits (their confirmations were never delivered).
+        venue.stream_items.put_nowait(TransportEvent(TransportKind.OPEN, ""))
+        async with asyncio.timeout(5):
+            while scope.stats.recoveries < 1 or scope.state is not ScopeState.READY:
+                await asyncio.sleep(0.005)
+        assert venue.calls.count("hydrate") == 2
+        assert len(places(venue)) == 2
+        assert {r.status for r in store.blocking("acct", Product.USDM)} == {ExitStatus.OPEN}
+        # Another OPEN after a hydration that saw the stream open asks for nothing.
+        venue.stream_items.put_nowait(TransportEvent(TransportKind.OPEN, ""))
+        await scope.wait_idle()
+        assert scope.stats.recoveries == 1
+    finally:
+        await scope.stop()

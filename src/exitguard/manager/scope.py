@@ -78,6 +78,8 @@ class ScopeConfig:
     crash_at: str | None = None  # tests: SIGKILL ourselves at this point (CRASH_POINTS)
     recovery_backoff_s: float = 0.5
     max_recovery_attempts: int = 20
+    # Startup waits this long for the private stream to open before hydrating (see start()).
+    stream_open_timeout_s: float = 10.0
 
 
 @dataclass(slots=True)
@@ -129,6 +131,9 @@ class ProductScope:
         self._checkpoint_task: asyncio.Task[None] | None = None
         self._handling = False
         self.ready = asyncio.Event()
+        self.stream_open = asyncio.Event()  # the private stream is subscribed right now
+        # The last hydration began while the stream was open: every later event reaches us.
+        self._hydrated_while_open = False
 
     # -- plumbing ------------------------------------------------------------------------
 
@@ -170,8 +175,19 @@ class ProductScope:
     # -- lifecycle -----------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Startup = recovery (crash-only). Then follow the private stream."""
+        """Startup = recovery (crash-only). Then follow the private stream.
+
+        The stream is subscribed *before* hydrating (bounded by ``stream_open_timeout_s``):
+        a confirmation for an exit placed by the startup pass, sent before the subscription
+        existed, would be lost, and the exit would wait for it forever. If the stream is not
+        open in time, positions are protected anyway, and the late OPEN triggers a recovery.
+        """
         self._tasks.append(asyncio.create_task(self._pump(), name=f"{self.product}-stream"))
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self.config.stream_open_timeout_s):
+                await self.stream_open.wait()
+        if not self.stream_open.is_set():
+            self.emit("stream_not_open", waited_s=self.config.stream_open_timeout_s)
         await self.recover("startup")
         self._tasks.append(asyncio.create_task(self._consume(), name=f"{self.product}-consume"))
 
@@ -203,6 +219,11 @@ class ProductScope:
 
     async def _pump(self) -> None:
         async for item in self.ops.stream():
+            if isinstance(item, TransportEvent):
+                if item.kind in (TransportKind.OPEN, TransportKind.RECONNECTED):
+                    self.stream_open.set()
+                else:
+                    self.stream_open.clear()
             if self.busy:
                 self.stats.deferred_events += 1
             self.queue.put_nowait(item)
@@ -257,7 +278,11 @@ class ProductScope:
                 if isinstance(item, TransportEvent):
                     if item.kind is TransportKind.RECONNECTING:
                         self.set_state(ScopeState.RECOVERY_REQUIRED)  # pause mutations, buffer
-                    elif item.kind in (TransportKind.RECONNECTED, TransportKind.EXCEPTION):
+                    elif item.kind in (TransportKind.RECONNECTED, TransportKind.EXCEPTION) or (
+                        item.kind is TransportKind.OPEN and not self._hydrated_while_open
+                    ):
+                        # A first OPEN after a hydration that ran without the stream: events
+                        # in between were never delivered, so read the state again.
                         self.set_state(ScopeState.RECOVERY_REQUIRED)
                         need_recovery = True
                     self.emit("transport", transport=item.kind.value, detail=item.detail)
@@ -300,6 +325,7 @@ class ProductScope:
         try:
             for attempt in range(self.config.max_recovery_attempts):
                 self.set_state(ScopeState.HYDRATING)
+                self._hydrated_while_open = self.stream_open.is_set()
                 try:
                     hydration = await self.ops.hydrate(self.config.account)
                     await self._reconcile(hydration)
