@@ -901,3 +901,20 @@ def test_symbol_flags(spot):
     ] == [(-2010, "symbol.ocoAllowed")]
     halted = replace(rules, status="HALT")
     assert [v.code for v in validate_spot_order(trailing, halted)] == [-2010]
+
+
+@pytest.mark.parametrize("quantity", ["NaN", "0.0000001"])
+def test_oco_shared_quantity_fault_is_reported_once(spot, quantity):
+    """Both legs carry the list's quantity; its fault is one violation, not one per leg."""
+    from exitguard.domain import SpotOcoRequest
+    from exitguard.domain.validation import validate_spot_oco
+
+    oco = replace(SpotOcoRequest.from_params(SPOT_OCO).request, quantity=D(quantity))
+    got = validate_spot_oco(oco, spot.get("BTCUSDT"))
+    quantity_rules = [v.rule for v in got if v.field == "quantity" and "LOT_SIZE" in v.rule]
+    decimal_rules = [v.rule for v in got if v.rule == "quantity.decimal"]
+    assert len(got) == len(set(got))
+    if quantity == "NaN":
+        assert decimal_rules == ["quantity.decimal"] and quantity_rules == []
+    else:
+        assert sorted(quantity_rules) == ["LOT_SIZE.minQty", "LOT_SIZE.stepSize"]

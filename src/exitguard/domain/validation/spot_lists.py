@@ -102,7 +102,7 @@ def _oco_pair(
                     )
                 )
     for leg, names, _ in legs:
-        out += validate_spot_order(
+        for v in validate_spot_order(
             leg.as_order(rules.symbol, side, quantity),
             rules,
             ctx,
@@ -110,7 +110,10 @@ def _oco_pair(
             names,
             check_immediate_trigger=False,
             new_orders=0,
-        )
+        ):
+            # Both legs carry the shared quantity and side: a fault in them is reported once.
+            if v not in out:
+                out.append(v)
     if not out:
         out += _price_relationship(side, above, below, ctx.last_price)
     return out
