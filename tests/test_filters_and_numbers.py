@@ -70,6 +70,20 @@ def test_unknown_filters_kept_not_enforced(spot, usdm):
     ] == [1, 2]
 
 
+def test_rules_with_unknown_filters_survive_pickling(spot, usdm):
+    """Rules go to sweep worker processes: read-only views must not make them unpicklable."""
+    import pickle
+    from types import MappingProxyType
+
+    for rules in (spot, usdm):
+        assert any(s.unknown_filters for s in rules.symbols.values())
+        again = pickle.loads(pickle.dumps(rules))
+        assert again == rules
+        assert isinstance(again.symbols, MappingProxyType)
+        unknown = next(f for s in again.symbols.values() for f in s.unknown_filters)
+        assert isinstance(unknown.raw, MappingProxyType)
+
+
 def test_optional_and_legacy_filters(spot, usdm):
     assert usdm.get("ETHUSDT").max_num_algo_orders.limit == 10  # legacy, removed 2025-12-29
     assert usdm.get("BTCUSDT").max_num_algo_orders is None

@@ -114,6 +114,14 @@ class UnknownFilter:
     filter_type: str
     raw: Mapping[str, object]
 
+    def __reduce__(self) -> tuple[object, ...]:
+        # A read-only view cannot be pickled; rules cross process boundaries (sweep workers).
+        return (_unknown_filter, (self.filter_type, dict(self.raw)))
+
+
+def _unknown_filter(filter_type: str, raw: dict[str, object]) -> UnknownFilter:
+    return UnknownFilter(filter_type, MappingProxyType(raw))
+
 
 # weakref_slot: validation keeps prepared bounds per rules object and drops them with it.
 @dataclass(frozen=True, slots=True, weakref_slot=True)
@@ -164,6 +172,27 @@ class ExchangeRules:
 
     def get(self, symbol: str) -> SymbolRules | None:
         return self.symbols.get(symbol)
+
+    def __reduce__(self) -> tuple[object, ...]:
+        # As for UnknownFilter: the symbol table is a read-only view, rebuilt on load.
+        return (
+            _exchange_rules,
+            (
+                self.product,
+                dict(self.symbols),
+                self.account_algo_order_limit,
+                self.exchange_filters,
+            ),
+        )
+
+
+def _exchange_rules(
+    product: Product,
+    symbols: dict[str, SymbolRules],
+    limit: int | None,
+    exchange_filters: tuple[UnknownFilter, ...],
+) -> ExchangeRules:
+    return ExchangeRules(product, MappingProxyType(symbols), limit, exchange_filters)
 
 
 def detect_product(doc: Mapping[str, object]) -> Product:
