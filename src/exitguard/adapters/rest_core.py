@@ -24,7 +24,7 @@ like this:
   own ``send_signed_request`` / ``send_request`` wrappers fail (USD-M SDK 18.0.1, Spot SDK 13.2.0)
   with ``TypeError: 'function' object is not subscriptable`` (they call ``send_request[T](...)``).
   Same signing, same error classes, same query-string encoding as the typed methods.
-- Secrets: the API key, secret and passphrase go into the core's :class:`.usdm_errors.Redactor`
+- Secrets: the API key, secret and passphrase go into the core's :class:`.sdk_errors.Redactor`
   at construction; every error leaving :meth:`RestCore.run` has been redacted and is raised
   outside the ``except`` block, so the SDK exception (unredacted text, URL with signature) does
   not ride along as ``__context__``.
@@ -57,7 +57,7 @@ from Crypto.Signature.eddsa import EdDSASigScheme
 from pydantic import BaseModel
 
 from .errors import ExchangeError, Transient, UnknownOutcome
-from .usdm_errors import Redactor, install_log_redaction, translate
+from .sdk_errors import Redactor, install_log_redaction, translate
 
 __all__ = [
     "OFFSET_APPLY_MS",
@@ -82,7 +82,7 @@ KeyKind = Literal["hmac", "rsa", "ed25519"]
 # Below this the measured offset is loopback/WAN jitter: Binance accepts a timestamp up to 1000 ms
 # ahead and recvWindow (5000 ms) behind, so the SDK's own timestamps keep working.
 OFFSET_APPLY_MS = 200
-# What an SDK call may raise that is not an adapter bug (see usdm_errors for the mapping).
+# What an SDK call may raise that is not an adapter bug (see sdk_errors for the mapping).
 _BOUNDARY_ERRORS: tuple[type[BaseException], ...] = (
     SdkError,
     requests.RequestException,

@@ -16,12 +16,12 @@ from typing import Any, Generic, TypeVar
 
 from binance_common.models import ApiResponse
 
+from .answer_fields import ShapeError
 from .errors import ExchangeError, UnknownOutcome
 from .port import StreamItem
 from .rest_core import PrivateKey, RestCore, RestSettings, load_private_key, sdk_call
+from .sdk_errors import Redactor, is_not_found
 from .stream_loop import ReconnectingStream
-from .usdm_convert import ShapeError
-from .usdm_errors import Redactor, is_not_found
 
 __all__ = ["SdkClient", "SdkReader", "SdkTrader", "convert"]
 

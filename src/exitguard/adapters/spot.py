@@ -7,7 +7,7 @@ Modules: :mod:`.spot_rest` (the Spot SDK client, clock error code, Spot error cl
 ``subscribe.signature``). Shared with USD-M: :mod:`.rest_core` (threads, clock offset, exact
 params, error boundary), :mod:`.sdk_client` (reader/trader wiring, answers → snapshots, stream
 bookkeeping), :mod:`.stream_loop` (the reconnecting socket and its transport events), and the
-redaction and SDK-exception mapping of :mod:`.usdm_errors`.
+redaction and SDK-exception mapping of :mod:`.sdk_errors`.
 
 SDK surface used (``rest`` = ``Spot(config_rest_api=...).rest_api``, a ``SpotRestAPI``; every
 typed call returns ``ApiResponse[<model>]``):
@@ -30,7 +30,7 @@ typed call returns ``ApiResponse[<model>]``):
 | ``binance_common.utils.get_signature`` | WS API ``userDataStream.subscribe.signature``, ``session.logon`` | - | user_stream (HMAC hex / RSA / Ed25519; logon: Ed25519 only) |
 | ``binance_common.configuration.ConfigurationRestAPI`` | - | - | api_key, api_secret / private_key, base_path, timeout, retries=0 |
 | ``binance_common.signature.Signers.get_signer`` | - | - | RSA/Ed25519 signer |
-| ``binance_common.errors`` | - | - | error boundary (:mod:`.usdm_errors`, reclassified for Spot) |
+| ``binance_common.errors`` | - | - | error boundary (:mod:`.sdk_errors`, reclassified for Spot) |
 
 Not used, on purpose: the SDK's ``websocket_api`` and ``websocket_streams`` clients (the user
 stream uses aiohttp; why in :mod:`.spot_stream`), the rest client's ``send_signed_request``

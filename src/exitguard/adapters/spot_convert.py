@@ -15,8 +15,16 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
+from .answer_fields import (
+    ShapeError,
+    as_list,
+    as_mapping,
+    side_field,
+    text_field,
+    to_decimal,
+    to_int,
+)
 from .port import BalanceSnapshot, PriceSnapshot, SpotListSnapshot, SpotOrderSnapshot
-from .usdm_convert import ShapeError, _dec, _int, _side, _str, as_list, as_mapping
 
 __all__ = [
     "balance_snapshots",
@@ -29,21 +37,21 @@ __all__ = [
 def spot_order_snapshot(obj: object) -> SpotOrderSnapshot:
     row = as_mapping(obj)
     # A cancel answer: ``clientOrderId`` is the cancel request's id, the order's is ``orig...``.
-    own_id = row.get("origClientOrderId") or _str(row, "clientOrderId")
+    own_id = row.get("origClientOrderId") or text_field(row, "clientOrderId")
     when = row.get("updateTime") or row.get("transactTime") or row.get("time") or 0
     return SpotOrderSnapshot(
-        order_id=_int(row.get("orderId")),
+        order_id=to_int(row.get("orderId")),
         client_order_id=str(own_id),
-        symbol=_str(row, "symbol"),
-        side=_side(row),
-        order_type=_str(row, "type"),
-        status=_str(row, "status"),
-        quantity=_dec(row.get("origQty", "0")),
-        executed_quantity=_dec(row.get("executedQty", "0")),
-        price=_dec(row.get("price", "0")),
-        stop_price=_dec(row.get("stopPrice", "0")),
-        order_list_id=_int(row.get("orderListId"), -1),
-        update_time_ms=_int(when, 0),
+        symbol=text_field(row, "symbol"),
+        side=side_field(row),
+        order_type=text_field(row, "type"),
+        status=text_field(row, "status"),
+        quantity=to_decimal(row.get("origQty", "0")),
+        executed_quantity=to_decimal(row.get("executedQty", "0")),
+        price=to_decimal(row.get("price", "0")),
+        stop_price=to_decimal(row.get("stopPrice", "0")),
+        order_list_id=to_int(row.get("orderListId"), -1),
+        update_time_ms=to_int(when, 0),
         raw=dict(row),
     )
 
@@ -51,7 +59,7 @@ def spot_order_snapshot(obj: object) -> SpotOrderSnapshot:
 def list_snapshot(obj: object) -> SpotListSnapshot:
     row = as_mapping(obj)
     orders = tuple(
-        (_int(as_mapping(o).get("orderId")), str(as_mapping(o).get("clientOrderId", "")))
+        (to_int(as_mapping(o).get("orderId")), str(as_mapping(o).get("clientOrderId", "")))
         for o in as_list(row.get("orders", []))
     )
     reports = tuple(
@@ -61,14 +69,14 @@ def list_snapshot(obj: object) -> SpotListSnapshot:
         if isinstance(r, Mapping) and "status" in r
     )
     return SpotListSnapshot(
-        order_list_id=_int(row.get("orderListId")),
-        list_client_order_id=_str(row, "listClientOrderId"),
-        symbol=_str(row, "symbol"),
+        order_list_id=to_int(row.get("orderListId")),
+        list_client_order_id=text_field(row, "listClientOrderId"),
+        symbol=text_field(row, "symbol"),
         contingency_type=str(row.get("contingencyType", "OCO")),
-        list_status_type=_str(row, "listStatusType"),
-        list_order_status=_str(row, "listOrderStatus"),
+        list_status_type=text_field(row, "listStatusType"),
+        list_order_status=text_field(row, "listOrderStatus"),
         orders=orders,
-        transaction_time_ms=_int(row.get("transactionTime"), 0),
+        transaction_time_ms=to_int(row.get("transactionTime"), 0),
         reports=reports,
         raw=dict(row),
     )
@@ -80,7 +88,11 @@ def balance_snapshots(answer: object) -> list[BalanceSnapshot]:
     out = []
     for r in rows:
         b = as_mapping(r)
-        out.append(BalanceSnapshot(_str(b, "asset"), _dec(b.get("free")), _dec(b.get("locked"))))
+        out.append(
+            BalanceSnapshot(
+                text_field(b, "asset"), to_decimal(b.get("free")), to_decimal(b.get("locked"))
+            )
+        )
     return out
 
 
@@ -91,6 +103,6 @@ def last_price(symbol: str, answer: object) -> PriceSnapshot:
     for r in rows:
         row = as_mapping(r)
         if row.get("symbol") == symbol:
-            price: Decimal = _dec(row.get("price"))
+            price: Decimal = to_decimal(row.get("price"))
             return PriceSnapshot(symbol, price, price)
     raise ShapeError(f"no price for {symbol}")

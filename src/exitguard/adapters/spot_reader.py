@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .answer_fields import as_list, as_mapping
 from .port import (
     BalanceSnapshot,
     PriceSnapshot,
@@ -20,7 +21,6 @@ from .sdk_client import SdkReader, convert
 from .spot_convert import balance_snapshots, last_price, list_snapshot, spot_order_snapshot
 from .spot_rest import SpotRestCore
 from .spot_stream import SpotStreamAuth, SpotStreamSettings, SpotUserStream, resolve_auth
-from .usdm_convert import as_list, as_mapping
 
 __all__ = ["SdkSpotReader"]
 

@@ -7,7 +7,7 @@ own ``send_signed_request`` fails in 13.2.0 with ``TypeError`` like the USD-M SD
 Spot's own: the SDK client (``Spot(...).rest_api``), the server time call (``rest.time()``,
 ``GET /api/v3/time``), the clock error code (``-1021`` only) and the error classes below.
 
-Errors: :func:`.usdm_errors.translate` knows every SDK exception; it classifies with the USD-M
+Errors: :func:`.sdk_errors.translate` knows every SDK exception; it classifies with the USD-M
 table, so answers with a code or an HTTP status are classified again with the Spot rows
 (:func:`spot_translate`): Spot has no "503 Service Unavailable = failure" rule, and ``-2021``
 means a half-done cancel-replace there.
@@ -27,7 +27,7 @@ from exitguard.domain.enums import Product
 
 from .errors import ExchangeError, Transient, error_for
 from .rest_core import RestCore, RestSettings, TypedCall
-from .usdm_errors import Redactor, translate
+from .sdk_errors import Redactor, translate
 
 __all__ = ["SpotRestCore", "SpotRestSettings", "TypedCall", "spot_translate"]
 

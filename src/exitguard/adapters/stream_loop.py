@@ -38,7 +38,7 @@ import aiohttp
 
 from .errors import ExchangeError
 from .port import StreamItem, TransportEvent, TransportKind, UserDataEvent
-from .usdm_errors import Redactor
+from .sdk_errors import Redactor
 
 __all__ = [
     "ATTEMPT_ERRORS",

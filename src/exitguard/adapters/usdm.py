@@ -3,11 +3,12 @@ SDK ``binance-sdk-derivatives-trading-usds-futures`` (checked against 18.0.1, wi
 ``binance-common`` 4.6.0).
 
 Modules: :mod:`.usdm_rest` (the USD-M SDK client and clock error codes),
-:mod:`.usdm_errors` (error boundary, redaction), :mod:`.usdm_convert` (answers → snapshots),
-:mod:`.usdm_reader`, :mod:`.usdm_trader`, :mod:`.usdm_stream` (private stream: listen key,
-keep-alive). Shared with Spot: :mod:`.rest_core` (threads, clock offset, exact params, error
-boundary), :mod:`.sdk_client` (reader/trader wiring, stream bookkeeping) and
-:mod:`.stream_loop` (the reconnecting socket and its transport events).
+:mod:`.usdm_convert` (answers → snapshots), :mod:`.usdm_reader`, :mod:`.usdm_trader`,
+:mod:`.usdm_stream` (private stream: listen key, keep-alive). Shared with Spot:
+:mod:`.rest_core` (threads, clock offset, exact params), :mod:`.sdk_errors` (error boundary,
+redaction), :mod:`.answer_fields` (reading answer fields), :mod:`.sdk_client` (reader/trader
+wiring, stream bookkeeping) and :mod:`.stream_loop` (the reconnecting socket and its transport
+events).
 
 SDK surface used (``rest`` = ``DerivativesTradingUsdsFutures(config_rest_api=...).rest_api``, a
 ``DerivativesTradingUsdsFuturesRestAPI``; every typed call returns ``ApiResponse[<model>]``):
@@ -35,7 +36,7 @@ SDK surface used (``rest`` = ``DerivativesTradingUsdsFutures(config_rest_api=...
 | ``binance_common.signature.Signers.get_signer`` | - | - | RSA/Ed25519 signer of the generic signed request |
 | ``binance_common.utils.snake_to_camel`` | - | - | typed call puts the same names on the wire |
 | ``binance_common.models.ApiResponse`` (``.data()``) | - | - | every typed result |
-| ``binance_common.errors`` (base ``Error``): BadRequestError, UnauthorizedError, ForbiddenError, NotFoundError, TooManyRequestsError (``retry_after``), RateLimitBanError, ServerError, ClientError, NetworkError, RequiredError | - | - | error boundary (:mod:`.usdm_errors`) |
+| ``binance_common.errors`` (base ``Error``): BadRequestError, UnauthorizedError, ForbiddenError, NotFoundError, TooManyRequestsError (``retry_after``), RateLimitBanError, ServerError, ClientError, NetworkError, RequiredError | - | - | error boundary (:mod:`.sdk_errors`) |
 
 Not used, on purpose: the SDK's ``websocket_streams`` client (the private stream uses aiohttp;
 why in :mod:`.usdm_stream`), the rest client's ``send_signed_request`` (broken in 18.0.1, see

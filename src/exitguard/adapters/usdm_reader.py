@@ -12,13 +12,12 @@ from typing import Any
 
 from exitguard.domain.enums import PositionMode
 
+from .answer_fields import as_list, as_mapping
 from .port import AlgoOrderSnapshot, OrderSnapshot, PositionSnapshot, PriceSnapshot
 from .rest_core import PrivateKey, RestSettings
 from .sdk_client import SdkReader, convert
 from .usdm_convert import (
     algo_snapshot,
-    as_list,
-    as_mapping,
     order_snapshot,
     position_mode,
     position_snapshots,

@@ -4,7 +4,7 @@
 What is USD-M's own: the SDK client (``DerivativesTradingUsdsFutures(...).rest_api``), the server
 time call (``check_server_time``, ``GET /fapi/v1/time``), and the clock error codes: ``-1021``
 INVALID_TIMESTAMP and ``-5028`` (the matching engine's recvWindow check) both mean "clock".
-Errors are classified with the USD-M rows of the shared table (:func:`.usdm_errors.translate`).
+Errors are classified with the USD-M rows of the shared table (:func:`.sdk_errors.translate`).
 
 The settings and helpers (``UsdmRestSettings``, ``load_private_key``, ``plain``, ``sdk_params``,
 ``sdk_kwargs``, ...) live in :mod:`.rest_core` and are re-exported here under their old names.

@@ -43,8 +43,8 @@ import aiohttp
 
 from .errors import ExchangeError, Rejected
 from .port import TransportKind, UserDataEvent
+from .sdk_errors import REDACTED
 from .stream_loop import Event, ReconnectingStream, Socket, StreamError, StreamSettings
-from .usdm_errors import REDACTED
 from .usdm_rest import UsdmRestCore
 
 __all__ = ["UsdmUserStream", "UserStreamSettings"]

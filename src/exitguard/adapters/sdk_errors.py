@@ -1,4 +1,4 @@
-"""The USD-M adapter's error boundary: SDK and transport exceptions → :mod:`.errors`, redacted.
+"""The error boundary of every adapter: SDK and transport exceptions → :mod:`.errors`, redacted.
 
 Everything the official SDK (``binance_common.utils.send_request``) can raise, and what the
 exception carries (checked in ``binance-common`` 4.6.0):
