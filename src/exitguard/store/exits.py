@@ -57,6 +57,12 @@ CREATE TABLE IF NOT EXISTS holds (
     slot TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, reason TEXT NOT NULL, created_ms INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS scopes (scope TEXT PRIMARY KEY, state TEXT NOT NULL, updated_ms INTEGER NOT NULL);
+-- The protection supervisor's last verdict per managed position (``status`` reads it):
+-- position = account/product/symbol/positionSide; state = protected | bare | degraded.
+CREATE TABLE IF NOT EXISTS protection (
+    position TEXT PRIMARY KEY, state TEXT NOT NULL, since_ms INTEGER NOT NULL,
+    reason TEXT NOT NULL, updated_ms INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS entries (
     key TEXT PRIMARY KEY, entry_price TEXT NOT NULL, amount TEXT NOT NULL, updated_ms INTEGER NOT NULL
 );
@@ -516,6 +522,30 @@ class ExitStore:
 
     def scope_states(self) -> dict[str, str]:
         return {r["scope"]: r["state"] for r in self._db.execute("SELECT scope, state FROM scopes")}
+
+    def set_protection(
+        self, position: str, state: str, since_ms: int, reason: str, now_ms: int
+    ) -> None:
+        """The supervisor's verdict for one position (``position`` = account/product/symbol/
+        positionSide); ``since_ms`` is when the position entered ``state``."""
+        self._db.execute(
+            "INSERT OR REPLACE INTO protection (position, state, since_ms, reason, updated_ms)"
+            " VALUES (?,?,?,?,?)",
+            (position, state, since_ms, reason, now_ms),
+        )
+
+    def forget_protection(self, position: str) -> None:
+        """The position is flat or no longer managed: it has no verdict."""
+        self._db.execute("DELETE FROM protection WHERE position=?", (position,))
+
+    def protection(self) -> dict[str, tuple[str, int, str, int]]:
+        """position -> (state, since_ms, reason, updated_ms), the supervisor's last verdicts."""
+        return {
+            r["position"]: (r["state"], r["since_ms"], r["reason"], r["updated_ms"])
+            for r in self._db.execute(
+                "SELECT position, state, since_ms, reason, updated_ms FROM protection"
+            )
+        }
 
     def entry(self, key: str) -> tuple[Decimal, Decimal] | None:
         """(entry price, amount) remembered for a Spot holding."""
