@@ -13,7 +13,7 @@ import pytest
 from exitguard.adapters.errors import Rejected, Transient, UnknownOutcome
 from exitguard.adapters.port import TransportEvent, TransportKind, UserDataEvent
 from exitguard.domain.enums import PositionSide, Product, Side
-from exitguard.manager.scope import ProductScope, ScopeConfig, ScopeState
+from exitguard.manager.scope import TICK, ProductScope, ScopeConfig, ScopeState
 from exitguard.planner.model import ExitKind, ExitStatus, Role, SlotKey
 from exitguard.planner.policy import (
     Distance,
@@ -199,10 +199,18 @@ async def test_unknown_outcome_is_resolved_by_client_id_not_resent(store):
 async def test_unknown_outcome_not_at_venue_is_placed_again_with_a_new_id(store):
     venue = FakeUsdm(positions=[long_position()])
     venue.place_errors = [UnknownOutcome("connection reset")]
-    scope = make_scope(venue, store, policy=ProtectionPolicy(stop_loss=SL_TP.stop_loss))
+    scope = make_scope(
+        venue, store, policy=ProtectionPolicy(stop_loss=SL_TP.stop_loss), retry_initial_s=0.05
+    )
     await scope.recover("startup")
     first = places(venue)[0].split()[2]
     assert store.get(first).status is ExitStatus.REJECTED
+    slot = store.get(first).slot
+    assert slot in scope.slot_retry  # placed again after a short backoff, not at once
+    await scope.plan_and_submit("too early")
+    assert len(places(venue)) == 1
+    while not scope.slot_retry.due(slot, scope.now_ms()):
+        pass  # the test clock advances 1 ms per reading
     await scope.plan_and_submit("retry")
     second = places(venue)[1].split()[2]
     assert second != first and store.get(second).status is ExitStatus.PENDING
@@ -250,11 +258,20 @@ async def test_hold_is_lifted_when_the_position_changes(store):
 
 async def test_transient_is_retried_by_a_later_pass(store):
     venue = FakeUsdm(positions=[long_position()])
-    venue.place_errors = [Transient("Too many requests", code=-1003, http_status=429)]
+    refusal = Transient("Too many requests", code=-1003, http_status=429)
+    refusal.retry_after_s = 1.0
+    venue.place_errors = [refusal]
     scope = make_scope(venue, store, policy=ProtectionPolicy(stop_loss=SL_TP.stop_loss))
     await scope.recover("startup")
     assert store.holds() == {}
-    await scope.plan_and_submit("retry")
+    (slot,) = scope.slot_retry.keys()
+    backoff = scope.slot_retry.get(slot)
+    assert backoff is not None and backoff.not_before_ms - backoff.first_ms >= 1000  # Retry-After
+    await scope.handle_batch([TICK])  # a supervisor tick before the backoff ends: no resend
+    assert len(places(venue)) == 1
+    while not scope.slot_retry.due(slot, scope.now_ms()):
+        pass  # the test clock advances 1 ms per reading
+    await scope.handle_batch([TICK])  # the supervisor's tick retries it, no event needed
     assert len(places(venue)) == 2
     assert store.get(places(venue)[1].split()[2]).status is ExitStatus.PENDING
 
@@ -295,7 +312,21 @@ async def test_dry_run_journals_sanitised_candidates_and_sends_nothing(store):
     candidates = store.decisions("dry_run_candidate")
     assert len(candidates) == 2  # journaled once per slot, not once per pass
     summary = candidates[0]["details"]
-    assert set(summary) == {"client_id", "role", "symbol", "side", "type", "reason"}
+    # Sanitised: what the order is and why, never keys or signatures.
+    assert {"client_id", "role", "symbol", "side", "type", "reason"} <= set(summary)
+    assert set(summary) <= {
+        "client_id",
+        "role",
+        "symbol",
+        "side",
+        "type",
+        "reason",
+        "stopPrice",
+        "triggerPrice",
+        "price",
+        "quantity",
+        "activatePrice",
+    }
     assert summary["symbol"] == "BTCUSDT" and summary["side"] == Side.SELL.value
     assert store.blocking("acct", Product.USDM) == []
 

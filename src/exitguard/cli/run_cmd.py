@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import signal
 from collections.abc import AsyncIterator
@@ -76,6 +77,14 @@ async def _connection(config: Config) -> AsyncIterator[tuple[Connection, Any]]:
         yield connection_from_config(config), None
 
 
+def log_event(log: Any, kind: str, data: dict[str, Any]) -> None:
+    """A manager notice at its level: anything that may leave a position bare is loud."""
+    from exitguard.manager.health import event_level
+
+    level = logging.getLevelName(event_level(kind)).lower()
+    getattr(log, level)(kind, **data)
+
+
 async def _run(config: Config) -> None:
     log = get_logger("exitguard.run")
     stop = asyncio.Event()
@@ -87,7 +96,7 @@ async def _run(config: Config) -> None:
             config,
             conn,
             crash_at=os.environ.get("EXITGUARD_CRASH_AT") or None,
-            on_event=lambda kind, data: log.info(kind, **data),
+            on_event=lambda kind, data: log_event(log, kind, data),
         )
         await manager.start()
         ready = {

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from exitguard.domain.enums import PositionSide, Product, Side
 from exitguard.planner.model import ExitKind, ExitStatus, Position
 from exitguard.store.exits import ExitRow
 
+from .context import ScopeContext
 from .events import (
     AccountUpdate,
     AlgoUpdate,
@@ -27,9 +28,6 @@ from .events import (
 )
 from .ops import ALGO_STATUS, ORDER_STATUS
 from .spot_ops import SpotOps, entry_key, is_dust
-
-if TYPE_CHECKING:
-    from .scope import ProductScope
 
 __all__ = ["ApplyOutcome", "EventApplier"]
 
@@ -43,9 +41,19 @@ class ApplyOutcome:
 
 _SKIP = ApplyOutcome(False, False)
 
+# A triggered algo exit ends with its child order: the child's final state is the parent's
+# (the Algo Service's own FINISHED may come later, or never reach us across a reconnect).
+_CHILD_END: dict[str, ExitStatus] = {
+    "FILLED": ExitStatus.FINISHED,
+    "CANCELED": ExitStatus.CANCELED,
+    "EXPIRED": ExitStatus.EXPIRED,
+    "EXPIRED_IN_MATCH": ExitStatus.EXPIRED,
+    "REJECTED": ExitStatus.REJECTED,
+}
+
 
 class EventApplier:
-    def __init__(self, scope: ProductScope) -> None:
+    def __init__(self, scope: ScopeContext) -> None:
         self.scope = scope
 
     def apply(self, event: PrivateEvent) -> ApplyOutcome:
@@ -130,11 +138,13 @@ class EventApplier:
     def _order(self, ev: OrderUpdate, now: int) -> ApplyOutcome:
         store = self.scope.store
         row = store.get(ev.client_order_id)
-        if row is not None and row.kind is ExitKind.ALGO:
-            row = None  # the venue may give a triggered child the parent's id: link by orderId
-        if row is None:
-            parent = store.by_child_order(ev.order_id)
-            if parent is not None and ev.execution_type == "TRADE":
+        if row is None or row.kind is ExitKind.ALGO:
+            # A triggered child: linked by orderId (``actualOrderId``), or by the parent's id
+            # when the venue gives the child the parent's client id.
+            parent = store.by_child_order(ev.order_id) or row
+            if parent is None:
+                return _SKIP
+            if ev.execution_type == "TRADE":
                 self.scope.emit(
                     "exit_fill",
                     client_id=parent.client_id,
@@ -142,7 +152,17 @@ class EventApplier:
                     qty=str(ev.last_qty),
                     price=str(ev.last_price),
                 )
-            return ApplyOutcome(parent is not None, False)
+            end = _CHILD_END.get(ev.status)
+            if end is None:
+                return ApplyOutcome(True, False, parent.slot.symbol)
+            return self._status_change(
+                parent.client_id,
+                end.value,
+                {end.value: end},
+                now,
+                venue_time_ms=ev.event_time_ms,
+                child_order_id=ev.order_id,
+            )
         if ev.execution_type == "TRADE":
             self.scope.emit(
                 "exit_fill",

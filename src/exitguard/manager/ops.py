@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
-from typing import Protocol
+from typing import Any, Protocol
 
 from exitguard.adapters.port import (
     AlgoOrderSnapshot,
@@ -19,7 +19,7 @@ from exitguard.adapters.port import (
     UsdmReader,
     UsdmTrader,
 )
-from exitguard.domain.enums import PositionMode, PositionSide, Product, WorkingType
+from exitguard.domain.enums import PositionMode, PositionSide, Product, Side, WorkingType
 from exitguard.domain.filters import ExchangeRules, parse_exchange_info
 from exitguard.domain.ids import ClientAlgoId, ClientIdGenerator, ClientOrderId
 from exitguard.domain.requests import AlgoOrderRequest, FuturesOrderRequest
@@ -61,13 +61,25 @@ ORDER_STATUS: dict[str, ExitStatus] = {
 
 @dataclass(frozen=True, slots=True)
 class VenueExit:
-    """An exit as the venue reports it now (REST), keyed by client id."""
+    """An exit as the venue reports it now (REST), keyed by client id.
+
+    Hydration also fills what the order *is* (symbol, sides, type, quantity; ``quantity`` None
+    for closePosition), so that an app-prefixed order the store does not know (a lost store) can
+    be put back into its slot or cancelled (:mod:`.adopt`).
+    """
 
     client_id: str
     kind: ExitKind
     status: ExitStatus
     venue_id: int
     child_order_id: int | None = None
+    symbol: str = ""
+    side: Side | None = None
+    position_side: PositionSide = PositionSide.BOTH
+    order_type: str = ""
+    quantity: Decimal | None = None
+    trailing: bool = False  # a trailing stop (USD-M TRAILING_STOP_MARKET, Spot trailingDelta)
+    raw: dict[str, Any] = field(default_factory=dict, compare=False)
 
 
 @dataclass(slots=True)
@@ -99,6 +111,13 @@ class ProductOps(Protocol):
     async def cancel(self, row: ExitRow) -> VenueExit: ...
     async def reference_price(self, symbol: str, working_type: WorkingType | None) -> Decimal: ...
     def stream(self) -> AsyncIterator[StreamItem]: ...
+    def replace_first_possible(
+        self, old: ExitRow, request: ExitRequest, position: Position | None
+    ) -> bool:
+        """Whether the venue can hold the new exit beside the old one (place-first)."""
+
+    def can_cancel_replace(self, old: ExitRow, request: ExitRequest) -> bool: ...
+    async def cancel_replace(self, old: ExitRow, request: ExitRequest) -> VenueExit: ...
 
 
 def _algo(snap: AlgoOrderSnapshot) -> VenueExit:
@@ -108,6 +127,13 @@ def _algo(snap: AlgoOrderSnapshot) -> VenueExit:
         ALGO_STATUS.get(snap.status, ExitStatus.UNKNOWN),
         snap.algo_id,
         snap.actual_order_id,
+        symbol=snap.symbol,
+        side=snap.side,
+        position_side=snap.position_side,
+        order_type=snap.order_type,
+        quantity=None if snap.close_position else snap.quantity,
+        trailing=snap.order_type == "TRAILING_STOP_MARKET",
+        raw=snap.raw,
     )
 
 
@@ -117,7 +143,29 @@ def _order(snap: OrderSnapshot) -> VenueExit:
         ExitKind.ORDER,
         ORDER_STATUS.get(snap.status, ExitStatus.UNKNOWN),
         snap.order_id,
+        symbol=snap.symbol,
+        side=snap.side,
+        position_side=snap.position_side,
+        order_type=snap.order_type,
+        quantity=snap.quantity,
+        raw=snap.raw,
     )
+
+
+def snap_or_row(snap: AlgoOrderSnapshot | None, row: ExitRow) -> VenueExit:
+    if snap is not None:
+        return _algo(snap)
+    return VenueExit(row.client_id, ExitKind.ALGO, row.status, row.venue_id or 0)
+
+
+# A triggered algo exit's child ended this way -> the exit's own state.
+_CHILD_TO_EXIT: dict[str, ExitStatus] = {
+    "FILLED": ExitStatus.FINISHED,
+    "CANCELED": ExitStatus.CANCELED,
+    "EXPIRED": ExitStatus.EXPIRED,
+    "EXPIRED_IN_MATCH": ExitStatus.EXPIRED,
+    "REJECTED": ExitStatus.REJECTED,
+}
 
 
 class UsdmOps:
@@ -183,9 +231,36 @@ class UsdmOps:
 
     async def cancel(self, row: ExitRow) -> VenueExit:
         trader = self._need_trader()
+        if row.kind is ExitKind.ALGO and row.status is ExitStatus.TRIGGERED:
+            return await self._cancel_child(trader, row)
         if row.kind is ExitKind.ALGO:
             return _algo(await trader.cancel_algo_order(row.client_id))
         return _order(await trader.cancel_order(row.slot.symbol, row.client_id))
+
+    async def _cancel_child(self, trader: UsdmTrader, row: ExitRow) -> VenueExit:
+        """A triggered algo order cannot be cancelled (binance-api.md §1.9); its child order
+        (``actualOrderId``) can: ``DELETE /fapi/v1/order`` by orderId."""
+        child = row.child_order_id
+        if child is None:
+            snap = await self.reader.query_algo_order(row.client_id)
+            if snap is None or snap.actual_order_id is None:
+                # No child yet (TRIGGERING) or no answer: nothing changed; a later pass retries.
+                return snap_or_row(snap, row)
+            child = snap.actual_order_id
+        answer = await trader.cancel_order_by_id(row.slot.symbol, child)
+        status = _CHILD_TO_EXIT.get(answer.status, ExitStatus.TRIGGERED)
+        return VenueExit(row.client_id, ExitKind.ALGO, status, row.venue_id or 0, child)
+
+    def replace_first_possible(
+        self, old: ExitRow, request: ExitRequest, position: Position | None
+    ) -> bool:
+        return True  # USD-M exits lock margin, not the position: both may rest at once
+
+    def can_cancel_replace(self, old: ExitRow, request: ExitRequest) -> bool:
+        return False
+
+    async def cancel_replace(self, old: ExitRow, request: ExitRequest) -> VenueExit:
+        raise NotImplementedError("USD-M replaces place-first")
 
     async def reference_price(self, symbol: str, working_type: WorkingType | None) -> Decimal:
         prices = await self.reader.prices(symbol)

@@ -1,4 +1,5 @@
-"""One product scope's workflow: hydrate, apply private events once, plan, submit, recover.
+"""One product scope's workflow: hydrate, apply private events once, plan, submit, recover —
+and the protection supervisor that keeps doing it until every position is protected.
 
 States (design: manager): ``starting → hydrating → replaying → ready ⇄ recovery_required``.
 One consumer task handles the scope's private stream in order, so only one workflow runs at a
@@ -9,8 +10,24 @@ pauses mutations and buffers; RECONNECTED or EXCEPTION → ``recovery_required``
 algo orders, open orders, positions) → replay the buffer → ready. Startup is the same path
 (crash-only design): a restart after ``kill -9`` is a startup.
 
+The protection supervisor (design: protection supervisor) is a control loop, not a reaction:
+every ``supervise_interval_s`` it puts a *tick* into the same queue, so the tick's work runs as
+one more workflow in order with the events. A tick
+
+- recovers a scope whose recovery is due (hydration failed: retried with capped backoff, for
+  ever — a scope never gives up while the process runs);
+- re-resolves unknown outcomes by client id when their backoff is due (never a blind resend);
+- plans on the store and the stream's state and submits what is missing (transient refusals are
+  retried per slot with capped exponential backoff and jitter, respecting ``Retry-After``);
+- publishes the verdict per position (protected / bare since T / degraded) to the health board.
+
+The supervisor task also watches the consumer and stream tasks: a task that died is restarted
+(with a recovery), so the process is never alive-but-dead. A failure of the store (disk full,
+read-only) degrades the scope loudly; nothing is sent without its intent row (intent before
+send), and the supervisor keeps retrying until the store accepts writes again.
+
 REST is read only at startup, reconnect, scoped recovery, unknown outcomes and conflicting
-evidence (an unreadable event), never because a healthy event arrived.
+evidence (an unreadable event), never because a healthy event arrived or a tick came.
 """
 
 from __future__ import annotations
@@ -22,79 +39,53 @@ import os
 import signal
 import sqlite3
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from decimal import Decimal
-from enum import StrEnum
 from typing import Any
 
 from exitguard.adapters.errors import ExchangeError, Rejected
 from exitguard.adapters.port import StreamItem, TransportEvent, TransportKind, UserDataEvent
-from exitguard.domain.enums import PositionMode, PositionSide, Product
+from exitguard.domain.enums import PositionMode, PositionSide
 from exitguard.domain.filters import ExchangeRules
 from exitguard.domain.ids import ClientIdGenerator
 from exitguard.planner.model import (
     Action,
     CancelExit,
     ExitRequest,
+    ExitStatus,
     PlaceExit,
     Position,
     ReplaceExit,
     SkipSlot,
     SlotKey,
 )
-from exitguard.planner.plan import PlanInput, plan_exits
+from exitguard.planner.plan import PlanInput, coverage, plan_exits
 from exitguard.planner.policy import ProtectionPolicy
 from exitguard.store.exits import ExitStore
 
+from .adopt import adopt_unowned
 from .apply import EventApplier
+from .context import ScopeConfig, ScopeState, ScopeStats
 from .events import EventParseError, ListenKeyExpired, PrivateEvent, parse_private_event
 from .fallback import FallbackHandler
+from .health import HealthBoard, ProtectionState, safe_persist
 from .ops import Hydration, ProductOps
+from .retry import RetryBook
 from .submit import Submitter
 
 __all__ = ["CRASH_POINTS", "ProductScope", "ScopeConfig", "ScopeState", "ScopeStats"]
 
 log = logging.getLogger("exitguard.manager")
 
-
-class ScopeState(StrEnum):
-    STARTING = "starting"
-    HYDRATING = "hydrating"
-    REPLAYING = "replaying"
-    READY = "ready"
-    RECOVERY_REQUIRED = "recovery_required"
-    STOPPED = "stopped"
-
-
 CRASH_POINTS = ("before_send", "after_send", "after_response", "after_replace_place")
 
 
-@dataclass(slots=True)
-class ScopeConfig:
-    account: str
-    policy_for: Callable[[Product, str], ProtectionPolicy | None]
-    # The one mutation gate: (product, symbol, notional) -> refusal reason, or None to allow.
-    gate: Callable[[Product, str, Decimal], str | None] = lambda *_: None
-    crash_at: str | None = None  # tests: SIGKILL ourselves at this point (CRASH_POINTS)
-    recovery_backoff_s: float = 0.5
-    max_recovery_attempts: int = 20
-    # Startup waits this long for the private stream to open before hydrating (see start()).
-    stream_open_timeout_s: float = 10.0
+class _Tick:
+    """The supervisor's turn in the scope's queue (not a stream item)."""
+
+    __slots__ = ()
 
 
-@dataclass(slots=True)
-class ScopeStats:
-    plan_passes: int = 0
-    events_applied: int = 0
-    duplicates: int = 0
-    deferred_events: int = 0  # arrived while a workflow was active; handled after it
-    skipped_replans: int = 0
-    recoveries: int = 0
-    hydrations: int = 0
-    placed: int = 0
-    cancelled: int = 0
-    checkpoints: int = 0  # idle WAL checkpoints run off the event loop
-    last_actions: list[Action] = field(default_factory=list)
+TICK = _Tick()
+_RECOVERY = "recovery"
 
 
 class ProductScope:
@@ -108,6 +99,7 @@ class ProductScope:
         ids: ClientIdGenerator,
         now_ms: Callable[[], int],
         on_event: Callable[[str, dict[str, Any]], None] | None = None,
+        health: HealthBoard | None = None,
     ) -> None:
         self.ops = ops
         self.product = ops.product
@@ -120,16 +112,26 @@ class ProductScope:
         self.positions: dict[tuple[str, PositionSide], Position] = {}
         self.position_times: dict[tuple[str, PositionSide], int] = {}
         self.buffer: list[PrivateEvent] = []
-        self.queue: asyncio.Queue[StreamItem] = asyncio.Queue()
+        self.queue: asyncio.Queue[StreamItem | _Tick] = asyncio.Queue()
         self.stats = ScopeStats()
         self.busy = False  # a workflow is running: arriving events wait for it
         self._notify = on_event or (lambda _k, _d: None)
+        self.health = health or HealthBoard(config.bare_error_after_s, config.bare_reminder_s)
+        self.key = f"{config.account}/{self.product.value}"
+        # Backoffs: per slot (placements), per client id (unknown outcomes), and for recovery.
+        self.slot_retry: RetryBook[SlotKey] = RetryBook(config.retry_initial_s, config.retry_cap_s)
+        self.unknown_retry: RetryBook[str] = RetryBook(config.retry_initial_s, config.retry_cap_s)
+        self.recovery_retry: RetryBook[str] = RetryBook(config.retry_initial_s, config.retry_cap_s)
         self.applier = EventApplier(self)
-        self.submitter = Submitter(self, ids)
-        self.fallback = FallbackHandler(self)
-        self._tasks: list[asyncio.Task[None]] = []
+        self.fallback = FallbackHandler(self, self._place_for_fallback)
+        self.submitter = Submitter(self, ids, self.fallback.on_rejected)
+        self._pump_task: asyncio.Task[None] | None = None
+        self._consume_task: asyncio.Task[None] | None = None
+        self._supervise_task: asyncio.Task[None] | None = None
         self._checkpoint_task: asyncio.Task[None] | None = None
         self._handling = False
+        self._tick_queued = False
+        self._store_problem: str | None = None
         self.ready = asyncio.Event()
         self.stream_open = asyncio.Event()  # the private stream is subscribed right now
         # The last hydration began while the stream was open: every later event reaches us.
@@ -146,9 +148,8 @@ class ProductScope:
         if state is self.state:
             return
         self.state = state
-        self.store.set_scope_state(
-            f"{self.config.account}/{self.product.value}", state, self.now_ms()
-        )
+        # The state row is for ``status``; a failing store must not stop the state change.
+        safe_persist(lambda: self.store.set_scope_state(self.key, state, self.now_ms()))
         self.emit("scope_state", state=state.value)
         if state is ScopeState.READY:
             self.ready.set()
@@ -172,29 +173,64 @@ class ProductScope:
             return "flat"
         return f"{position.amount}@{position.entry_price}"
 
+    def retry_later(self, slot: SlotKey, reason: str, retry_after_s: float | None = None) -> None:
+        backoff = self.slot_retry.failed(slot, self.now_ms(), reason, retry_after_s)
+        self.emit(
+            "retry_scheduled",
+            slot=slot.text(),
+            attempt=backoff.attempts,
+            in_ms=backoff.not_before_ms - self.now_ms(),
+            reason=reason,
+        )
+
+    def placed(self, slot: SlotKey) -> None:
+        self.slot_retry.succeeded(slot)
+
     # -- lifecycle -----------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Startup = recovery (crash-only). Then follow the private stream.
+        """Startup = recovery (crash-only). Then follow the private stream, supervised.
 
         The stream is subscribed *before* hydrating (bounded by ``stream_open_timeout_s``):
         a confirmation for an exit placed by the startup pass, sent before the subscription
         existed, would be lost, and the exit would wait for it forever. If the stream is not
         open in time, positions are protected anyway, and the late OPEN triggers a recovery.
+        Startup tries ``startup_attempts`` hydrations; if the venue is still unreachable it
+        returns with the scope degraded and the supervisor keeps trying (never an exit).
         """
-        self._tasks.append(asyncio.create_task(self._pump(), name=f"{self.product}-stream"))
+        self._start_pump()
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(self.config.stream_open_timeout_s):
                 await self.stream_open.wait()
         if not self.stream_open.is_set():
             self.emit("stream_not_open", waited_s=self.config.stream_open_timeout_s)
-        await self.recover("startup")
-        self._tasks.append(asyncio.create_task(self._consume(), name=f"{self.product}-consume"))
+        for _attempt in range(max(1, self.config.startup_attempts)):
+            if await self._guarded(self.recover("startup")):
+                break
+            backoff = self.recovery_retry.get(_RECOVERY)
+            delay = 0.0 if backoff is None else (backoff.not_before_ms - self.now_ms()) / 1000
+            await asyncio.sleep(max(0.0, delay))
+        self.follow_supervised()
 
     def follow(self) -> None:
         """Follow the private stream without a startup pass (the state is already hydrated)."""
-        self._tasks.append(asyncio.create_task(self._pump(), name=f"{self.product}-stream"))
-        self._tasks.append(asyncio.create_task(self._consume(), name=f"{self.product}-consume"))
+        self._start_pump()
+        self.follow_supervised()
+
+    def follow_supervised(self) -> None:
+        self._consume_task = asyncio.create_task(self._consume(), name=f"{self.product}-consume")
+        self._supervise_task = asyncio.create_task(
+            self._supervise(), name=f"{self.product}-supervise"
+        )
+
+    def _start_pump(self) -> None:
+        self._pump_task = asyncio.create_task(self._pump(), name=f"{self.product}-stream")
+
+    @property
+    def _tasks(self) -> list[asyncio.Task[None]]:
+        return [
+            t for t in (self._supervise_task, self._pump_task, self._consume_task) if t is not None
+        ]
 
     async def wait_idle(self, timeout_s: float = 5.0, poll_s: float = 0.005) -> None:
         """Until nothing is queued or being handled (bounded: raises TimeoutError)."""
@@ -209,12 +245,13 @@ class ProductScope:
             # A thread cannot be interrupted: let a running checkpoint finish before closing.
             with contextlib.suppress(Exception):
                 await self._checkpoint_task
-        for task in self._tasks:
+        tasks = self._tasks
+        for task in tasks:
             task.cancel()
-        for task in self._tasks:
+        for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-        self._tasks.clear()
+        self._pump_task = self._consume_task = self._supervise_task = None
         self.set_state(ScopeState.STOPPED)
 
     async def _pump(self) -> None:
@@ -236,11 +273,44 @@ class ProductScope:
                 batch.append(self.queue.get_nowait())
             self._handling = True
             try:
-                await self.handle_batch(batch)
+                await self._guarded(self.handle_batch(batch))
             finally:
                 self._handling = False
-            if self.queue.empty() and self.store.checkpoint_due():
+            if self.queue.empty() and self._store_problem is None and self.store.checkpoint_due():
                 self._start_checkpoint()
+
+    async def _guarded(self, work: Any) -> bool:
+        """Run one workflow; a failure degrades the scope loudly instead of ending its task.
+
+        Returns whether the work completed. A store failure (disk full, read-only) leaves the
+        scope needing recovery: the batch's transaction was rolled back, so the events in it
+        are read again from the venue once the store accepts writes.
+        """
+        try:
+            await work
+        except asyncio.CancelledError:
+            raise
+        except sqlite3.Error as exc:
+            self.busy = False
+            self._store_failed(exc)
+            return False
+        except Exception as exc:  # a bug or an unexpected answer: say so, recover, go on
+            self.busy = False
+            log.exception("scope %s workflow failed", self.key)
+            self.emit("scope_error", error=f"{type(exc).__name__}: {exc}")
+            self.health.scope_degraded(self.key, f"workflow failed: {exc}", self.now_ms())
+            self.set_state(ScopeState.RECOVERY_REQUIRED)
+            self.recovery_retry.failed(_RECOVERY, self.now_ms(), str(exc))
+            return False
+        return True
+
+    def _store_failed(self, exc: sqlite3.Error) -> None:
+        problem = f"store write failed ({exc}); nothing is sent without its intent row"
+        self._store_problem = problem
+        self.emit("store_write_failed", error=str(exc), path=self.store.path)
+        self.health.scope_degraded(self.key, problem, self.now_ms())
+        self.set_state(ScopeState.RECOVERY_REQUIRED)
+        self.recovery_retry.failed(_RECOVERY, self.now_ms(), problem)
 
     def _start_checkpoint(self) -> None:
         """An idle moment: checkpoint the WAL in a worker thread, so no commit of the next burst
@@ -258,23 +328,133 @@ class ProductScope:
 
     async def drain(self) -> None:
         """Handle everything queued now (tests and the one-shot ``plan`` command)."""
-        batch: list[StreamItem] = []
+        batch: list[StreamItem | _Tick] = []
         while not self.queue.empty():
             batch.append(self.queue.get_nowait())
         if batch:
             await self.handle_batch(batch)
 
+    # -- the supervisor ------------------------------------------------------------------
+
+    async def _supervise(self) -> None:
+        """Tick the scope's queue; restart a dead consumer or stream task (never alive-but-dead)."""
+        while True:
+            await asyncio.sleep(self.config.supervise_interval_s)
+            self.stats.supervisor_ticks += 1
+            self._restart_dead_tasks()
+            if not self._tick_queued:
+                self._tick_queued = True
+                self.queue.put_nowait(TICK)
+
+    def _restart_dead_tasks(self) -> None:
+        for name in ("_consume_task", "_pump_task"):
+            task: asyncio.Task[None] | None = getattr(self, name)
+            if task is None or not task.done():
+                continue
+            error = None if task.cancelled() else task.exception()
+            self.stats.restarts += 1
+            self.emit("scope_error", task=name.strip("_"), error=repr(error), restarted=True)
+            self.health.scope_degraded(
+                self.key, f"{name.strip('_')} died: {error!r}", self.now_ms()
+            )
+            if name == "_consume_task":
+                self._handling = False
+                self.busy = False
+                self._consume_task = asyncio.create_task(
+                    self._consume(), name=f"{self.product}-consume"
+                )
+            else:
+                self.stream_open.clear()
+                self._start_pump()
+            # Events may have been lost with the task: read the state again.
+            self.set_state(ScopeState.RECOVERY_REQUIRED)
+
+    async def _on_tick(self) -> None:
+        """One supervisor turn, in order with the events (one workflow at a time)."""
+        self._tick_queued = False
+        now = self.now_ms()
+        if self.state is not ScopeState.READY:
+            if self.state is ScopeState.RECOVERY_REQUIRED and self.recovery_retry.due(
+                _RECOVERY, now
+            ):
+                await self.recover("supervisor")
+            return
+        await self._resolve_due_unknowns()
+        if self.state is ScopeState.READY:
+            await self.plan_and_submit("supervisor", quiet=True)
+
+    async def _resolve_due_unknowns(self) -> None:
+        """Unknown outcomes are asked again by client id on a schedule until resolved."""
+        now = self.now_ms()
+        for row in self.store.blocking(self.config.account, self.product):
+            stale_intent = row.status is ExitStatus.INTENT and now - row.updated_ms > 30_000
+            if row.status is not ExitStatus.UNKNOWN and not stale_intent:
+                continue
+            if not self.unknown_retry.due(row.client_id, now):
+                continue
+            after = await self.submitter.resolve(row, "supervisor: unknown outcome")
+            if after is not None and after.status is ExitStatus.UNKNOWN:
+                self.unknown_retry.failed(row.client_id, self.now_ms(), after.reason)
+            else:
+                self.unknown_retry.succeeded(row.client_id)
+                self.stats.resolved_unknowns += 1
+
+    def publish_health(self) -> None:
+        """The verdict per managed position, from the store and the stream's state (no REST)."""
+        now = self.now_ms()
+        if self._store_problem is None and self.state is ScopeState.READY:
+            self.health.scope_ok(self.key, now)
+        if self.rules is None:
+            return
+        verdicts: dict[str, tuple[ProtectionState, str]] = {}
+        holds = {text: reason for text, (_fp, reason) in self.store.holds().items()}
+        scope_problem = self.health.scope_reason(self.key)
+        for (account, product, symbol, side), slots in coverage(self.plan_input()).items():
+            position = f"{account}/{product.value}/{symbol}/{side.value}"
+            missing = []
+            for cov in slots:
+                if cov.covered:
+                    continue
+                why = cov.problem
+                held = holds.get(cov.slot.text())
+                backoff = self.slot_retry.get(cov.slot)
+                if held is not None:
+                    why = f"held: {held}"
+                elif backoff is not None and cov.problem == "no exit":
+                    why = f"retrying ({backoff.reason}), attempt {backoff.attempts}"
+                missing.append(f"{cov.slot.role.value}: {why}")
+            if scope_problem is not None or self.state is not ScopeState.READY:
+                why = scope_problem or f"scope {self.state.value}"
+                verdicts[position] = (ProtectionState.DEGRADED, "; ".join([why, *missing]))
+            elif missing:
+                verdicts[position] = (ProtectionState.BARE, "; ".join(missing))
+            else:
+                verdicts[position] = (ProtectionState.PROTECTED, "")
+        store = self.store
+
+        def persist(position: str, state: str, since: int, reason: str) -> None:
+            safe_persist(lambda: store.set_protection(position, state, since, reason, now))
+
+        def forget(position: str) -> None:
+            safe_persist(lambda: store.forget_protection(position))
+
+        self.health.update(self.key, verdicts, now, persist, forget)
+
     # -- intake --------------------------------------------------------------------------
 
-    async def handle_batch(self, items: list[StreamItem]) -> None:
+    async def handle_batch(self, items: list[StreamItem | _Tick]) -> None:
         """Apply a batch in order; then at most one workflow (recovery or plan)."""
         need_recovery = False
         relevant = False
         applied_any = False
+        tick = False
         user_events = 0
         dirty: set[str] = set()
         with self.store.transaction():  # one commit for the batch (no awaits inside)
             for item in items:
+                if isinstance(item, _Tick):
+                    tick = True
+                    continue
                 if isinstance(item, TransportEvent):
                     if item.kind is TransportKind.RECONNECTING:
                         self.set_state(ScopeState.RECOVERY_REQUIRED)  # pause mutations, buffer
@@ -311,31 +491,46 @@ class ProductScope:
                     dirty.update(s for s in outcome.symbol.split(",") if s)
         if need_recovery:
             await self.recover("reconnect")
+        elif tick:
+            await self._on_tick()
         elif relevant and self.state is ScopeState.READY:
             await self.plan_and_submit("private event", frozenset(dirty))
         elif user_events and not applied_any:
             # Only already-applied (or irrelevant) events: no duplicate replan (seed 001).
             self.stats.skipped_replans += 1
+        self.publish_health()
 
     # -- workflows -----------------------------------------------------------------------
 
-    async def recover(self, reason: str) -> None:
-        """Hydrate from REST, reconcile the store, replay the buffer, then plan."""
+    async def recover(self, reason: str) -> bool:
+        """Hydrate from REST, reconcile the store, replay the buffer, then plan.
+
+        One attempt: on failure the scope stays ``recovery_required`` and the supervisor tries
+        again after a capped backoff. Returns whether the scope is ready.
+        """
         self.busy = True
         try:
-            for attempt in range(self.config.max_recovery_attempts):
-                self.set_state(ScopeState.HYDRATING)
-                self._hydrated_while_open = self.stream_open.is_set()
-                try:
-                    hydration = await self.ops.hydrate(self.config.account)
-                    await self._reconcile(hydration)
-                    break
-                except ExchangeError as exc:
-                    self.emit("hydration_failed", reason=reason, error=str(exc), attempt=attempt)
-                    self.set_state(ScopeState.RECOVERY_REQUIRED)
-                    await asyncio.sleep(self.config.recovery_backoff_s)
-            else:
-                raise RuntimeError(f"{self.product}: hydration failed {attempt + 1} times")
+            self.set_state(ScopeState.HYDRATING)
+            self._hydrated_while_open = self.stream_open.is_set()
+            try:
+                hydration = await self.ops.hydrate(self.config.account)
+                await self._reconcile(hydration)
+            except ExchangeError as exc:
+                backoff = self.recovery_retry.failed(_RECOVERY, self.now_ms(), str(exc))
+                self.emit(
+                    "hydration_failed",
+                    reason=reason,
+                    error=str(exc),
+                    attempt=backoff.attempts,
+                    retry_in_ms=backoff.not_before_ms - self.now_ms(),
+                )
+                self.health.scope_degraded(
+                    self.key, f"cannot read the venue ({exc}); retrying", self.now_ms()
+                )
+                self.set_state(ScopeState.RECOVERY_REQUIRED)
+                return False
+            self.recovery_retry.succeeded(_RECOVERY)
+            self._store_problem = None
             self.stats.hydrations += 1
             if reason != "startup":
                 self.stats.recoveries += 1
@@ -344,10 +539,12 @@ class ProductScope:
             for event in buffered:
                 self.applier.apply(event)
             self.set_state(ScopeState.READY)
+            self.health.scope_ok(self.key, self.now_ms())
             self.emit("recovered", reason=reason, replayed=len(buffered))
         finally:
             self.busy = False
         await self.plan_and_submit(reason)
+        return True
 
     async def _reconcile(self, h: Hydration) -> None:
         self.rules = h.rules
@@ -355,10 +552,14 @@ class ProductScope:
         now = self.now_ms()
         self.positions = {(p.symbol, p.position_side): p for p in h.positions}
         self.position_times = dict(h.position_times)
+        unowned = []
         for client_id, venue in h.open_exits.items():
             row = self.store.get(client_id)
-            if row is None or row.slot.product is not self.product:
-                continue  # not app-owned: never touched
+            if row is None:
+                unowned.append(venue)
+                continue
+            if row.slot.product is not self.product:
+                continue  # not this scope's
             # The venue's open state wins over older terminal history (seed 001).
             self.store.update(
                 client_id,
@@ -368,6 +569,7 @@ class ProductScope:
                 child_order_id=venue.child_order_id,
                 authoritative=True,
             )
+        adopt_unowned(self, unowned)
         for row in self.store.blocking(self.config.account, self.product):
             if row.client_id not in h.open_exits:
                 await self.submitter.resolve(row, "hydration: not among open orders")
@@ -387,6 +589,7 @@ class ProductScope:
         for slot, fingerprint in self._own_holds():
             if self.fingerprint(self.position_for(slot)) != fingerprint:
                 self.store.release(slot)
+                self.slot_retry.succeeded(slot)  # a new position starts without a backoff
 
     def held_slots(self) -> frozenset[SlotKey]:
         return frozenset(slot for slot, _fingerprint in self._own_holds())
@@ -416,22 +619,36 @@ class ProductScope:
             holds=self.held_slots(),
         )
 
+    def _waiting(self, action: Action, now: int) -> bool:
+        """A placement for a slot still in its backoff waits for a later tick."""
+        return isinstance(action, PlaceExit | ReplaceExit) and not self.slot_retry.due(
+            action.slot, now
+        )
+
     async def plan_and_submit(
-        self, reason: str, symbols: frozenset[str] | None = None
+        self, reason: str, symbols: frozenset[str] | None = None, *, quiet: bool = False
     ) -> list[Action]:
         """One planning pass and its submissions; events arriving meanwhile wait (deferred).
 
         ``symbols`` limits the pass to the symbols a private event changed; startup, recovery
-        and retries plan everything.
+        and the supervisor's ticks plan everything. ``quiet``: a tick that finds nothing to do
+        says nothing.
         """
         if self.state is not ScopeState.READY or self.rules is None:
             return []
         self.busy = True
         try:
             self.stats.plan_passes += 1
-            actions = plan_exits(self.plan_input(symbols))
-            self.stats.last_actions = actions
+            now = self.now_ms()
+            planned = plan_exits(self.plan_input(symbols))
+            actions = [a for a in planned if not self._waiting(a, now)]
+            if not quiet or actions:
+                self.stats.last_actions = actions
             if actions:
+                if quiet:
+                    self.stats.retries += sum(
+                        1 for a in actions if isinstance(a, PlaceExit | ReplaceExit)
+                    )
                 self.emit("plan", reason=reason, actions=[_describe(a) for a in actions])
             for action in actions:
                 if self.state is not ScopeState.READY:
@@ -451,10 +668,13 @@ class ProductScope:
         elif isinstance(action, SkipSlot):
             self.emit("skip", slot=action.slot.text(), reason=action.reason)
 
-    # -- helpers for the submitter and the fallback handler --------------------------------
+    # -- helpers for the collaborators ---------------------------------------------------
 
     def position_for(self, slot: SlotKey) -> Position | None:
         return self.positions.get((slot.symbol, slot.position_side))
+
+    async def _place_for_fallback(self, slot: SlotKey, request: ExitRequest, reason: str) -> Any:
+        return await self.submitter.place(slot, request, reason, fallback=False)
 
     async def on_rejected(self, slot: SlotKey, request: ExitRequest, exc: Rejected) -> None:
         await self.fallback.on_rejected(slot, request, exc)

@@ -16,6 +16,7 @@ from exitguard.domain.enums import Product
 from exitguard.domain.ids import ClientIdGenerator
 from exitguard.store.exits import ExitStore
 
+from .health import HealthBoard, event_level
 from .ops import ProductOps
 from .scope import ProductScope, ScopeConfig, ScopeState
 
@@ -46,8 +47,15 @@ class ExitManager:
         self.ids = ids or ClientIdGenerator()
         self.events: list[tuple[str, dict[str, Any]]] = []
         self._on_event = on_event
+        # The one protection signal every reader subscribes to (logs here; status reads the
+        # store's copy; the API, alerts and metrics subscribe to it).
+        self.health = HealthBoard(config.bare_error_after_s, config.bare_reminder_s)
+        self.health.subscribe(self._record)
         self.scopes: dict[Product, ProductScope] = {
-            o.product: ProductScope(o, store, config, self.ids, now_ms, self._record) for o in ops
+            o.product: ProductScope(
+                o, store, config, self.ids, now_ms, self._record, health=self.health
+            )
+            for o in ops
         }
 
     def _record(self, kind: str, data: dict[str, Any]) -> None:
@@ -57,7 +65,7 @@ class ExitManager:
         if self._on_event is not None:
             self._on_event(kind, data)
         else:
-            log.info(kind, extra={"event_data": data})
+            log.log(event_level(kind), kind, extra={"event_data": data})
 
     def scope(self, product: Product) -> ProductScope:
         return self.scopes[product]
@@ -73,6 +81,10 @@ class ExitManager:
 
     def ready(self) -> bool:
         return all(s.state is ScopeState.READY for s in self.scopes.values())
+
+    def protected(self) -> bool:
+        """Every scope ready and not degraded, every managed position protected."""
+        return self.ready() and self.health.ok()
 
     def events_of(self, kind: str) -> list[dict[str, Any]]:
         return [d for k, d in self.events if k == kind]

@@ -76,11 +76,35 @@ def _order(snap: SpotOrderSnapshot) -> VenueExit:
         ExitKind.SPOT_ORDER,
         ORDER_STATUS.get(snap.status, ExitStatus.UNKNOWN),
         snap.order_id,
+        symbol=snap.symbol,
+        side=snap.side,
+        order_type=snap.order_type,
+        quantity=snap.quantity,
+        trailing=bool(snap.raw.get("trailingDelta")),
+        raw=snap.raw,
     )
 
 
-def _list(lst: SpotListSnapshot, status: ExitStatus) -> VenueExit:
-    return VenueExit(lst.list_client_order_id, ExitKind.SPOT_OCO, status, lst.order_list_id)
+def _list(
+    lst: SpotListSnapshot, status: ExitStatus, legs: Iterable[SpotOrderSnapshot] = ()
+) -> VenueExit:
+    first = next(iter(legs), None)
+    return VenueExit(
+        lst.list_client_order_id,
+        ExitKind.SPOT_OCO,
+        status,
+        lst.order_list_id,
+        symbol=lst.symbol,
+        side=None if first is None else first.side,
+        order_type="OCO",
+        quantity=None if first is None else first.quantity,
+        raw=lst.raw,
+    )
+
+
+def _quantity_locked(row: ExitRow) -> Decimal:
+    """What an open Spot exit locks of the base asset (an OCO locks its quantity once)."""
+    return row.quantity if row.quantity is not None else Decimal(0)
 
 
 class SpotOps:
@@ -143,7 +167,13 @@ class SpotOps:
             )
         orders = await self.reader.open_orders()
         lists = await self.reader.open_order_lists()
-        open_exits = {lst.list_client_order_id: _list(lst, ExitStatus.OPEN) for lst in lists}
+        legs: dict[int, list[SpotOrderSnapshot]] = {}
+        for o in orders:
+            legs.setdefault(o.order_list_id, []).append(o)
+        open_exits = {
+            lst.list_client_order_id: _list(lst, ExitStatus.OPEN, legs.get(lst.order_list_id, ()))
+            for lst in lists
+        }
         for o in orders:
             if o.order_list_id == -1:  # a list's legs are represented by their list
                 open_exits.setdefault(o.client_order_id, _order(o))
@@ -208,6 +238,26 @@ class SpotOps:
 
     async def reference_price(self, symbol: str, working_type: WorkingType | None) -> Decimal:
         return (await self.reader.prices(symbol)).last  # Spot triggers on the last trade
+
+    def replace_first_possible(
+        self, old: ExitRow, request: ExitRequest, position: Position | None
+    ) -> bool:
+        """A resting SELL locks its quantity of the base asset: the new exit fits beside the
+        old one only if the holding covers both (it does when a holding shrinks, not when it
+        grows; binance-api.md §3.7 "insufficient balance")."""
+        if old.status.terminal or position is None or request.quantity is None:
+            return True
+        return request.quantity + _quantity_locked(old) <= position.size
+
+    def can_cancel_replace(self, old: ExitRow, request: ExitRequest) -> bool:
+        # ``order/cancelReplace`` swaps one single order for another in one request; an order
+        # list has no such endpoint (binance-api.md §3.3), so an OCO is cancelled then placed.
+        return old.kind is ExitKind.SPOT_ORDER and isinstance(request, SpotOrderRequest)
+
+    async def cancel_replace(self, old: ExitRow, request: ExitRequest) -> VenueExit:
+        trader = self._need_trader()
+        assert isinstance(request, SpotOrderRequest)
+        return _order(await trader.cancel_replace(old.slot.symbol, old.client_id, request))
 
     def stream(self) -> AsyncIterator[StreamItem]:
         return self.reader.user_stream()

@@ -31,7 +31,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from exitguard.domain.enums import PositionMode, Product, Side
+from exitguard.domain.enums import PositionMode, PositionSide, Product, Side
 from exitguard.domain.filters import ExchangeRules
 
 from .build import spot_roles, usdm_roles, wanted_request
@@ -50,10 +50,24 @@ from .model import (
 )
 from .policy import ProtectionPolicy
 
-__all__ = ["PlanInput", "plan_exits", "request_quantity", "request_side"]
+__all__ = [
+    "PlanInput",
+    "SlotCoverage",
+    "coverage",
+    "plan_exits",
+    "request_quantity",
+    "request_side",
+    "wanted_exits",
+]
 
 _WAIT = frozenset({ExitStatus.INTENT, ExitStatus.UNKNOWN})
-_CANCELLABLE = frozenset({ExitStatus.OPEN, ExitStatus.PENDING})
+# A TRIGGERED algo exit is cancellable too: its child order may rest on the book (a conditional
+# take-profit's reduce-only LIMIT) and would otherwise outlive its slot; the manager cancels it
+# through the child (``actualOrderId``), since the Algo Service refuses to cancel it once
+# triggered (binance-api.md §1.9).
+_CANCELLABLE = frozenset({ExitStatus.OPEN, ExitStatus.PENDING, ExitStatus.TRIGGERED})
+# Statuses under which an exit is live at the venue (accepted there): it protects.
+_LIVE = frozenset({ExitStatus.PENDING, ExitStatus.OPEN, ExitStatus.TRIGGERED})
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +91,14 @@ def request_side(request: ExitRequest) -> Side:
 def request_quantity(request: ExitRequest) -> Decimal | None:
     """The quantity a request carries; ``None`` for a closePosition exit."""
     return request.quantity
+
+
+def wanted_exits(
+    inp: PlanInput,
+) -> tuple[dict[SlotKey, tuple[Position, ExitRequest]], list[Action]]:
+    """Every slot the managed positions need, with the request each wants; and the slots that
+    need an exit none can be built for (as :class:`SkipSlot`)."""
+    return _wanted(inp)
 
 
 def _wanted(inp: PlanInput) -> tuple[dict[SlotKey, tuple[Position, ExitRequest]], list[Action]]:
@@ -140,10 +162,10 @@ def _plan_slot(
     keep = next((e for e in ordered if _matches(e, request)), None)
     actions: list[Action] = []
     if keep is None:
-        # Replace the newest live exit; a TRIGGERED algo order is already executing: leave it.
+        # Replace the newest live exit, place first. A TRIGGERED one is replaced too: its child
+        # rests for a position that has changed (e.g. a take-profit child sized for a position
+        # that was closed and reopened) and must not block the slot.
         target = ordered[0]
-        if target.status is ExitStatus.TRIGGERED:
-            return []
         why = "side changed" if target.side is not request_side(request) else "quantity changed"
         actions.append(ReplaceExit(slot, request, target.client_id, target.kind, why))
         keep = target
@@ -167,3 +189,54 @@ def plan_exits(inp: PlanInput) -> list[Action]:
             continue
         actions.extend(_plan_slot(slot, blocking.get(slot, []), wanted.get(slot)))
     return actions
+
+
+@dataclass(frozen=True, slots=True)
+class SlotCoverage:
+    """Whether one wanted slot has a live exit that matches what the position needs now."""
+
+    slot: SlotKey
+    covered: bool
+    problem: str = ""  # why not, when not covered
+
+
+def _slot_problem(blocking: list[KnownExit], request: ExitRequest) -> str:
+    if not blocking:
+        return "no exit"
+    live = [e for e in blocking if e.status in _LIVE]
+    if any(_matches(e, request) for e in live):
+        return ""
+    waiting = [e for e in blocking if e.status in _WAIT]
+    if waiting:
+        return f"outcome of {waiting[0].client_id} not known yet ({waiting[0].status.value})"
+    target = _newest_first(live)[0]
+    if target.side is not request_side(request):
+        return f"{target.client_id} is on the wrong side"
+    return (
+        f"{target.client_id} covers {target.quantity}, the position needs "
+        f"{request_quantity(request)}"
+    )
+
+
+def coverage(inp: PlanInput) -> dict[tuple[str, Product, str, PositionSide], list[SlotCoverage]]:
+    """Per managed position (account, product, symbol, positionSide): each wanted slot and
+    whether a live matching exit covers it. Pure; the supervisor's verdict is built on it."""
+    wanted, skips = _wanted(inp)
+    blocking: dict[SlotKey, list[KnownExit]] = defaultdict(list)
+    for exit_ in inp.exits:
+        if exit_.blocking:
+            blocking[exit_.slot].append(exit_)
+    out: dict[tuple[str, Product, str, PositionSide], list[SlotCoverage]] = {}
+    for pos in inp.positions:
+        if pos.amount != 0 and (pos.product, pos.symbol) in inp.policies:
+            out[(pos.account, pos.product, pos.symbol, pos.position_side)] = []
+    for slot, (_pos, request) in sorted(wanted.items()):
+        problem = _slot_problem(blocking.get(slot, []), request)
+        key = (slot.account, slot.product, slot.symbol, slot.position_side)
+        out.setdefault(key, []).append(SlotCoverage(slot, not problem, problem))
+    for skip in skips:
+        if isinstance(skip, SkipSlot):
+            s = skip.slot
+            key = (s.account, s.product, s.symbol, s.position_side)
+            out.setdefault(key, []).append(SlotCoverage(s, False, skip.reason))
+    return out

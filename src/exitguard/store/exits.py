@@ -372,7 +372,16 @@ class ExitStore:
         row = self.get(client_id)
         if row is None:
             return False
-        if not authoritative:
+        # A row marked REJECTED because its send failed or it was not found after an unknown
+        # outcome was never acknowledged by the venue (no venue id): if the venue now reports it
+        # live, the request did arrive after all (late), and the row follows the evidence, so
+        # the planner sees the duplicate and cancels it instead of leaving it unowned.
+        revived = (
+            row.status is ExitStatus.REJECTED
+            and row.venue_id is None
+            and status in (ExitStatus.OPEN, ExitStatus.TRIGGERED, ExitStatus.PENDING)
+        )
+        if not authoritative and not revived:
             if _rank(status) < _rank(row.status):
                 return False
             if row.status.terminal and status is not row.status:
