@@ -3,6 +3,10 @@
 It is not a second paper venue: it only records what the scope sent and answers with what the
 test scripted (errors, lost answers, pauses), so each seed-001 case can be driven step by step.
 The end-to-end tests run the real adapters against the real paper venue instead.
+
+:class:`FakeUsdmOps` replaces the whole ``UsdmOps``; :class:`FakeUsdmReader` and
+:class:`FakeUsdmTrader` implement the adapter ports over the same state instead, so a test can
+run the real ``UsdmOps`` (its hydration, queries and placements) and see every port call.
 """
 
 from __future__ import annotations
@@ -17,18 +21,25 @@ from importlib.resources import files
 from typing import Any
 
 from exitguard.adapters.errors import ExchangeError
-from exitguard.adapters.port import StreamItem
-from exitguard.domain.enums import PositionMode, PositionSide, Product, WorkingType
+from exitguard.adapters.port import (
+    AlgoOrderSnapshot,
+    OrderSnapshot,
+    PositionSnapshot,
+    PriceSnapshot,
+    StreamItem,
+)
+from exitguard.domain.enums import PositionMode, PositionSide, Product, Side, WorkingType
 from exitguard.domain.filters import parse_exchange_info
 from exitguard.domain.ids import ClientIdGenerator
+from exitguard.domain.requests import AlgoOrderRequest, FuturesOrderRequest
 from exitguard.manager.ops import Hydration, UsdmOps, VenueExit
 from exitguard.planner.model import ExitKind, ExitRequest, ExitStatus, Position
 from exitguard.store.exits import ExitRow
 
-USDM_RULES = parse_exchange_info(
-    json.loads(files("exitguard").joinpath("fixtures/exchange_info/usdm.json").read_text()),
-    Product.USDM,
+USDM_EXCHANGE_INFO: dict[str, Any] = json.loads(
+    files("exitguard").joinpath("fixtures/exchange_info/usdm.json").read_text()
 )
+USDM_RULES = parse_exchange_info(USDM_EXCHANGE_INFO, Product.USDM)
 
 
 @dataclass
@@ -128,6 +139,154 @@ class FakeUsdmOps(UsdmOps):
         return self._stream()
 
 
+# -- the adapter ports over the same venue, so the real ``UsdmOps`` can be tested -------------
+
+# ExitStatus -> the wire status the venue would report (binance-api.md §1.9, §2.5).
+_ALGO_WIRE = {
+    ExitStatus.OPEN: "NEW",
+    ExitStatus.TRIGGERED: "TRIGGERED",
+    ExitStatus.FINISHED: "FINISHED",
+    ExitStatus.CANCELED: "CANCELED",
+    ExitStatus.EXPIRED: "EXPIRED",
+    ExitStatus.REJECTED: "REJECTED",
+}
+_ORDER_WIRE = {
+    ExitStatus.OPEN: "NEW",
+    ExitStatus.FILLED: "FILLED",
+    ExitStatus.CANCELED: "CANCELED",
+    ExitStatus.EXPIRED: "EXPIRED",
+    ExitStatus.REJECTED: "REJECTED",
+}
+
+
+def _algo_snapshot(o: FakeOrder) -> AlgoOrderSnapshot:
+    p = o.params
+    return AlgoOrderSnapshot(
+        algo_id=o.venue_id,
+        client_algo_id=o.client_id,
+        symbol=p["symbol"],
+        side=Side(p["side"]),
+        position_side=PositionSide(p.get("positionSide", "BOTH")),
+        order_type=p["type"],
+        status=_ALGO_WIRE[o.status],
+        quantity=Decimal(p.get("quantity", "0")),
+        trigger_price=Decimal(p.get("triggerPrice", "0")),
+        close_position=p.get("closePosition") == "true",
+        reduce_only=p.get("reduceOnly") == "true",
+        update_time_ms=1,
+    )
+
+
+def _order_snapshot(o: FakeOrder) -> OrderSnapshot:
+    p = o.params
+    return OrderSnapshot(
+        order_id=o.venue_id,
+        client_order_id=o.client_id,
+        symbol=p["symbol"],
+        side=Side(p["side"]),
+        position_side=PositionSide(p.get("positionSide", "BOTH")),
+        order_type=p["type"],
+        status=_ORDER_WIRE[o.status],
+        quantity=Decimal(p.get("quantity", "0")),
+        executed_quantity=Decimal(0),
+        price=Decimal(p.get("price", "0")),
+        reduce_only=p.get("reduceOnly") == "true",
+        update_time_ms=1,
+    )
+
+
+class FakeUsdmReader:
+    """The ``UsdmReader`` port over :class:`FakeUsdm`; each call is recorded by its name."""
+
+    def __init__(self, venue: FakeUsdm) -> None:
+        self.venue = venue
+
+    async def exchange_info(self) -> dict[str, Any]:
+        self.venue.calls.append("exchange_info")
+        return USDM_EXCHANGE_INFO
+
+    async def position_mode(self) -> PositionMode:
+        self.venue.calls.append("position_mode")
+        return PositionMode.ONE_WAY
+
+    async def positions(self) -> list[PositionSnapshot]:
+        self.venue.calls.append("positions")
+        return [
+            PositionSnapshot(p.symbol, p.position_side, p.amount, p.entry_price, 1)
+            for p in self.venue.positions
+        ]
+
+    async def prices(self, symbol: str) -> PriceSnapshot:
+        self.venue.calls.append(f"prices {symbol}")
+        return PriceSnapshot(symbol, self.venue.mark, self.venue.mark)
+
+    async def open_algo_orders(self, symbol: str | None = None) -> list[AlgoOrderSnapshot]:
+        self.venue.calls.append("open_algo_orders")
+        return [_algo_snapshot(o) for o in self.venue.open_() if o.kind is ExitKind.ALGO]
+
+    async def open_orders(self, symbol: str | None = None) -> list[OrderSnapshot]:
+        self.venue.calls.append("open_orders")
+        return [_order_snapshot(o) for o in self.venue.open_() if o.kind is ExitKind.ORDER]
+
+    async def query_algo_order(self, client_algo_id: str) -> AlgoOrderSnapshot | None:
+        self.venue.calls.append(f"query_algo_order {client_algo_id}")
+        o = self.venue.orders.get(client_algo_id)
+        return None if o is None or o.kind is not ExitKind.ALGO else _algo_snapshot(o)
+
+    async def query_order(self, symbol: str, client_order_id: str) -> OrderSnapshot | None:
+        self.venue.calls.append(f"query_order {client_order_id}")
+        o = self.venue.orders.get(client_order_id)
+        return None if o is None or o.kind is not ExitKind.ORDER else _order_snapshot(o)
+
+    async def _stream(self) -> AsyncIterator[StreamItem]:
+        while True:
+            yield await self.venue.stream_items.get()
+
+    def user_stream(self) -> AsyncIterator[StreamItem]:
+        return self._stream()
+
+    async def close(self) -> None:
+        pass
+
+
+class FakeUsdmTrader:
+    """The ``UsdmTrader`` port over :class:`FakeUsdm`; each call is recorded by its name."""
+
+    def __init__(self, venue: FakeUsdm) -> None:
+        self.venue = venue
+
+    def _new(self, kind: ExitKind, params: dict[str, str], cid: str) -> FakeOrder:
+        order = FakeOrder(cid, kind, params, next(self.venue.ids))
+        self.venue.orders[cid] = order
+        return order
+
+    async def place_algo_order(self, request: AlgoOrderRequest) -> AlgoOrderSnapshot:
+        params = request.to_params()
+        self.venue.calls.append(f"place_algo_order {params['type']} {params['clientAlgoId']}")
+        return _algo_snapshot(self._new(ExitKind.ALGO, params, params["clientAlgoId"]))
+
+    async def place_order(self, request: FuturesOrderRequest) -> OrderSnapshot:
+        params = request.to_params()
+        cid = params["newClientOrderId"]
+        self.venue.calls.append(f"place_order {params['type']} {cid}")
+        return _order_snapshot(self._new(ExitKind.ORDER, params, cid))
+
+    async def cancel_algo_order(self, client_algo_id: str) -> AlgoOrderSnapshot:
+        self.venue.calls.append(f"cancel_algo_order {client_algo_id}")
+        order = self.venue.orders[client_algo_id]
+        order.status = ExitStatus.CANCELED
+        return _algo_snapshot(order)
+
+    async def cancel_order(self, symbol: str, client_order_id: str) -> OrderSnapshot:
+        self.venue.calls.append(f"cancel_order {client_order_id}")
+        order = self.venue.orders[client_order_id]
+        order.status = ExitStatus.CANCELED
+        return _order_snapshot(order)
+
+    async def close(self) -> None:
+        pass
+
+
 def long_position(amount: str = "0.5", entry: str = "50000") -> Position:
     return Position(
         "acct", Product.USDM, "BTCUSDT", PositionSide.BOTH, Decimal(amount), Decimal(entry)
@@ -180,7 +339,7 @@ def account_update(symbol: str, amount: str, entry: str, t: int) -> dict[str, An
     }
 
 
-def seeded_ids() -> ClientIdGenerator:
+def seeded_ids(seed: int = 7) -> ClientIdGenerator:
     import random
 
-    return ClientIdGenerator(rng=random.Random(7))
+    return ClientIdGenerator(rng=random.Random(seed))

@@ -12,7 +12,9 @@ import pytest
 
 from exitguard.adapters.errors import Rejected, Transient, UnknownOutcome
 from exitguard.adapters.port import TransportEvent, TransportKind, UserDataEvent
-from exitguard.domain.enums import PositionSide, Product, Side
+from exitguard.domain.enums import FuturesOrderType, PositionSide, Product, Side, TimeInForce
+from exitguard.domain.requests import FuturesOrderRequest
+from exitguard.manager.ops import UsdmOps
 from exitguard.manager.scope import TICK, ProductScope, ScopeConfig, ScopeState
 from exitguard.planner.model import ExitKind, ExitStatus, Role, SlotKey
 from exitguard.planner.policy import (
@@ -27,6 +29,8 @@ from manager_fakes import (
     FakeOrder,
     FakeUsdm,
     FakeUsdmOps,
+    FakeUsdmReader,
+    FakeUsdmTrader,
     account_update,
     algo_update,
     long_position,
@@ -40,11 +44,14 @@ SL_TP = ProtectionPolicy(
 )
 SL_SLOT = SlotKey("acct", Product.USDM, "BTCUSDT", PositionSide.BOTH, Role.STOP_LOSS)
 TP_SLOT = SlotKey("acct", Product.USDM, "BTCUSDT", PositionSide.BOTH, Role.TAKE_PROFIT)
+BTC = ("BTCUSDT", PositionSide.BOTH)
 
 
-def make_scope(venue: FakeUsdm, store: ExitStore, *, policy=SL_TP, can_mutate=True, **cfg):
+def make_scope(
+    venue: FakeUsdm, store: ExitStore, *, policy=SL_TP, can_mutate=True, cls=ProductScope, **cfg
+):
     clock = iter(range(1_000, 10**9))
-    return ProductScope(
+    return cls(
         FakeUsdmOps(venue, can_mutate=can_mutate),
         store,
         ScopeConfig("acct", lambda _p, _s: policy, **cfg),
@@ -102,6 +109,57 @@ async def test_open_algo_wins_over_stale_terminal_history(store):
     assert len(places(venue)) == 2
 
 
+def real_ops_scope(venue: FakeUsdm, store: ExitStore, *, seed: int = 7) -> ProductScope:
+    """A scope over the real ``UsdmOps`` (its hydration, queries, placements) on fake ports."""
+    clock = iter(range(1_000, 10**9))
+    ops = UsdmOps(FakeUsdmReader(venue), FakeUsdmTrader(venue))
+    config = ScopeConfig("acct", lambda _p, _s: SL_TP)
+    return ProductScope(ops, store, config, seeded_ids(seed), lambda: next(clock))
+
+
+async def test_usdm_hydrate_reads_open_algo_orders_separately_from_open_orders():
+    venue = FakeUsdm(positions=[long_position()])
+    sl = {"symbol": "BTCUSDT", "side": "SELL", "type": "STOP_MARKET", "triggerPrice": "49000"}
+    tp = {"symbol": "BTCUSDT", "side": "SELL", "type": "LIMIT", "price": "52000"}
+    venue.orders["sl-open"] = FakeOrder("sl-open", ExitKind.ALGO, sl, 7)
+    venue.orders["sl-done"] = FakeOrder("sl-done", ExitKind.ALGO, sl, 8, ExitStatus.CANCELED)
+    venue.orders["tp-open"] = FakeOrder("tp-open", ExitKind.ORDER, tp, 9)
+    hydration = await UsdmOps(FakeUsdmReader(venue), None).hydrate("acct")
+    assert venue.calls.count("open_algo_orders") == 1 and venue.calls.count("open_orders") == 1
+    assert (hydration.open_algo_orders, hydration.open_orders) == (1, 1)
+    assert {
+        cid: (e.client_id, e.kind, e.status, e.venue_id, e.symbol, e.order_type)
+        for cid, e in hydration.open_exits.items()
+    } == {
+        "sl-open": ("sl-open", ExitKind.ALGO, ExitStatus.OPEN, 7, "BTCUSDT", "STOP_MARKET"),
+        "tp-open": ("tp-open", ExitKind.ORDER, ExitStatus.OPEN, 9, "BTCUSDT", "LIMIT"),
+    }
+    assert [p.amount for p in hydration.positions] == [D("0.5")]
+
+
+@pytest.mark.parametrize("stale_history", [False, True], ids=["plain", "stale_terminal_history"])
+async def test_scoped_open_algo_hydration_trusts_open_algo_orders(store, stale_history):
+    """Seed 001 "Scoped open Algo hydration" (and "... with stale terminal history") through the
+    real ``UsdmOps.hydrate``: the exits hydration reports open are used as reported, so no
+    per-row query rescues a hydration that missed them, and nothing is placed twice."""
+    venue = FakeUsdm(positions=[long_position()])
+    await real_ops_scope(venue, store).recover("startup")
+    rows = {r.slot.role: r for r in store.blocking("acct", Product.USDM)}
+    sl, tp = rows[Role.STOP_LOSS], rows[Role.TAKE_PROFIT]
+    assert (sl.kind, tp.kind) == (ExitKind.ALGO, ExitKind.ORDER)
+    if stale_history:  # an older terminal row for the same clientAlgoId
+        store.update(sl.client_id, ExitStatus.CANCELED, 5, authoritative=True)
+    venue.calls.clear()
+    again = real_ops_scope(venue, store, seed=8)  # a restarted process: other fresh ids
+    await again.recover("reconnect")
+    assert venue.calls.count("open_algo_orders") == 1 and venue.calls.count("open_orders") == 1
+    assert [c for c in venue.calls if c.startswith("query")] == []
+    assert [c for c in venue.calls if c.startswith(("place", "cancel"))] == []
+    assert again.stats.last_actions == []
+    assert store.get(sl.client_id).status is ExitStatus.OPEN
+    assert store.get(tp.client_id).status is ExitStatus.OPEN
+
+
 async def test_foreign_orders_are_never_touched(store):
     venue = FakeUsdm(positions=[])
     venue.orders["someone-else"] = FakeOrder(
@@ -113,30 +171,103 @@ async def test_foreign_orders_are_never_touched(store):
     assert store.get("someone-else") is None
 
 
-async def test_algo_update_during_active_workflow_is_deferred_not_a_second_planner(store):
-    venue = FakeUsdm(positions=[long_position()])
-    scope = make_scope(venue, store)
+class RecordingScope(ProductScope):
+    """A scope that records every planning pass: why, the position it saw, and any overlap."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.passes: list[tuple[str, str]] = []
+        self.active = 0
+        self.max_active = 0  # > 1: a competing planner ran while another pass was in flight
+
+    async def plan_and_submit(self, reason, symbols=None):
+        self.active += 1
+        self.max_active = max(self.max_active, self.active)
+        self.passes.append((reason, self.fingerprint(self.positions.get(BTC))))
+        try:
+            return await super().plan_and_submit(reason, symbols)
+        finally:
+            self.active -= 1
+
+
+# What the exchange reports while the workflow waits at the venue, and how many later plan
+# passes it must cause once handed over (seed 001 "Algo update during active workflow").
+MID_WORKFLOW = {
+    "stop_confirmed": (lambda sl: [algo_update(sl.client_id, sl.venue_id, "NEW")], 0),
+    "position_grows": (
+        lambda sl: [
+            account_update("BTCUSDT", "1.0", "50000", t=20),
+            algo_update(sl.client_id, sl.venue_id, "NEW"),
+        ],
+        1,
+    ),
+    "stop_cancelled": (lambda sl: [algo_update(sl.client_id, sl.venue_id, "CANCELED")], 1),
+}
+
+
+@pytest.mark.parametrize("case", list(MID_WORKFLOW))
+async def test_update_during_active_workflow_waits_for_it_then_one_pass(store, case):
+    """Events that arrive while a workflow awaits the venue are applied only after it, by the
+    one consumer, and handed to at most one later pass: never to a competing planner."""
+    make_events, later_passes = MID_WORKFLOW[case]
+    venue = FakeUsdm(positions=[long_position("0.5")])
+    scope = make_scope(venue, store, cls=RecordingScope)
     await scope.recover("startup")
     sl = next(r for r in store.blocking("acct", Product.USDM) if r.slot.role is Role.STOP_LOSS)
-    # The position grows: a workflow starts and its placement is slow at the venue.
+    # The position grows: a workflow starts (resize the take-profit) and the venue is slow.
     venue.place_gate = asyncio.Event()
     venue.place_started.clear()
     scope.follow()
-    venue.stream_items.put_nowait(UserDataEvent(account_update("BTCUSDT", "0.8", "50000", t=10)))
-    await asyncio.wait_for(venue.place_started.wait(), 2)
-    assert scope.busy
-    # While the workflow waits, the exchange confirms the stop: it must wait for the workflow.
-    venue.stream_items.put_nowait(UserDataEvent(algo_update(sl.client_id, sl.venue_id, "NEW")))
-    await asyncio.sleep(0)
-    passes = scope.stats.plan_passes
-    assert store.get(sl.client_id).status is ExitStatus.PENDING  # not applied mid-workflow
-    venue.place_gate.set()
-    await scope.wait_idle()
-    assert store.get(sl.client_id).status is ExitStatus.OPEN  # applied after the workflow
-    assert scope.stats.deferred_events >= 1
-    # The confirmation changed nothing plan-relevant: no replan beyond the running one.
-    assert scope.stats.plan_passes == passes
-    await scope.stop()
+    try:
+        venue.stream_items.put_nowait(
+            UserDataEvent(account_update("BTCUSDT", "0.8", "50000", t=10))
+        )
+        await asyncio.wait_for(venue.place_started.wait(), 2)
+        assert scope.passes[-1] == ("private event", "0.8@50000")
+
+        def snapshot():
+            held_sl = store.get(sl.client_id)
+            return (scope.fingerprint(scope.positions.get(BTC)), held_sl.status, len(scope.passes))
+
+        during = snapshot()
+        sent = list(venue.calls)
+        for payload in make_events(sl):
+            venue.stream_items.put_nowait(UserDataEvent(payload))
+        # Give any concurrent path real time to act: the stream reader has taken every item,
+        # then the venue call stays blocked for a while longer.
+        async with asyncio.timeout(2):
+            while not venue.stream_items.empty():
+                await asyncio.sleep(0.005)
+        await asyncio.sleep(0.05)
+        assert snapshot() == during  # nothing applied, nothing planned mid-workflow
+        assert scope.max_active == 1
+        assert venue.calls == sent  # the only venue call is the one still in flight
+        venue.place_gate.set()
+        await scope.wait_idle()
+        after = scope.passes[during[2] :]
+        assert scope.max_active == 1  # never two passes at once
+        sl_now = store.get(sl.client_id).status
+        position_now = scope.fingerprint(scope.positions.get(BTC))
+        if case == "stop_confirmed":
+            # Applied after the workflow; a confirmation changes nothing plan-relevant.
+            assert sl_now is ExitStatus.OPEN and after == []
+        elif case == "position_grows":
+            assert sl_now is ExitStatus.OPEN and position_now == "1.0@50000"
+            # Exactly one later pass, and it saw the position the deferred event set.
+            assert after == [("private event", "1.0@50000")]
+            tp = next(
+                r for r in store.blocking("acct", Product.USDM) if r.slot.role is Role.TAKE_PROFIT
+            )
+            assert tp.quantity == D("1.0")
+        else:
+            assert sl_now is ExitStatus.CANCELED
+            assert after == [("private event", "0.8@50000")]
+            # That one pass protected the position again: one new stop, nothing else twice.
+            new_stops = [c for c in venue.calls[len(sent) :] if c.startswith("place STOP_MARKET")]
+            assert len(new_stops) == 1
+        assert len(after) == later_passes
+    finally:
+        await scope.stop()
 
 
 async def test_algo_update_is_applied_once_through_two_deliveries(store):
@@ -329,6 +460,35 @@ async def test_dry_run_journals_sanitised_candidates_and_sends_nothing(store):
     }
     assert summary["symbol"] == "BTCUSDT" and summary["side"] == Side.SELL.value
     assert store.blocking("acct", Product.USDM) == []
+
+
+@pytest.mark.parametrize("can_mutate", [True, False], ids=["sending", "dry_run"])
+async def test_invalid_locally_is_never_sent_but_journaled_and_held(store, can_mutate):
+    """A request that fails local validation is not sent (nor journaled as a dry-run
+    candidate): the decision names the violation and the slot is held."""
+    venue = FakeUsdm(positions=[long_position()])
+    scope = make_scope(venue, store, policy=None, can_mutate=can_mutate)  # plans nothing itself
+    await scope.recover("startup")
+    off_step = FuturesOrderRequest(  # 0.0105 is not a multiple of BTCUSDT's 0.001 stepSize
+        symbol="BTCUSDT",
+        side=Side.SELL,
+        type=FuturesOrderType.LIMIT,
+        time_in_force=TimeInForce.GTC,
+        quantity=D("0.0105"),
+        price=D("52000"),
+        reduce_only=True,
+    )
+    row = await scope.submitter.place(TP_SLOT, off_step, "test")
+    assert places(venue) == []
+    assert row is None
+    assert store.decisions("dry_run_candidate") == []
+    (decision,) = store.decisions("invalid_locally")
+    assert decision["slot"] == TP_SLOT.text()
+    assert decision["reason"].startswith("-4023 quantity: Quantity not increased by step size.")
+    assert "stepSize 0.001" in decision["reason"]
+    assert store.get(decision["client_id"]) is None  # no intent row: nothing was sent
+    _fingerprint, reason = store.holds()[TP_SLOT.text()]
+    assert reason == "invalid locally: " + decision["reason"]
 
 
 async def test_gate_refusal_holds_the_slot_and_sends_nothing(store):

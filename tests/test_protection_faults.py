@@ -57,9 +57,7 @@ FAST = {"supervise_interval_s": 0.2, "retry_initial_s": 0.1, "retry_cap_s": 1.0}
 
 @pytest.fixture
 async def venue() -> AsyncIterator[Venue]:
-    async with Venue(
-        clock=RealtimeClock(), feed=None, spot_balances={"USDT": D(100_000)}
-    ) as v:
+    async with Venue(clock=RealtimeClock(), feed=None, spot_balances={"USDT": D(100_000)}) as v:
         v.set_price("BTCUSDT", last=D(50000), mark=D(50000))
         yield v
 
@@ -338,8 +336,9 @@ async def test_triggered_take_profit_child_never_outlives_its_position(
         v.set_price("BTCUSDT", last=D(50000), mark=D(50000))
         v.exchange.open_position(account(v), "BTCUSDT", Side.BUY, D("0.3"))
         await until(
-            lambda: sorted(a["orderType"] for a in live_usdm(v)[0])
-            == ["STOP_MARKET", "TAKE_PROFIT"],
+            lambda: (
+                sorted(a["orderType"] for a in live_usdm(v)[0]) == ["STOP_MARKET", "TAKE_PROFIT"]
+            ),
             HEALED_WITHIN_S,
         )
         v.set_price("BTCUSDT", last=D(52100), mark=D(52100))
