@@ -57,7 +57,7 @@ from exitguard.planner.model import (
     SkipSlot,
     SlotKey,
 )
-from exitguard.planner.plan import PlanInput, coverage, plan_exits
+from exitguard.planner.plan import PlanInput, plan_exits
 from exitguard.planner.policy import ProtectionPolicy
 from exitguard.store.exits import ExitStore
 
@@ -66,10 +66,11 @@ from .apply import EventApplier
 from .context import ScopeConfig, ScopeState, ScopeStats
 from .events import EventParseError, ListenKeyExpired, PrivateEvent, parse_private_event
 from .fallback import FallbackHandler
-from .health import HealthBoard, ProtectionState, safe_persist
+from .health import HealthBoard, safe_persist
 from .ops import Hydration, ProductOps
 from .retry import RetryBook
 from .submit import Submitter
+from .verdicts import position_verdicts
 
 __all__ = ["CRASH_POINTS", "ProductScope", "ScopeConfig", "ScopeState", "ScopeStats"]
 
@@ -406,30 +407,11 @@ class ProductScope:
             self.health.scope_ok(self.key, now)
         if self.rules is None:
             return
-        verdicts: dict[str, tuple[ProtectionState, str]] = {}
         holds = {text: reason for text, (_fp, reason) in self.store.holds().items()}
-        scope_problem = self.health.scope_reason(self.key)
-        for (account, product, symbol, side), slots in coverage(self.plan_input()).items():
-            position = f"{account}/{product.value}/{symbol}/{side.value}"
-            missing = []
-            for cov in slots:
-                if cov.covered:
-                    continue
-                why = cov.problem
-                held = holds.get(cov.slot.text())
-                backoff = self.slot_retry.get(cov.slot)
-                if held is not None:
-                    why = f"held: {held}"
-                elif backoff is not None and cov.problem == "no exit":
-                    why = f"retrying ({backoff.reason}), attempt {backoff.attempts}"
-                missing.append(f"{cov.slot.role.value}: {why}")
-            if scope_problem is not None or self.state is not ScopeState.READY:
-                why = scope_problem or f"scope {self.state.value}"
-                verdicts[position] = (ProtectionState.DEGRADED, "; ".join([why, *missing]))
-            elif missing:
-                verdicts[position] = (ProtectionState.BARE, "; ".join(missing))
-            else:
-                verdicts[position] = (ProtectionState.PROTECTED, "")
+        problem = self.health.scope_reason(self.key)
+        if problem is None and self.state is not ScopeState.READY:
+            problem = f"scope {self.state.value}"
+        verdicts = position_verdicts(self.plan_input(), holds, self.slot_retry.get, problem)
         store = self.store
 
         def persist(position: str, state: str, since: int, reason: str) -> None:
