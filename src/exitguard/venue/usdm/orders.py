@@ -173,15 +173,9 @@ class OrderEndpoints(ExchangeBase):
 
     def _take(self, acct: Account, order: Order, m: SymbolMarket, limit: Decimal | None) -> None:
         left = order.qty - order.executed
-        if reduces_only(order):
-            # Walk the book only for what the order may still reduce (see :mod:`.closing`).
-            left = min(left, acct.position(order.symbol, order.position_side).reducible(order.side))
-            if left <= 0:
-                self._finish(acct, order, "EXPIRED", reason=EXPIRY_WOULD_REVERSE)
-                return
         filled = ZERO
         for price, qty in m.book.walk(m.last, order.side, left, limit):
-            if not order.open:
+            if not order.open:  # a reduce-only order expired by its clamp (see _fill)
                 break
             filled += self._fill(acct, order, price, qty, maker=False)
         if filled:
