@@ -319,7 +319,7 @@ def _run(x: UsdmExchange, acct: Any, hedge: bool, action: tuple[Any, ...]) -> No
 
 
 @settings(
-    max_examples=120,
+    max_examples=100,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
     derandomize=True,
@@ -334,8 +334,8 @@ def test_reduce_only_fills_never_flip_a_position(
 ):
     """Event-sourced: the positions rebuilt from the TRADE events never cross zero on a fill of
     an order that may only reduce; every order's cumulative qty only grows, equals the sum of its
-    fills and never passes origQty; nothing follows a terminal event; the rebuilt positions equal
-    the venue's."""
+    fills and never passes origQty; nothing follows a terminal event; the rebuilt positions and
+    the last ACCOUNT_UPDATEs equal the venue's."""
     x, acct, events = make_venue(hedge)
     for action in [first, *actions]:
         # A refusal at placement (-2022 nothing to reduce, -2021, filters …) changes nothing.
@@ -363,8 +363,12 @@ def test_reduce_only_fills_never_flip_a_position(
             done.add(oid)
     if hedge:
         assert positions.get("LONG", D(0)) >= 0 >= positions.get("SHORT", D(0))
+    reported = {  # the last ACCOUNT_UPDATE of each position agrees with the venue too
+        p["ps"]: D(p["pa"]) for e in events if e["e"] == "ACCOUNT_UPDATE" for p in e["a"]["P"]
+    }
     for ps in ("BOTH", "LONG", "SHORT"):
         assert positions.get(ps, D(0)) == amount(x, acct, PositionSide(ps))
+        assert reported.get(ps, D(0)) == amount(x, acct, PositionSide(ps))
     # No open order that may only reduce is left with nothing to reduce.
     for o in x.open_orders(acct, {"symbol": SYMBOL}):
         if o["reduceOnly"] or (o["positionSide"], o["side"]) in (
