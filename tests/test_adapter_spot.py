@@ -229,7 +229,7 @@ async def test_cancel_replace_exact_params_and_outcomes(
     assert gone is not None and gone.status == "CANCELED"
     assert await reader.open_orders(ETH) == []
 
-    with pytest.raises(ValueError, match="request.symbol"):
+    with pytest.raises(ValueError, match=r"request\.symbol"):
         await trader.cancel_replace("BTCUSDT", "eg-cr-2", stop_loss("eg-cr-5"))
 
 
