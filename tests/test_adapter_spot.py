@@ -15,7 +15,7 @@ from decimal import Decimal
 
 import pytest
 
-from exitguard.adapters.errors import Rejected
+from exitguard.adapters.errors import Rejected, ReplaceHalfDone, Transient
 from exitguard.adapters.port import (
     SpotReader,
     SpotTrader,
@@ -191,6 +191,61 @@ async def test_would_trigger_is_rejected_with_its_code(trader: SdkSpotTrader) ->
     with pytest.raises(Rejected) as info:
         await trader.place_order(stop_loss("eg-sl-bad", stop="3100.00"))
     assert info.value.code == -2010
+
+
+async def test_cancel_replace_exact_params_and_outcomes(
+    reader: SdkSpotReader, trader: SdkSpotTrader, proxy: RecordingProxy
+) -> None:
+    """STOP_ON_FAILURE cancel-replace: success answers the new order; a failed cancel is a plain
+    Rejected with the cancel's own code (nothing changed); a done cancel with a refused new order
+    is ReplaceHalfDone with the new order's code (the old order is gone)."""
+    await trader.place_order(stop_loss("eg-cr-1"))
+    req = stop_loss("eg-cr-2", stop="2950.00")
+    new = await trader.cancel_replace(ETH, "eg-cr-1", req)
+    assert (new.client_order_id, new.status, new.stop_price) == ("eg-cr-2", "NEW", D(2950))
+    (sent,) = proxy.calls("POST", "/api/v3/order/cancelReplace")
+    assert sent.order_params == {
+        **req.to_params(),
+        "cancelReplaceMode": "STOP_ON_FAILURE",
+        "cancelOrigClientOrderId": "eg-cr-1",
+    }
+    old = await reader.query_order(ETH, "eg-cr-1")
+    assert old is not None and old.status == "CANCELED"
+
+    with pytest.raises(Rejected) as cancel_failed:  # no such order: nothing changes
+        await trader.cancel_replace(ETH, "eg-never-sent", stop_loss("eg-cr-3"))
+    assert not isinstance(cancel_failed.value, ReplaceHalfDone)
+    assert cancel_failed.value.code == -2011 and cancel_failed.value.http_status == 400
+    assert await reader.query_order(ETH, "eg-cr-3") is None
+    assert [o.client_order_id for o in await reader.open_orders(ETH)] == ["eg-cr-2"]
+
+    # A SELL stop above the last price (3000) is refused by the matching engine, after the cancel.
+    with pytest.raises(ReplaceHalfDone) as half:
+        await trader.cancel_replace(ETH, "eg-cr-2", stop_loss("eg-cr-4", stop="3100.00"))
+    assert half.value.code == -2010 and half.value.http_status == 409
+    assert "trigger immediately" in half.value.msg
+    assert half.value.answer is not None and half.value.answer["code"] == -2021
+    gone = await reader.query_order(ETH, "eg-cr-2")
+    assert gone is not None and gone.status == "CANCELED"
+    assert await reader.open_orders(ETH) == []
+
+    with pytest.raises(ValueError, match=r"request\.symbol"):
+        await trader.cancel_replace("BTCUSDT", "eg-cr-2", stop_loss("eg-cr-5"))
+
+
+async def test_cancel_replace_half_done_also_on_the_generic_signed_path(
+    venue: Venue, trader: SdkSpotTrader, proxy: RecordingProxy
+) -> None:
+    """After a clock resync requests go through the generic signed path (its own session): the
+    failed answer's ``data`` is read there too."""
+    await faults(venue, clock_skew_ms=30_000)
+    with pytest.raises(Transient):
+        await trader.place_order(stop_loss("eg-skew"))
+    assert len(proxy.calls("GET", "/api/v3/time")) == 1  # resynced: the offset is applied now
+    await trader.place_order(stop_loss("eg-gen-1"))
+    with pytest.raises(ReplaceHalfDone) as half:
+        await trader.cancel_replace(ETH, "eg-gen-1", stop_loss("eg-gen-2", stop="3100.00"))
+    assert half.value.code == -2010
 
 
 async def test_user_stream_delivers_raw_events_and_resubscribes(

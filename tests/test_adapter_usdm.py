@@ -281,6 +281,47 @@ async def test_place_query_cancel(
     assert again_order.value.code == -2011
 
 
+async def test_cancel_triggered_child_by_order_id(
+    venue: Venue, proxy: RecordingProxy, reader: SdkUsdmReader, trader: SdkUsdmTrader
+) -> None:
+    """A TAKE_PROFIT's child rests in the matching engine once triggered; it is cancelled with
+    ``DELETE /fapi/v1/order`` by ``orderId`` = the algo order's ``actualOrderId``."""
+    await open_position(venue, BTC, "BUY", "0.500")
+    tp = AlgoOrderRequest(
+        symbol=BTC,
+        side=Side.SELL,
+        type=AlgoOrderType.TAKE_PROFIT,
+        quantity=D("0.500"),
+        trigger_price=D("66000.0"),
+        price=D("66500.0"),
+        time_in_force=TimeInForce.GTC,
+        reduce_only=True,
+        client_algo_id=ClientAlgoId("exg-tp-child"),
+    )
+    await trader.place_algo_order(tp)
+    await set_price(venue, BTC, last="66000.0", mark="66000.0")  # fires; the child rests
+    algo = await reader.query_algo_order("exg-tp-child")
+    assert algo is not None and algo.status == "TRIGGERED" and algo.actual_order_id is not None
+    child = algo.actual_order_id
+    cancelled = await trader.cancel_order_by_id(BTC, child)
+    assert (cancelled.order_id, cancelled.status, cancelled.order_type) == (
+        child,
+        "CANCELED",
+        "LIMIT",
+    )
+    [sent] = proxy.calls("DELETE", "/fapi/v1/order")
+    assert sent.order_params == {"symbol": BTC, "orderId": str(child)}
+    done = await reader.query_algo_order("exg-tp-child")
+    assert done is not None and done.status == "FINISHED"
+    assert await reader.open_orders(BTC) == []
+    with pytest.raises(Rejected) as again:  # same mapping as cancel_order
+        await trader.cancel_order_by_id(BTC, child)
+    assert again.value.code == -2011
+    for bad in (0, True):
+        with pytest.raises(ValueError, match="order_id"):
+            await trader.cancel_order_by_id(BTC, bad)
+
+
 async def test_venue_refusals_are_rejected_with_their_code(
     venue: Venue, proxy: RecordingProxy, trader: SdkUsdmTrader
 ) -> None:

@@ -10,7 +10,9 @@ async def test_demo_trailing_stop_fires_and_siblings_are_cleaned_up(tmp_path):
     assert result.position_closed
     by_role = {e["role"]: e for e in result.exits if e["product"] == "usdm"}
     assert by_role["trailing"]["status"] == "finished"
-    assert by_role["take_profit"]["status"] == "canceled"  # sibling cancelled by the manager
+    # The reduce-only take-profit is cleaned up either by the manager (canceled) or, when the
+    # trailing fill closes the position first, by the venue (expired: venue/usdm/closing.py).
+    assert by_role["take_profit"]["status"] in ("expired", "canceled")
     assert by_role["stop_loss"]["status"] in ("expired", "canceled")
     fills = {slot.rsplit("/", 1)[-1]: price for _t, price, slot in result.fills}
     # Peak 61500, callbackRate 1 %: the trailing stop fires at or under 60885.

@@ -6,16 +6,29 @@ the whole app), so callers branch on the type, never on codes.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from exitguard.domain.enums import Product
 from exitguard.domain.error_codes import ErrorClass, classify_venue_error
 
-__all__ = ["ExchangeError", "Rejected", "Transient", "UnknownOutcome", "error_for"]
+__all__ = [
+    "ExchangeError",
+    "Rejected",
+    "ReplaceHalfDone",
+    "Transient",
+    "UnknownOutcome",
+    "error_for",
+]
 
 
 class ExchangeError(Exception):
     """A venue answer or a transport failure, already sanitised (no keys, no signatures)."""
 
     error_class: ErrorClass = ErrorClass.UNKNOWN_OUTCOME
+    # The JSON body of the venue's error answer when it had one (``code``, ``msg`` and, for a
+    # Spot cancel-replace, ``data`` with both halves' results); None for transport failures.
+    answer: Mapping[str, Any] | None = None
 
     def __init__(
         self, msg: str, *, code: int | None = None, http_status: int | None = None
@@ -30,6 +43,12 @@ class Rejected(ExchangeError):
     """The venue definitely refused the request; never retried blindly."""
 
     error_class = ErrorClass.REJECTED
+
+
+class ReplaceHalfDone(Rejected):
+    """A Spot cancel-replace cancelled the old order but the venue refused the new one: the old
+    order is GONE (the position it protected may be bare). ``code``/``msg`` are the new order's
+    refusal (e.g. ``-2010``), not the envelope's ``-2021``; ``answer`` holds the whole body."""
 
 
 class UnknownOutcome(ExchangeError):

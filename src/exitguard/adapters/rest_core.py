@@ -24,6 +24,12 @@ like this:
   own ``send_signed_request`` / ``send_request`` wrappers fail (USD-M SDK 18.0.1, Spot SDK 13.2.0)
   with ``TypeError: 'function' object is not subscriptable`` (they call ``send_request[T](...)``).
   Same signing, same error classes, same query-string encoding as the typed methods.
+- Error bodies: the SDK keeps only ``code`` and ``msg`` of an error answer, dropping e.g. the
+  ``data`` of a Spot cancel-replace failure; for a 4xx outside its classes (409, 408: its
+  ``ClientError``) it keeps neither code nor HTTP status. A response hook on both sessions keeps
+  the status and JSON body of each error answer per worker thread; :meth:`RestCore.run` hands the
+  body on as :attr:`.errors.ExchangeError.answer` and, when the SDK lost the status, classifies
+  the answer again with the real status and code (the shared table's rules).
 - Secrets: the API key, secret and passphrase go into the core's :class:`.sdk_errors.Redactor`
   at construction; every error leaving :meth:`RestCore.run` has been redacted and is raised
   outside the ``except`` block, so the SDK exception (unredacted text, URL with signature) does
@@ -39,6 +45,7 @@ import inspect
 import json
 import logging
 import os
+import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
@@ -56,7 +63,9 @@ from binance_common.utils import get_signature, send_request, snake_to_camel
 from Crypto.Signature.eddsa import EdDSASigScheme
 from pydantic import BaseModel
 
-from .errors import ExchangeError, Transient, UnknownOutcome
+from exitguard.domain.enums import Product
+
+from .errors import ExchangeError, Transient, UnknownOutcome, error_for
 from .sdk_errors import Redactor, install_log_redaction, translate
 
 __all__ = [
@@ -82,6 +91,8 @@ KeyKind = Literal["hmac", "rsa", "ed25519"]
 # Below this the measured offset is loopback/WAN jitter: Binance accepts a timestamp up to 1000 ms
 # ahead and recvWindow (5000 ms) behind, so the SDK's own timestamps keep working.
 OFFSET_APPLY_MS = 200
+# Where run() hangs the error answer's body on the SDK exception, between worker and event loop.
+_ANSWER_ATTR = "exitguard_answer"
 # What an SDK call may raise that is not an adapter bug (see sdk_errors for the mapping).
 _BOUNDARY_ERRORS: tuple[type[BaseException], ...] = (
     SdkError,
@@ -205,6 +216,24 @@ def sdk_call(
     return call
 
 
+def _redacted(value: Any, redact: Redactor) -> Any:
+    """``value`` (plain JSON) with every string passed through ``redact``."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {str(k): _redacted(v, redact) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redacted(v, redact) for v in value]
+    return value
+
+
+class _ErrorAnswers(threading.local):
+    """HTTP status and JSON body of the last error answer a worker thread received (``run``)."""
+
+    status: int | None = None
+    body: dict[str, Any] | None = None
+
+
 def _server_ms(answer: object) -> int:
     """``serverTime`` of a server-time answer."""
     value = answer.get("serverTime") if isinstance(answer, Mapping) else None
@@ -248,6 +277,10 @@ class RestCore(ABC, Generic[RestT]):
                 raise ValueError("private_key is not a usable RSA or Ed25519 key") from None
         self.rest: RestT = self._client(self.config)
         self._session = requests.Session()  # the generic signed path's own connection pool
+        self._answers = _ErrorAnswers()
+        for session in (self._session, getattr(self.rest, "_session", None)):
+            if isinstance(session, requests.Session):
+                session.hooks["response"].append(self._keep_error_answer)
         self._executor = ThreadPoolExecutor(
             max_workers=settings.max_workers, thread_name_prefix=f"exitguard-{self.product}"
         )
@@ -329,17 +362,51 @@ class RestCore(ABC, Generic[RestT]):
 
     # -- calls -------------------------------------------------------------------------------
 
+    def _keep_error_answer(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        """Response hook (worker thread): remember the JSON body of an error answer."""
+        if response.status_code < 400:
+            return
+        self._answers.status = response.status_code
+        try:
+            body = response.json()  # read once; requests caches the content for the SDK
+        except ValueError:
+            return
+        if isinstance(body, dict):
+            self._answers.body = body
+
     async def run(self, fn: Callable[[], T]) -> T:
-        """Run a blocking SDK call in the pool; SDK failures come out as ExchangeErrors."""
+        """Run a blocking SDK call in the pool; SDK failures come out as ExchangeErrors, with
+        the venue's error body (if any) as ``answer``."""
         if self._closed:
             raise RuntimeError(f"the {self.label} adapter is closed")
+
+        def guarded() -> T:
+            self._answers.status = self._answers.body = None
+            try:
+                return fn()
+            except SdkError as exc:
+                # The hook ran in this thread: carry what it kept to the event loop.
+                setattr(exc, _ANSWER_ATTR, (self._answers.status, self._answers.body))
+                raise
+
         loop = asyncio.get_running_loop()
         try:
             return await asyncio.wait_for(
-                loop.run_in_executor(self._executor, fn), self._deadline_s
+                loop.run_in_executor(self._executor, guarded), self._deadline_s
             )
         except _BOUNDARY_ERRORS as exc:
             err = self._translate(exc)
+            status, body = getattr(exc, _ANSWER_ATTR, (None, None))
+        if err.http_status is None and status is not None:
+            code = body.get("code") if body is not None else None
+            err = error_for(
+                Product(self.product),
+                err.msg,
+                code=code if isinstance(code, int) and not isinstance(code, bool) else None,
+                http_status=status,
+            )
+        if body is not None:
+            err.answer = _redacted(body, self.redact)
         # Raised here, not in the except block: see the module doc (no unredacted __context__).
         raise err
 

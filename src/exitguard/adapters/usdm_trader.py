@@ -84,3 +84,15 @@ class SdkUsdmTrader(SdkTrader[UsdmRestCore]):
         return await self._signed(
             "DELETE", "/fapi/v1/order", params, rest.cancel_order, order_snapshot, "cancelled order"
         )
+
+    async def cancel_order_by_id(self, symbol: str, order_id: int) -> OrderSnapshot:
+        """``DELETE /fapi/v1/order`` by ``orderId``: the triggered child of an algo order, whose
+        id is the algo order's ``actualOrderId`` (its client id is not documented, reference
+        1.10). Errors as :meth:`cancel_order` (``-2011`` for an unknown or finished order)."""
+        if isinstance(order_id, bool) or not isinstance(order_id, int) or order_id <= 0:
+            raise ValueError(f"order_id must be a positive integer, got {order_id!r}")
+        params = {"symbol": symbol, "orderId": str(order_id)}
+        rest = self._core.rest
+        return await self._signed(
+            "DELETE", "/fapi/v1/order", params, rest.cancel_order, order_snapshot, "cancelled order"
+        )

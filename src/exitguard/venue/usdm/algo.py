@@ -4,8 +4,13 @@ Lifecycle (ALGO_UPDATE page): NEW → TRIGGERING → TRIGGERED (child placed, ``
 FINISHED (child filled or cancelled); or CANCELED (user), EXPIRED (system), REJECTED (``rm``).
 Choices where Binance does not document the behaviour (trigger-semantics.md 2a), each tested:
 - a reduce-only order that fires with nothing to reduce is REJECTED with ``rm="Reduce Only reject"``;
-- a closePosition order EXPIRES when its position goes flat, and at trigger time if it is flat
-  (mirroring the documented GTE_GTC behaviour); with an open position it closes all of it;
+- a closePosition order EXPIRES when its position goes flat (or flips), and at trigger time if
+  it is flat (mirroring the documented GTE_GTC behaviour); with an open position it closes all
+  of it;
+- the triggered child of a reduce-only / closePosition / hedge-close order is held to the
+  position at FILL time like any such order (:mod:`.closing`): a resting child whose position
+  shrank fills only what is left and its remainder EXPIRES, then the algo order is FINISHED with
+  ``actualQty`` = what filled;
 - priceProtect: when the relative gap between mark and last exceeds the symbol's
   ``triggerProtect`` at trigger time, the order does not fire on that tick and stays armed
   (primit: accepted as a no-op, seed 003);
@@ -29,6 +34,7 @@ from exitguard.domain.triggers import TriggerDirection, trigger_direction
 
 from ..errors import VenueError
 from .accounts import Account
+from .closing import is_hedge_close
 from .params import opt_int, opt_str, req_str
 from .records import AlgoOrder, Order, algo_update
 
@@ -335,9 +341,7 @@ class AlgoService:
         self.x.emit(acct.api_key, algo_update(algo, now))
         pos = acct.position(algo.symbol, algo.position_side)
         reducible = pos.reducible(algo.side)
-        closing_side = (algo.position_side is PositionSide.LONG and algo.side is Side.SELL) or (
-            algo.position_side is PositionSide.SHORT and algo.side is Side.BUY
-        )
+        closing_side = is_hedge_close(algo.side, algo.position_side)
         if algo.close_position:
             if reducible <= 0:
                 self._end(acct, algo, "EXPIRED", "Position is flat")
@@ -391,14 +395,18 @@ class AlgoService:
         algo.actual_price = child.avg_price
         self._end(acct, algo, "FINISHED")
 
-    def position_flat(self, acct: Account, symbol: str, position_side: PositionSide) -> None:
-        """closePosition orders of a position that went flat expire (GTE_GTC behaviour)."""
+    def position_closed(self, acct: Account, symbol: str, position_side: PositionSide) -> None:
+        """The position went flat or flipped: closePosition orders with nothing left to close
+        expire (GTE_GTC behaviour). Reduce-only ones stay NEW and are REJECTED if they fire
+        with nothing to reduce (trigger-semantics.md, "What happens when the position is closed")."""
+        pos = acct.position(symbol, position_side)
         for algo in self.open_orders_of(acct.api_key):
             if (
                 algo.status == "NEW"
                 and algo.close_position
                 and algo.symbol == symbol
                 and algo.position_side is position_side
+                and pos.reducible(algo.side) <= 0
             ):
                 self._end(acct, algo, "EXPIRED", "Position is flat")
 

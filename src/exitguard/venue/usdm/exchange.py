@@ -149,9 +149,11 @@ class UsdmExchange(MarketDataEndpoints, AccountEndpoints, OrderEndpoints):
             m.last = last
             for order_id in m.resting.fire(m.units(last)):
                 order = self.orders[order_id]
+                if not order.open:  # expired by an earlier fill of this step (position closed)
+                    continue
                 acct = self.accounts[order.api_key]
-                self._fill(acct, order, order.price, order.qty - order.executed, maker=True)
-                self._account_changed(acct, {symbol})
+                if self._fill(acct, order, order.price, order.qty - order.executed, maker=True):
+                    self._account_changed(acct, {symbol})
         if mark is not None:
             m.mark = mark
         self.algo.on_price(m, last is not None, mark is not None)

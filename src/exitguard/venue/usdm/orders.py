@@ -17,6 +17,7 @@ from exitguard.domain.validation import MarketContext
 from ..errors import VenueError
 from .accounts import Account, Fill
 from .base import ZERO, ExchangeBase, new_client_id, require_account
+from .closing import EXPIRY_WOULD_REVERSE, closed_through_zero, is_hedge_close, reduces_only
 from .market import SymbolMarket
 from .params import opt_int, opt_str, req_str
 from .records import Order, account_update, order_trade_update
@@ -64,7 +65,12 @@ class OrderEndpoints(ExchangeBase):
         assert req.quantity is not None
         position_side = req.position_side or PositionSide.BOTH
         qty = self._reduce_only_qty(
-            acct, req.symbol, req.side, position_side, req.quantity, bool(req.reduce_only)
+            acct,
+            req.symbol,
+            req.side,
+            position_side,
+            req.quantity,
+            bool(req.reduce_only) or is_hedge_close(req.side, position_side),
         )
         price = req.price or ZERO
         self._check_margin(acct, m, req.side, position_side, qty, price or m.last)
@@ -99,8 +105,9 @@ class OrderEndpoints(ExchangeBase):
         qty: Decimal,
         reduce_only: bool,
     ) -> Decimal:
-        """Reduce-only orders are clamped to the position; with nothing to reduce they are
-        refused with -2022 (Binance REDUCE_ONLY_REJECT)."""
+        """Reduce-only orders (and hedge-mode closes) are clamped to the position at placement;
+        with nothing to reduce they are refused with -2022 (Binance REDUCE_ONLY_REJECT). The
+        clamp is applied again at every fill (:meth:`_fill`)."""
         if not reduce_only:
             return qty
         reducible = acct.position(symbol, position_side).reducible(side)
@@ -166,15 +173,31 @@ class OrderEndpoints(ExchangeBase):
 
     def _take(self, acct: Account, order: Order, m: SymbolMarket, limit: Decimal | None) -> None:
         left = order.qty - order.executed
-        fills = m.book.walk(m.last, order.side, left, limit)
-        for price, qty in fills:
-            self._fill(acct, order, price, qty, maker=False)
-        if fills:
+        filled = ZERO
+        for price, qty in m.book.walk(m.last, order.side, left, limit):
+            if not order.open:  # a reduce-only order expired by its clamp (see _fill)
+                break
+            filled += self._fill(acct, order, price, qty, maker=False)
+        if filled:
             self._account_changed(acct, {order.symbol})
 
-    def _fill(self, acct: Account, order: Order, price: Decimal, qty: Decimal, maker: bool) -> None:
+    def _fill(
+        self, acct: Account, order: Order, price: Decimal, qty: Decimal, maker: bool
+    ) -> Decimal:
+        """Execute up to ``qty`` of ``order`` at ``price``; answer the quantity executed.
+
+        Every fill passes here, so this is where an order that may only reduce is held to the
+        position it reduces at FILL time (:mod:`.closing`): clamped to it, expired (``er=4``)
+        when nothing is left — never a flip, whatever happened since placement."""
         now = self.now_ms()
         pos = acct.position(order.symbol, order.position_side)
+        if reduces_only(order):
+            qty = min(qty, pos.reducible(order.side))
+            if qty <= 0:
+                if order.open:
+                    self._finish(acct, order, "EXPIRED", reason=EXPIRY_WOULD_REVERSE)
+                return ZERO
+        before = pos.amount
         realized = pos.apply(order.side, qty, price, now)
         quote = price * qty
         fee = quote * (self.fees.maker if maker else self.fees.taker)
@@ -202,8 +225,24 @@ class OrderEndpoints(ExchangeBase):
         if order.status == "FILLED":
             self.untrack_open(order)
             self._order_done(acct, order)
-        if pos.amount == 0:
-            self.algo.position_flat(acct, order.symbol, order.position_side)
+        if closed_through_zero(before, pos.amount):
+            self._position_closed(acct, order.symbol, order.position_side)
+        return qty
+
+    def _position_closed(self, acct: Account, symbol: str, position_side: PositionSide) -> None:
+        """The position went flat (or flipped): resting orders that may only reduce and have
+        nothing left to reduce EXPIRE now (``er=4``; the venue's choice, see :mod:`.closing`),
+        including the remainder of a clamped order; closePosition algo orders expire too."""
+        pos = acct.position(symbol, position_side)
+        for o in self.open_orders_of(acct.api_key):
+            if (
+                o.symbol == symbol
+                and o.position_side is position_side
+                and reduces_only(o)
+                and pos.reducible(o.side) <= 0
+            ):
+                self._finish(acct, o, "EXPIRED", reason=EXPIRY_WOULD_REVERSE)
+        self.algo.position_closed(acct, symbol, position_side)
 
     def _finish(self, acct: Account, order: Order, status: str, reason: int = 0) -> None:
         order.status = status
