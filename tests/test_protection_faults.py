@@ -411,3 +411,27 @@ async def test_spot_oco_with_a_crossed_stop_takes_the_fallback(
         assert row.status in (ExitStatus.PENDING, ExitStatus.OPEN)
     finally:
         await m.stop()
+
+
+async def test_spot_single_stop_that_grows_is_swapped_by_cancel_replace(
+    venue: Venue, tmp_path: Path
+) -> None:
+    v = venue
+    m = spot_manager(v, tmp_path / "s.db", ProtectionPolicy(stop_loss=SPOT_POLICY.stop_loss))
+    await m.start()
+    try:
+        buy_eth(v, "2.0000")
+
+        def stop_qty() -> Decimal | None:
+            rows = m.store.blocking("paper", Product.SPOT)
+            return rows[0].quantity if len(rows) == 1 else None
+
+        await until(lambda: stop_qty() == D("2.0000"))
+        v.spot.move_balance(v.spot_account, "ETH", D("0.5"))
+        await until(lambda: stop_qty() == D("2.5000"), HEALED_WITHIN_S)
+        live = list(v.spot.open_orders_of(v.api_key))
+        assert len(live) == 1  # the swapped stop only
+        (bare,) = [d for k, d in m.events if k == "bare_interval"]
+        assert bare["method"] == "cancelReplace"
+    finally:
+        await m.stop()

@@ -30,7 +30,13 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from exitguard.adapters.errors import ExchangeError, Rejected, Transient, UnknownOutcome
+from exitguard.adapters.errors import (
+    ExchangeError,
+    Rejected,
+    ReplaceHalfDone,
+    Transient,
+    UnknownOutcome,
+)
 from exitguard.domain.check import OrderKind, check_order
 from exitguard.domain.ids import ClientIdGenerator
 from exitguard.domain.validation import MarketContext
@@ -295,9 +301,7 @@ class Submitter:
         says the cancel half succeeded (``ReplaceHalfDone``); else it stays."""
         scope = self.scope
         refusal = self.last_refusal
-        cancel_done = new is not None or (
-            refusal is not None and getattr(refusal, "cancel_succeeded", False)
-        )
+        cancel_done = new is not None or isinstance(refusal, ReplaceHalfDone)
         if cancel_done:
             scope.store.update(
                 old.client_id,
