@@ -100,7 +100,10 @@ async def _run(config: Config) -> None:
         )
         await manager.start()
         ready = {
-            "ready": True,
+            # Honest: every scope hydrated and every managed position protected right now.
+            "ready": manager.ready(),
+            "protected": manager.protected(),
+            "scopes": {p.value: s.state.value for p, s in manager.scopes.items()},
             "mode": config.mode.value,
             "products": [p.value for p in manager.scopes],
             "venue": "embedded" if venue is not None else config.venue,
