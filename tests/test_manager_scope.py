@@ -51,13 +51,21 @@ def make_scope(
     venue: FakeUsdm, store: ExitStore, *, policy=SL_TP, can_mutate=True, cls=ProductScope, **cfg
 ):
     clock = iter(range(1_000, 10**9))
-    return cls(
+    events: list[tuple[str, dict]] = []
+    scope = cls(
         FakeUsdmOps(venue, can_mutate=can_mutate),
         store,
         ScopeConfig("acct", lambda _p, _s: policy, **cfg),
         seeded_ids(),
         lambda: next(clock),
+        on_event=lambda kind, data: events.append((kind, data)),
     )
+    scope.recorded_events = events
+    return scope
+
+
+def recorded(scope: ProductScope) -> list[tuple[str, dict]]:
+    return scope.recorded_events
 
 
 @pytest.fixture
@@ -550,5 +558,46 @@ async def test_stream_opening_after_the_startup_timeout_triggers_one_recovery(st
         venue.stream_items.put_nowait(TransportEvent(TransportKind.OPEN, ""))
         await scope.wait_idle()
         assert scope.stats.recoveries == 1
+    finally:
+        await scope.stop()
+
+
+async def test_a_dead_consumer_is_restarted_and_the_scope_recovers(store):
+    """Never alive-but-dead: the supervisor restarts a task that died, loudly, and reads the
+    state again (events may have died with it)."""
+    venue = FakeUsdm(positions=[long_position()])
+    scope = make_scope(venue, store, supervise_interval_s=0.02, stream_open_timeout_s=0.01)
+    await scope.start()
+    try:
+        consume = next(t for t in scope._tasks if t.get_name().endswith("consume"))
+        consume.cancel()  # as if it had crashed
+        async with asyncio.timeout(5):
+            while scope.stats.restarts == 0 or scope.state is not ScopeState.READY:
+                await asyncio.sleep(0.01)
+        assert scope.tasks.alive()
+        assert any(k == "scope_error" for k, _ in recorded(scope))
+        assert len(places(venue)) == 2  # recovered, nothing placed twice
+    finally:
+        await scope.stop()
+
+
+async def test_a_workflow_that_raises_degrades_and_the_supervisor_recovers(store):
+    venue = FakeUsdm(positions=[long_position()])
+    scope = make_scope(
+        venue, store, supervise_interval_s=0.02, stream_open_timeout_s=0.01, retry_initial_s=0.01
+    )
+    await scope.start()
+    try:
+        venue.place_errors = [RuntimeError("a bug in an adapter")]  # type: ignore[list-item]
+        venue.positions = [long_position("0.8")]
+        venue.stream_items.put_nowait(UserDataEvent(account_update("BTCUSDT", "0.8", "50000", 9)))
+        async with asyncio.timeout(5):
+            while not any(k == "scope_error" for k, _ in recorded(scope)):
+                await asyncio.sleep(0.01)
+            while scope.state is not ScopeState.READY or scope.health.scope_reason(scope.key):
+                await asyncio.sleep(0.01)
+        assert scope.tasks.alive()
+        tp = [r for r in store.blocking("acct", Product.USDM) if r.slot.role is Role.TAKE_PROFIT]
+        assert [r.quantity for r in tp] == [D("0.8")]
     finally:
         await scope.stop()

@@ -141,6 +141,8 @@ class HealthBoard:
         now_ms: int,
         persist: Callable[[str, str, int, str], None] | None = None,
         forget: Callable[[str], None] | None = None,
+        *,
+        escalate: bool = True,
     ) -> None:
         """Replace ``scope``'s position verdicts (position -> (state, reason)); positions of the
         scope missing from ``verdicts`` are gone (flat or unmanaged)."""
@@ -153,7 +155,7 @@ class HealthBoard:
                 if forget is not None:
                     forget(position)
         for position, (state, reason) in verdicts.items():
-            self._one(position, state, reason, now_ms, persist)
+            self._one(position, state, reason, now_ms, persist, escalate)
 
     def _one(
         self,
@@ -162,6 +164,7 @@ class HealthBoard:
         reason: str,
         now_ms: int,
         persist: Callable[[str, str, int, str], None] | None,
+        escalate: bool = True,
     ) -> None:
         old = self.positions.get(position)
         if old is None or old.state is not state:
@@ -189,7 +192,7 @@ class HealthBoard:
             old.reason = reason
             if persist is not None:
                 persist(position, state.value, old.since_ms, reason)
-        if state is ProtectionState.PROTECTED:
+        if state is ProtectionState.PROTECTED or not escalate:
             return
         bare_s = (now_ms - old.since_ms) / 1000
         due_first = not old.escalated and bare_s >= self.bare_error_after_s

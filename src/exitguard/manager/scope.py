@@ -70,6 +70,7 @@ from .health import HealthBoard, safe_persist
 from .ops import Hydration, ProductOps
 from .retry import RetryBook
 from .submit import Submitter
+from .tasks import ScopeTasks
 from .verdicts import position_verdicts
 
 __all__ = ["CRASH_POINTS", "ProductScope", "ScopeConfig", "ScopeState", "ScopeStats"]
@@ -126,9 +127,9 @@ class ProductScope:
         self.applier = EventApplier(self)
         self.fallback = FallbackHandler(self, self._place_for_fallback)
         self.submitter = Submitter(self, ids, self.fallback.on_rejected)
-        self._pump_task: asyncio.Task[None] | None = None
-        self._consume_task: asyncio.Task[None] | None = None
-        self._supervise_task: asyncio.Task[None] | None = None
+        self.tasks = ScopeTasks(
+            str(self.product), self._pump, self._consume, self._task_died, self._queue_tick
+        )
         self._checkpoint_task: asyncio.Task[None] | None = None
         self._handling = False
         self._tick_queued = False
@@ -219,19 +220,15 @@ class ProductScope:
         self.follow_supervised()
 
     def follow_supervised(self) -> None:
-        self._consume_task = asyncio.create_task(self._consume(), name=f"{self.product}-consume")
-        self._supervise_task = asyncio.create_task(
-            self._supervise(), name=f"{self.product}-supervise"
-        )
+        self.tasks.start("consume")
+        self.tasks.supervise(self.config.supervise_interval_s)
 
     def _start_pump(self) -> None:
-        self._pump_task = asyncio.create_task(self._pump(), name=f"{self.product}-stream")
+        self.tasks.start("pump")
 
     @property
     def _tasks(self) -> list[asyncio.Task[None]]:
-        return [
-            t for t in (self._supervise_task, self._pump_task, self._consume_task) if t is not None
-        ]
+        return self.tasks.tasks
 
     async def wait_idle(self, timeout_s: float = 5.0, poll_s: float = 0.005) -> None:
         """Until nothing is queued or being handled (bounded: raises TimeoutError)."""
@@ -246,13 +243,7 @@ class ProductScope:
             # A thread cannot be interrupted: let a running checkpoint finish before closing.
             with contextlib.suppress(Exception):
                 await self._checkpoint_task
-        tasks = self._tasks
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-        self._pump_task = self._consume_task = self._supervise_task = None
+        await self.tasks.stop()
         self.set_state(ScopeState.STOPPED)
 
     async def _pump(self) -> None:
@@ -337,38 +328,24 @@ class ProductScope:
 
     # -- the supervisor ------------------------------------------------------------------
 
-    async def _supervise(self) -> None:
-        """Tick the scope's queue; restart a dead consumer or stream task (never alive-but-dead)."""
-        while True:
-            await asyncio.sleep(self.config.supervise_interval_s)
-            self.stats.supervisor_ticks += 1
-            self._restart_dead_tasks()
-            if not self._tick_queued:
-                self._tick_queued = True
-                self.queue.put_nowait(TICK)
+    def _queue_tick(self) -> None:
+        self.stats.supervisor_ticks += 1
+        if not self._tick_queued:
+            self._tick_queued = True
+            self.queue.put_nowait(TICK)
 
-    def _restart_dead_tasks(self) -> None:
-        for name in ("_consume_task", "_pump_task"):
-            task: asyncio.Task[None] | None = getattr(self, name)
-            if task is None or not task.done():
-                continue
-            error = None if task.cancelled() else task.exception()
-            self.stats.restarts += 1
-            self.emit("scope_error", task=name.strip("_"), error=repr(error), restarted=True)
-            self.health.scope_degraded(
-                self.key, f"{name.strip('_')} died: {error!r}", self.now_ms()
-            )
-            if name == "_consume_task":
-                self._handling = False
-                self.busy = False
-                self._consume_task = asyncio.create_task(
-                    self._consume(), name=f"{self.product}-consume"
-                )
-            else:
-                self.stream_open.clear()
-                self._start_pump()
-            # Events may have been lost with the task: read the state again.
-            self.set_state(ScopeState.RECOVERY_REQUIRED)
+    def _task_died(self, which: str, error: BaseException | None) -> None:
+        """The supervisor restarted a task: say so loudly and read the state again."""
+        self.stats.restarts += 1
+        if which == "consume":
+            self._handling = False
+            self.busy = False
+        else:
+            self.stream_open.clear()
+        self.emit("scope_error", task=which, error=repr(error), restarted=True)
+        self.health.scope_degraded(self.key, f"{which} task died: {error!r}", self.now_ms())
+        # Events may have been lost with the task.
+        self.set_state(ScopeState.RECOVERY_REQUIRED)
 
     async def _on_tick(self) -> None:
         """One supervisor turn, in order with the events (one workflow at a time)."""
@@ -381,7 +358,9 @@ class ProductScope:
                 await self.recover("supervisor")
             return
         await self._resolve_due_unknowns()
-        if self.state is ScopeState.READY:
+        if self.state is ScopeState.READY and self.ops.can_mutate:
+            # (DRY_RUN_PRIVATE: the event and recovery passes journal each candidate once;
+            # a tick would only repeat them.)
             await self.plan_and_submit("supervisor", quiet=True)
 
     async def _resolve_due_unknowns(self) -> None:
@@ -412,6 +391,12 @@ class ProductScope:
         if problem is None and self.state is not ScopeState.READY:
             problem = f"scope {self.state.value}"
         verdicts = position_verdicts(self.plan_input(), holds, self.slot_retry.get, problem)
+        if not self.ops.can_mutate:
+            # DRY_RUN_PRIVATE: true (exitguard protects nothing), said once, not escalated.
+            verdicts = {
+                p: (state, f"dry run, nothing is sent: {why}" if why else why)
+                for p, (state, why) in verdicts.items()
+            }
         store = self.store
 
         def persist(position: str, state: str, since: int, reason: str) -> None:
@@ -420,7 +405,7 @@ class ProductScope:
         def forget(position: str) -> None:
             safe_persist(lambda: store.forget_protection(position))
 
-        self.health.update(self.key, verdicts, now, persist, forget)
+        self.health.update(self.key, verdicts, now, persist, forget, escalate=self.ops.can_mutate)
 
     # -- intake --------------------------------------------------------------------------
 
@@ -526,6 +511,7 @@ class ProductScope:
         finally:
             self.busy = False
         await self.plan_and_submit(reason)
+        self.publish_health()
         return True
 
     async def _reconcile(self, h: Hydration) -> None:
