@@ -20,7 +20,7 @@ What the generator does, per kind:
 - ``balance`` (lanes with Spot): deposit a multiple of the step of the base asset, or withdraw a
   part of the free balance (an OCO locks what it protects, so a withdrawal is often skipped).
 - ``fault`` / ``clear``: one fault episode at a time per lane, each kind the venue can inject
-  (``FAULT_KINDS``) with random parameters, cleared (``{"clear": true}``) after a random duration.
+  (``FAULT_KINDS``, every kind once per round in a random order) with random parameters, cleared (``{"clear": true}``) after a random duration.
   ``close_user_streams`` and ``expire_listen_key`` act at once; their episode still ends with a
   ``clear`` so the bookkeeping has one shape.
 - ``kill``: ``kill -9`` of a lane's manager, every ``kill_every_ms`` on average per lane, and its
@@ -232,8 +232,11 @@ def _fault(rng: random.Random, lane: LaneSpec, kind: str) -> dict[str, Any]:
 def _faults(rng: random.Random, lane: LaneSpec, chaos_ms: int) -> list[Event]:
     out = []
     t = rng.randint(3_000, 8_000)
+    kinds: list[str] = []
     while t < chaos_ms:
-        kind = rng.choice(FAULT_KINDS)
+        if not kinds:  # every kind once per round, in a random order: a short run sees them all
+            kinds = rng.sample(FAULT_KINDS, len(FAULT_KINDS))
+        kind = kinds.pop()
         hold = 0 if kind in INSTANT_FAULTS else rng.randint(1_000, 6_000)
         end = min(t + hold, chaos_ms)
         out.append(Event(t, "fault", lane.name, {"kind": kind, "body": _fault(rng, lane, kind)}))

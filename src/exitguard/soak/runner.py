@@ -5,7 +5,8 @@ configs, start the managers; then the **chaos** phase plays the scenario's event
 sampler reads every lane's ``/_venue/snapshot`` every ``sample_ms`` into its
 :class:`~exitguard.soak.checker.Checker`; then the **settle** phase (the last ``settle_s`` of the
 run) clears every fault, restarts any manager that is down and keeps sampling with no new
-events, so the end state is judged on a quiet system; then the managers are stopped (SIGTERM),
+events — until every manager is ready again plus the grace, if that is later — so the end state
+is judged on a quiet system; then the managers are stopped (SIGTERM),
 the final snapshots taken, each manager's store read (``exits``, SQLite read-only) and the
 report written. Every subprocess is SIGKILLed in a ``finally``, also on Ctrl-C.
 """
@@ -46,6 +47,9 @@ __all__ = ["Lane", "SoakOptions", "run_soak", "spot_min_qty", "summarize"]
 
 RESTART_AFTER_CRASH_S = 1.0
 MAX_STARTUP_S = 30.0  # a kill that waits for ready waits no longer than this
+# Venue startups before the scenario and the shutdown after it: the whole run is bounded by
+# seconds + this (TimeoutError past it; the finally still kills every subprocess).
+OVERRUN_S = 300.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -263,6 +267,7 @@ async def run_soak(opts: SoakOptions, log: Any = None) -> dict[str, Any]:
     root.mkdir(parents=True, exist_ok=True)
     procs = Processes()
     lanes: list[Lane] = []
+    tasks: list[asyncio.Task[None]] = []
     started = time.monotonic()
 
     def say(msg: str) -> None:
@@ -270,9 +275,12 @@ async def run_soak(opts: SoakOptions, log: Any = None) -> dict[str, Any]:
             log(f"[soak {time.monotonic() - started:6.1f}s] {msg}")
 
     try:
-        async with aiohttp.ClientSession(
-            timeout=aiohttp.ClientTimeout(total=10), connector=aiohttp.TCPConnector(limit=16)
-        ) as http:
+        async with (
+            asyncio.timeout(opts.seconds + OVERRUN_S),
+            aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=10), connector=aiohttp.TCPConnector(limit=16)
+            ) as http,
+        ):
             lanes = list(
                 await asyncio.gather(*(_open_lane(s, root, procs, http, opts) for s in specs))
             )
@@ -284,6 +292,7 @@ async def run_soak(opts: SoakOptions, log: Any = None) -> dict[str, Any]:
             stop = asyncio.Event()
             sampler = asyncio.create_task(_sampler(lanes, opts.sample_ms, stop))
             restarter = asyncio.create_task(_crash_restarter(lanes, stop))
+            tasks += [sampler, restarter]
             t0 = time.monotonic()
             chaos_end = t0 + chaos_ms / 1000
             killers = [
@@ -298,6 +307,7 @@ async def run_soak(opts: SoakOptions, log: Any = None) -> dict[str, Any]:
                 )
                 for name, lane in by_name.items()
             ]
+            tasks += killers
             for ev in scenario.events:
                 if ev.kind == "kill":
                     continue
@@ -313,7 +323,15 @@ async def run_soak(opts: SoakOptions, log: Any = None) -> dict[str, Any]:
                 await _clear(lane)
                 assert lane.manager is not None
                 await lane.manager.start()
-            settle_end = t0 + opts.seconds
+            # The end state is judged on running managers: the settle phase lasts until
+            # --seconds, and at least until every manager is ready (at most MAX_STARTUP_S) plus
+            # the grace.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(MAX_STARTUP_S):
+                    for lane in lanes:
+                        assert lane.manager is not None
+                        await lane.manager.ready.wait()
+            settle_end = max(t0 + opts.seconds, time.monotonic() + opts.grace_s)
             await asyncio.sleep(max(0.0, settle_end - time.monotonic()))
             stop.set()
             await asyncio.gather(sampler, restarter)
@@ -333,6 +351,8 @@ async def run_soak(opts: SoakOptions, log: Any = None) -> dict[str, Any]:
             report["workdir"] = str(root) if opts.workdir else None
             return report
     finally:
+        for task in tasks:
+            task.cancel()
         procs.kill_all()  # synchronous: also right after Ctrl-C / a cancel
         if opts.workdir is None:
             shutil.rmtree(root, ignore_errors=True)
