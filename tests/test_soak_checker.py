@@ -13,7 +13,7 @@ import aiohttp
 import pytest
 
 from exitguard.soak.checker import Checker, Timeline, observe
-from exitguard.soak.generator import generate, resolve_position, resolve_withdrawal
+from exitguard.soak.generator import FAULT_KINDS, generate, resolve_position, resolve_withdrawal
 from exitguard.soak.harness import VenueApi
 from exitguard.venue.clock import RealtimeClock
 from exitguard.venue.server import Venue
@@ -252,6 +252,12 @@ def test_generator_is_deterministic_and_intents_resolve():
     )
     faults = [e for e in a.events if e.kind == "fault"]
     assert len(faults) == a.count("clear")
+    # Each fault is cleared after it was injected (an instant one 1 ms later), never before.
+    order = [(e.kind, e.lane) for e in a.events if e.kind in ("fault", "clear")]
+    for lane in ("oneway", "hedge"):
+        kinds = [k for k, ln in order if ln == lane]
+        assert kinds == ["fault", "clear"] * (len(kinds) // 2)
+    assert {e.data["kind"] for e in faults} == set(FAULT_KINDS)
     op = {"position_side": "BOTH", "qty": "0.1", "side": "BUY", "fraction": 0.5}
     assert resolve_position(op | {"op": "close"}, D(0), False) is None
     assert resolve_position(op | {"op": "close"}, D("-0.3"), False) == ("BUY", D("0.3"), "BOTH")

@@ -25,9 +25,9 @@ What the generator does, per kind:
   ``clear`` so the bookkeeping has one shape.
 - ``kill``: ``kill -9`` of a lane's manager, every ``kill_every_ms`` on average per lane, and its
   restart ``down_ms`` (0.5-4 s) later. ``wait_ready`` (three kills in four) defers the kill until
-  the manager has printed ready and then run ``run_ms`` (1-8 s) — a restart costs seconds of
+  the manager has printed ready and then run ``run_ms`` (0.5-8 s) — a restart costs seconds of
   imports, and a manager killed whenever it starts would never be measured; the others strike
-  at any moment, startup recovery included. The harness plays a lane's kills in order, so a deferred kill delays the
+  ``run_ms`` after the spawn, whatever it is doing (imports, startup recovery, running). The harness plays a lane's kills in order, so a deferred kill delays the
   next ones.
 """
 
@@ -237,7 +237,8 @@ def _faults(rng: random.Random, lane: LaneSpec, chaos_ms: int) -> list[Event]:
         if not kinds:  # every kind once per round, in a random order: a short run sees them all
             kinds = rng.sample(FAULT_KINDS, len(FAULT_KINDS))
         kind = kinds.pop()
-        hold = 0 if kind in INSTANT_FAULTS else rng.randint(1_000, 6_000)
+        # An instant fault's episode still ends with a clear, 1 ms later (never before it).
+        hold = 1 if kind in INSTANT_FAULTS else rng.randint(1_000, 6_000)
         end = min(t + hold, chaos_ms)
         out.append(Event(t, "fault", lane.name, {"kind": kind, "body": _fault(rng, lane, kind)}))
         out.append(Event(end, "clear", lane.name, {"kind": kind}))
@@ -254,7 +255,7 @@ def _kills(rng: random.Random, lane: LaneSpec, chaos_ms: int, kill_every_ms: int
         # lane killed whenever it starts measures nothing); a quarter strike at any moment,
         # startup recovery included.
         wait_ready = rng.random() < 0.75
-        run = rng.randint(1_000, 8_000)  # with wait_ready: how long it runs after ready
+        run = rng.randint(500, 8_000)  # how long it runs after ready (or after the spawn)
         data = {"down_ms": down, "wait_ready": wait_ready, "run_ms": run}
         out.append(Event(t, "kill", lane.name, data))
         t += down + int(kill_every_ms * rng.uniform(0.5, 1.5))

@@ -280,6 +280,7 @@ class Manager:
         self._watch: asyncio.Task[None] | None = None
         self.ready = asyncio.Event()  # the current process printed {"ready": true}
         self.ready_at: float | None = None  # time.monotonic() of that
+        self.started_at: float | None = None  # time.monotonic() of the spawn
 
     @property
     def up(self) -> bool:
@@ -303,6 +304,7 @@ class Manager:
         self._expected_exit = False
         self.ready.clear()
         self.ready_at = None
+        self.started_at = time.monotonic()
         self.on_start(t)
         self._watch = asyncio.create_task(self._watch_proc(self.proc))
 

@@ -193,8 +193,9 @@ async def _guarded(lane: Lane, ev: Event) -> None:
 
 
 async def _killer(lane: Lane, kills: list[Event], t0: float, chaos_end: float, say: Any) -> None:
-    """Play one lane's kills in order: wait for the time (and for ready, when asked), kill -9,
-    stay down ``down_ms``, restart. Nothing is killed after the chaos phase."""
+    """Play one lane's kills in order: wait for the time, then until the manager has run
+    ``run_ms`` since it became ready (``wait_ready``) or since its spawn; kill -9, stay down
+    ``down_ms``, restart. Nothing is killed after the chaos phase."""
     m = lane.manager
     assert m is not None
     for ev in kills:
@@ -203,9 +204,10 @@ async def _killer(lane: Lane, kills: list[Event], t0: float, chaos_end: float, s
             deadline = min(chaos_end, time.monotonic() + MAX_STARTUP_S)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(m.ready.wait(), max(0.0, deadline - time.monotonic()))
-            if m.ready_at is not None:
-                run_until = m.ready_at + ev.data["run_ms"] / 1000
-                await asyncio.sleep(max(0.0, min(run_until, chaos_end) - time.monotonic()))
+        since = m.ready_at if ev.data["wait_ready"] and m.ready_at is not None else m.started_at
+        if since is not None:
+            run_until = since + ev.data["run_ms"] / 1000
+            await asyncio.sleep(max(0.0, min(run_until, chaos_end) - time.monotonic()))
         if time.monotonic() >= chaos_end:
             return
         await m.kill9()
