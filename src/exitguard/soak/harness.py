@@ -104,6 +104,21 @@ def _exitguard(*args: str) -> list[str]:
     return [sys.executable, "-m", "exitguard", *args]
 
 
+def child_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment of a subprocess: this one's, with ``PYTHONPATH`` led by the directory
+    this process imported exitguard from (and relative entries made absolute), so a child
+    started in another directory runs the same exitguard — not, say, an editable install of
+    another checkout that a relative ``PYTHONPATH=src`` no longer shadows."""
+    import exitguard
+
+    root = str(Path(exitguard.__file__).resolve().parent.parent)
+    env = dict(os.environ)
+    entries = [str(Path(p).resolve()) for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+    env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys([root, *entries]))
+    env.update(extra or {})
+    return env
+
+
 async def start_venue(
     procs: Processes, workdir: Path, usdt: str = "1000000"
 ) -> tuple[asyncio.subprocess.Process, dict[str, str]]:
@@ -125,6 +140,7 @@ async def start_venue(
                 "--usdt",
                 usdt,
             ),
+            env=child_env(),
             cwd=workdir,
             stderr=log,
         )
@@ -264,7 +280,7 @@ class Manager:
         self.on_ready = on_ready
         self.on_stop = on_stop
         self.env = {
-            k: v for k, v in os.environ.items() if not k.startswith(("EXITGUARD_", "BINANCE_"))
+            k: v for k, v in child_env().items() if not k.startswith(("EXITGUARD_", "BINANCE_"))
         }
         self.env.update(
             EXECUTION_MODE="PAPER",

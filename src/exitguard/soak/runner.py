@@ -401,9 +401,12 @@ def summarize(
         and max_bare <= opts.bare_limit_s
         and inv["stores_read"]
     )
+    import exitguard
+
     return {
         "seed": opts.seed,
         "seconds": opts.seconds,
+        "exitguard": str(Path(exitguard.__file__).resolve().parent),  # the code under test
         "elapsed_s": round(elapsed_s, 1),
         "lanes": [lane.spec.name for lane in lanes],
         "rules": {
@@ -416,6 +419,7 @@ def summarize(
         "kills": sum(m.kills for m in managers.values() if m is not None),
         "kills_planned": planned_kills,  # deferred kills that ran past the chaos phase are dropped
         "starts": {n: m.starts for n, m in managers.items() if m is not None},
+        "crashes": {n: m.crashes for n, m in managers.items() if m is not None and m.crashes},
         "startup_s": {
             "p50": percentile(startups, 0.5),
             "max": max(startups, default=None),
