@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench soak clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,14 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	for b in bench/bench_*.py; do $(BIN)/python $$b || exit 1; done
+
+# Chaos soak (src/exitguard/soak): the venue and `exitguard run` as subprocesses under a seeded
+# scenario of prices, positions, faults and kill -9; prints the invariant report (JSON, stdout;
+# progress on stderr) and fails when an invariant broke. Ten minutes by default.
+SOAK_SECONDS ?= 600
+SOAK_SEED ?= 1
+soak: $(STAMP)
+	$(BIN)/python -m exitguard.soak --seconds $(SOAK_SECONDS) --seed $(SOAK_SEED)
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis
