@@ -95,7 +95,8 @@ def fail_with_secret_url() -> None:
     raise ConnectionError(f"request to {url} failed (X-MBX-APIKEY: {API_KEY})")
 
 
-def test_no_secret_reaches_any_log_line(output: io.StringIO) -> None:
+def emit_everything() -> None:
+    """Log a secret in every place one can hide: messages, fields, reprs, tracebacks, stdlib."""
     assert register_secret(SHORT_SECRET)
     log = get_logger("exitguard.test", account="main")
     # In messages.
@@ -145,6 +146,9 @@ def test_no_secret_reaches_any_log_line(output: io.StringIO) -> None:
     logging.getLogger("exitguard.venue").error("private key loaded: %s", PEM)
     warnings.warn(f"deprecated endpoint called with signature={SIGNATURE}", stacklevel=1)
 
+
+def test_no_secret_reaches_any_log_line(output: io.StringIO) -> None:
+    emit_everything()
     text = output.getvalue()
     assert_clean(text)
     events = lines(output)  # every line is JSON
@@ -164,6 +168,19 @@ def test_no_secret_reaches_any_log_line(output: io.StringIO) -> None:
     assert "Traceback" in str(stdlib["exception"])
     extra = next(e for e in events if str(e["event"]).startswith("listen key"))
     assert extra["listen_key"] == REDACTED and extra["level"] == "warning"
+
+
+def test_console_format_is_redacted_the_same(output: io.StringIO) -> None:
+    configure_logging(output, "DEBUG", "console")
+    emit_everything()
+    text = output.getvalue()
+    assert_clean(text)
+    assert REDACTED in text and "Traceback" in text
+    first = text.splitlines()[0]
+    assert not first.startswith("{") and "[info" in first and "account=main" in first
+    assert "\x1b[" not in text  # no colour codes when the stream is not a terminal
+    with pytest.raises(ValueError, match="fmt must be json or console, got 'xml'"):
+        configure_logging(output, "INFO", "xml")
 
 
 def test_broken_stdlib_format_does_not_leak(
@@ -214,6 +231,9 @@ def test_credentials_loaded_from_env_are_registered(output: io.StringIO, tmp_pat
     ("text", "expected"),
     [
         (f"a?timestamp=1&signature={SIGNATURE}", "a?timestamp=1&signature=[REDACTED]"),
+        # The first query parameter of a URL: ``https:`` must not swallow it as its own value.
+        (f"https://h/api?signature={ED_SIG}", "https://h/api?signature=[REDACTED]"),
+        ("https://h/api?signature=abc123&x=1", "https://h/api?signature=[REDACTED]&x=1"),
         (f'{{"listenKey":"{LISTEN_KEY}"}}', '{"listenKey":"[REDACTED]"}'),
         (f"{{'X-MBX-APIKEY': '{API_KEY}'}}", "{'X-MBX-APIKEY': '[REDACTED]'}"),
         (f'{{\\"apiKey\\": \\"{API_KEY}\\"}}', '{\\"apiKey\\": \\"[REDACTED]\\"}'),

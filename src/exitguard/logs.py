@@ -1,4 +1,4 @@
-"""JSON-lines logging (structlog) with secret redaction on every line.
+"""Logging (structlog): JSON lines or a human console format, secrets redacted on every line.
 
 Design: credentials are never logged; listen keys, wsKeys, signatures and API keys are redacted in
 every log line and error. Redaction runs as the last step before rendering, on every value of the
@@ -38,6 +38,8 @@ import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
 
 __all__ = [
+    "LOG_FORMATS",
+    "LOG_LEVELS",
     "REDACTED",
     "configure_logging",
     "get_logger",
@@ -63,10 +65,12 @@ _PEM = re.compile(
 # A name token, then a separator with optional (possibly JSON-escaped) quotes, then the value.
 # The name is matched possessively (``++``) and tested for a sensitive word in the callback: a
 # regex that looked for the word inside the token would backtrack quadratically on long tokens.
+# A value stops at ``?``: else ``https:`` would take ``//host/path?signature=...`` as its own
+# (harmless) value, and the signature right after the ``?`` would never be looked at.
 _NAMED_VALUE = re.compile(
     r"(?<![A-Za-z0-9_.-])(?P<name>[A-Za-z0-9_.-]++)"
     r"(?P<sep>(?:\\?[\"'])?\s*[:=]\s*(?:\\?[\"'])?)"
-    r"(?P<value>[^\s\"'&,;})\[\]\\<>]+)"
+    r"(?P<value>[^\s\"'&,;})\[\]\\<>?]+)"
 )
 _URL_PATH_KEY = re.compile(
     r"(?P<prefix>/(?:ws|stream)/)(?P<key>[A-Za-z0-9_-]{16,})(?![@A-Za-z0-9_-])"
@@ -196,9 +200,22 @@ class _RedactingHandler(logging.StreamHandler):  # type: ignore[type-arg]
             pass
 
 
-def configure_logging(stream: TextIO | None = None, level: str | int = "INFO") -> None:
-    """Send structlog events and stdlib ``logging`` records as redacted JSON lines to ``stream``
-    (default: stderr, leaving stdout to command output). Calling it again replaces the handler."""
+LOG_LEVELS = ("debug", "info", "warning", "error")
+LOG_FORMATS = ("json", "console")
+
+
+def configure_logging(
+    stream: TextIO | None = None, level: str | int = "INFO", fmt: str = "json"
+) -> None:
+    """Send structlog events and stdlib ``logging`` records, redacted, to ``stream`` (default:
+    stderr, leaving stdout to command output). Calling it again replaces the handler.
+
+    ``fmt``: ``"json"`` (one JSON object a line, for machines) or ``"console"`` (aligned
+    ``time level event key=value`` lines for a person; colours only on a terminal). Redaction
+    runs before either renderer, so both formats carry the same redacted values.
+    """
+    if fmt not in LOG_FORMATS:
+        raise ValueError(f"configure_logging: fmt must be json or console, got {fmt!r}")
     if isinstance(level, str):
         numeric = logging.getLevelName(level.upper())
         if not isinstance(numeric, int):
@@ -207,6 +224,7 @@ def configure_logging(stream: TextIO | None = None, level: str | int = "INFO") -
                 f"got {level!r}"
             )
         level = numeric
+    target = stream if stream is not None else sys.stderr
     shared: list[Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
@@ -232,10 +250,10 @@ def configure_logging(stream: TextIO | None = None, level: str | int = "INFO") -
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             redact_event,
-            structlog.processors.JSONRenderer(),
+            _renderer(fmt, target),
         ],
     )
-    handler = _RedactingHandler(stream if stream is not None else sys.stderr)
+    handler = _RedactingHandler(target)
     handler.setFormatter(formatter)
     root = logging.getLogger()
     for old in list(root.handlers):
@@ -244,6 +262,17 @@ def configure_logging(stream: TextIO | None = None, level: str | int = "INFO") -
     root.addHandler(handler)
     root.setLevel(level)
     logging.captureWarnings(True)  # warnings.warn texts go through the same redaction
+
+
+def _renderer(fmt: str, stream: TextIO) -> Processor:
+    if fmt == "json":
+        return structlog.processors.JSONRenderer()
+    isatty = getattr(stream, "isatty", None)
+    colors = bool(isatty()) if callable(isatty) else False
+    # The exception text is already rendered (and redacted) by format_exc_info: print it as is.
+    return structlog.dev.ConsoleRenderer(
+        colors=colors, exception_formatter=structlog.dev.plain_traceback
+    )
 
 
 def get_logger(name: str | None = None, **initial: Any) -> structlog.stdlib.BoundLogger:

@@ -12,7 +12,8 @@ from exitguard.cli.check_order import check_order_command
 from exitguard.cli.config_cmd import app as config_app
 from exitguard.cli.data_cmd import app as data_app
 from exitguard.cli.demo_cmd import demo_command
-from exitguard.cli.run_cmd import plan_command, run_command, status_command
+from exitguard.cli.run_cmd import plan_command, run_command
+from exitguard.cli.status_cmd import status_command
 from exitguard.venue.cli import app as venue_app
 
 app = typer.Typer(

@@ -1,30 +1,53 @@
-"""``exitguard run``, ``plan`` and ``status``: wiring only (config -> venue -> manager)."""
+"""``exitguard run`` and ``plan``: wiring only (config -> store checks -> venue -> manager).
+
+Also what every store-reading command shares (``status`` too): loading the config, and ending
+with one line and exit code 2 when the store cannot be used (:func:`store_refusals`). The
+manager, and the Binance SDKs under it, are imported only when ``run`` or ``plan`` needs them.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 import os
 import signal
-from collections.abc import AsyncIterator
+import sqlite3
+import sys
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from exitguard.config import Config, ConfigError, load_config
-from exitguard.config.modes import UrlKey
-from exitguard.domain.enums import Product
-from exitguard.logs import configure_logging, get_logger
-from exitguard.manager.ops import UsdmOps
-from exitguard.manager.runtime import Connection, build_manager, connection_from_config
-from exitguard.store.exits import ExitStore
+from exitguard.config.modes import ExecutionMode, UrlKey
+from exitguard.logs import LOG_FORMATS, LOG_LEVELS, configure_logging, get_logger
+from exitguard.store.safety import (
+    RunLock,
+    StoreUnavailable,
+    check_store_file,
+    copy_into,
+    unavailable,
+)
 
-__all__ = ["embedded_connection", "load_or_exit", "plan_command", "run_command", "status_command"]
+if TYPE_CHECKING:  # the manager (and the SDKs under it) load only for run and plan
+    from exitguard.manager.runtime import Connection
+    from exitguard.manager.service import ExitManager
+
+__all__ = [
+    "embedded_connection",
+    "load_or_exit",
+    "plan_command",
+    "plan_manager",
+    "refuse",
+    "run_command",
+    "store_refusals",
+]
 
 ConfigOption = Annotated[
     Path | None,
@@ -45,9 +68,28 @@ def load_or_exit(path: Path | None) -> Config:
         raise typer.Exit(2 if type(exc).__name__ == "ConfigFileError" else 1) from None
 
 
+def refuse(message: str, code: int = 2) -> NoReturn:
+    """One line on stderr, no traceback, exit ``code``."""
+    sys.stderr.write(message + "\n")
+    sys.stderr.flush()
+    raise typer.Exit(code)
+
+
+@contextlib.contextmanager
+def store_refusals(config: Config) -> Iterator[None]:
+    """A store that cannot be used ends the command with its one-line reason and exit code 2."""
+    try:
+        yield
+    except StoreUnavailable as exc:
+        refuse(str(exc))
+    except sqlite3.Error as exc:  # only the store speaks SQLite: name it, whatever failed
+        refuse(str(unavailable(config.state_db, exc)))
+
+
 @contextlib.asynccontextmanager
 async def embedded_connection(config: Config) -> AsyncIterator[tuple[Connection, Any]]:
     """Start the embedded paper venue (loopback) and yield its URLs and keys."""
+    from exitguard.manager.runtime import Connection
     from exitguard.venue.server import Venue  # the CLI wires the venue; the manager never does
 
     settings = config.embedded_venue
@@ -74,6 +116,8 @@ async def _connection(config: Config) -> AsyncIterator[tuple[Connection, Any]]:
         async with embedded_connection(config) as pair:
             yield pair
     else:
+        from exitguard.manager.runtime import connection_from_config
+
         yield connection_from_config(config), None
 
 
@@ -86,6 +130,8 @@ def log_event(log: Any, kind: str, data: dict[str, Any]) -> None:
 
 
 async def _run(config: Config) -> None:
+    from exitguard.manager.runtime import build_manager
+
     log = get_logger("exitguard.run")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -119,41 +165,92 @@ async def _run(config: Config) -> None:
             manager.store.close()
 
 
-def run_command(config: ConfigOption = None) -> None:
+def _option(name: str, value: str, allowed: tuple[str, ...]) -> str:
+    if value.lower() not in allowed:
+        refuse(f"{name}: must be one of {', '.join(allowed)}; got {value!r}")
+    return value.lower()
+
+
+def run_command(
+    config: ConfigOption = None,
+    log_level: Annotated[
+        str, typer.Option("--log-level", help="debug | info | warning | error.")
+    ] = "info",
+    log_format: Annotated[
+        str | None,
+        typer.Option(
+            "--log-format",
+            help="json | console (default: console when stderr is a terminal, json otherwise).",
+        ),
+    ] = None,
+) -> None:
     """Run the exit manager (default mode DRY_RUN_PRIVATE: nothing is ever sent)."""
+    level = _option("--log-level", log_level, LOG_LEVELS)
+    default_format = "console" if sys.stderr.isatty() else "json"
+    fmt = _option("--log-format", log_format or default_format, LOG_FORMATS)
     cfg = load_or_exit(config)
-    configure_logging()
-    for warning in cfg.warnings:
-        get_logger("exitguard.config").warning("config warning", issue=str(warning))
-    asyncio.run(_run(cfg))
+    with store_refusals(cfg), contextlib.ExitStack() as stack:
+        # Before the venue starts or anything is read: a store that cannot be trusted or
+        # written, or that another run holds, stops the run here, in one line.
+        check_store_file(cfg.state_db, write=True)
+        if str(cfg.state_db) != ":memory:":
+            stack.enter_context(RunLock(cfg.state_db))
+        configure_logging(level=level, fmt=fmt)
+        for warning in cfg.warnings:
+            get_logger("exitguard.config").warning("config warning", issue=str(warning))
+        asyncio.run(_run(cfg))
+
+
+def plan_manager(config: Config, conn: Connection) -> ExitManager:
+    """The manager for one planning pass, with a copy of the store and no trader at all.
+
+    Built in DRY_RUN_PRIVATE whatever the configured mode (so no product gets a mutating
+    client) over an in-memory store, which the builder hands to every scope and ops object;
+    that one store is then filled with a read-only copy of the real file (``copy_into``).
+    """
+    from exitguard.manager.runtime import build_manager
+
+    plan_config = dataclasses.replace(
+        config, mode=ExecutionMode.DRY_RUN_PRIVATE, mode_source="default", state_db=Path(":memory:")
+    )
+    manager = build_manager(plan_config, conn)
+    try:
+        if any(getattr(s.ops, "trader", None) is not None for s in manager.scopes.values()):
+            raise RuntimeError("plan: a product has a mutating client; refusing to plan")
+        copy_into(manager.store, config.state_db)
+    except BaseException:
+        manager.store.close()
+        raise
+    return manager
 
 
 async def _plan(config: Config) -> list[dict[str, Any]]:
+    # Refuse a bad store before the venue starts; the pass itself runs on an in-memory copy.
+    check_store_file(config.state_db, write=False)
     async with _connection(config) as (conn, _venue):
-        manager = build_manager(config, conn)
-        # Plan on a copy of the store with no mutating client: nothing is sent or written.
-        manager.store.close()
-        copy = ExitStore.copy_of(config.state_db)
-        for scope in manager.scopes.values():
-            scope.store = copy
-            if isinstance(scope.ops, UsdmOps):
-                scope.ops.trader = None
+        manager = plan_manager(config, conn)
         out: list[dict[str, Any]] = []
-        for product, scope in manager.scopes.items():
-            await scope.recover("plan")
-            for action in scope.stats.last_actions:
-                row: dict[str, Any] = {
-                    "product": product.value,
-                    "action": type(action).__name__,
-                    "slot": action.slot.text(),
-                    "reason": action.reason,
-                }
-                request = getattr(action, "request", None)
-                if request is not None:
-                    row["params"] = request.to_params()
-                out.append(row)
-            await scope.ops.reader.close() if isinstance(scope.ops, UsdmOps) else None
-        copy.close()
+        try:
+            for product, scope in manager.scopes.items():
+                await scope.recover("plan")
+                for action in scope.stats.last_actions:
+                    row: dict[str, Any] = {
+                        "product": product.value,
+                        "action": type(action).__name__,
+                        "slot": action.slot.text(),
+                        "reason": action.reason,
+                    }
+                    request = getattr(action, "request", None)
+                    if request is not None:
+                        row["params"] = request.to_params()
+                    out.append(row)
+        finally:
+            for scope in manager.scopes.values():
+                reader = getattr(scope.ops, "reader", None)
+                if reader is not None:
+                    with contextlib.suppress(Exception):
+                        await reader.close()
+            manager.store.close()
         return out
 
 
@@ -163,53 +260,16 @@ def plan_command(
 ) -> None:
     """One planning pass: print the actions the manager would take; change nothing."""
     cfg = load_or_exit(config)
-    actions = asyncio.run(_plan(cfg))
+    with store_refusals(cfg):
+        actions = asyncio.run(_plan(cfg))
     if as_json:
         print(json.dumps(actions, indent=2))
         return
     table = Table(title=f"plan ({cfg.mode.value})")
     for col in ("action", "slot", "request", "reason"):
-        table.add_column(col)
+        table.add_column(col, overflow="fold")  # wrap, never cut a price with "…"
     for a in actions:
         params = a.get("params", {})
         summary = " ".join(f"{k}={v}" for k, v in params.items() if k != "algoType")
         table.add_row(a["action"], a["slot"], summary, a["reason"])
     Console().print(table if actions else "nothing to do: every managed position is protected")
-
-
-def status_command(config: ConfigOption = None) -> None:
-    """Positions' exit slots, their exits and states, and the recovery state, from the store."""
-    cfg = load_or_exit(config)
-    store = ExitStore.copy_of(cfg.state_db)
-    console = Console()
-    scopes = store.scope_states()
-    table = Table(title=f"exits in {cfg.state_db}")
-    for col in ("slot", "client id", "kind", "side", "qty", "status", "reason"):
-        table.add_column(col)
-    for row in store.rows(account=cfg.account):
-        table.add_row(
-            row.slot.text(),
-            row.client_id,
-            row.kind.value,
-            row.side.value,
-            "close" if row.quantity is None else str(row.quantity),
-            row.status.value,
-            row.reason[:60],
-        )
-    console.print(table)
-    states = Table(title="scopes")
-    states.add_column("scope")
-    states.add_column("state")
-    for product in Product:
-        key = f"{cfg.account}/{product.value}"
-        states.add_row(key, scopes.get(key, "never started"))
-    console.print(states)
-    holds = store.holds()
-    if holds:
-        held = Table(title="held slots (no action until the position changes)")
-        held.add_column("slot")
-        held.add_column("reason")
-        for slot, (_fp, reason) in sorted(holds.items()):
-            held.add_row(slot, reason)
-        console.print(held)
-    store.close()
