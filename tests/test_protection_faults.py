@@ -378,6 +378,7 @@ async def test_spot_holding_that_grows_is_fully_covered(venue: Venue, tmp_path: 
         await until(lambda: oco_quantity(m) == D("2.0000") and len(spot_lists(v)) == 1)
         v.spot.move_balance(v.spot_account, "ETH", D("0.5"))  # a deposit
         await until(lambda: oco_quantity(m) == D("2.5000"), HEALED_WITHIN_S)
+        await until(lambda: any(k == "bare_interval" for k, _ in m.events))
         await until(lambda: len(spot_lists(v)) == 1)
         (bare,) = [d for k, d in m.events if k == "bare_interval"]
         assert bare["method"] == "cancel then place" and bare["placed"] is not None
@@ -429,6 +430,7 @@ async def test_spot_single_stop_that_grows_is_swapped_by_cancel_replace(
         await until(lambda: stop_qty() == D("2.0000"))
         v.spot.move_balance(v.spot_account, "ETH", D("0.5"))
         await until(lambda: stop_qty() == D("2.5000"), HEALED_WITHIN_S)
+        await until(lambda: any(k == "bare_interval" for k, _ in m.events))
         live = list(v.spot.open_orders_of(v.api_key))
         assert len(live) == 1  # the swapped stop only
         (bare,) = [d for k, d in m.events if k == "bare_interval"]

@@ -66,8 +66,8 @@ _LOCK_ATTEMPTS = 5
 
 _HEADER = b"SQLite format 3\x00"
 _FRESH_STORE = (
-    "restore it from a backup, or move it aside and restart after cancelling exitguard's open "
-    "exits on the venue (a fresh store does not know them)"
+    "restore it from a backup, or move it aside and restart: a fresh store adopts exitguard's "
+    "open exg- exits from the venue (kept, resized or cancelled; never placed twice)"
 )
 _SQLITE_CODES: dict[int, ErrorClass] = {
     13: "full",  # SQLITE_FULL
