@@ -28,10 +28,10 @@ Vocabulary
 
 Time and states
 ---------------
-The harness tells the checker when each manager process was spawned, when it printed
-``{"ready": true}`` (its startup recovery done), when it was killed or stopped, and when each
-fault was injected and cleared (``close_user_streams`` and ``expire_listen_key`` act at once:
-injected and cleared at the same instant). At a time ``t`` the lane is
+The harness tells the checker when each manager process was spawned, when it printed its
+startup line ``{"ready": ...}`` (startup recovery done, whatever the value), when it was killed
+or stopped, and when each fault was injected and cleared (``close_user_streams`` and
+``expire_listen_key`` act at once: injected, and cleared 1 ms later). At a time ``t`` the lane is
 
 - **down**: no manager process;
 - **starting**: spawned, not ready yet (interpreter start, imports, startup recovery), at most

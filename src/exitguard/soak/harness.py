@@ -260,7 +260,8 @@ def manager_config(
 class Manager:
     """``EXECUTION_MODE=PAPER exitguard run -c CONFIG``: start, ``kill -9``, restart, stop.
 
-    ``on_start(t)`` (spawned), ``on_ready(t)`` (it printed ``{"ready": true}``) and ``on_stop(t)``
+    ``on_start(t)`` (spawned), ``on_ready(t)`` (it printed its startup line ``{"ready": ...}``) and
+    ``on_stop(t)``
     report the changes (wall ms); an exit nobody asked for is counted in ``crashes`` and reported
     through ``on_stop`` (the soak then restarts it)."""
 
@@ -294,7 +295,7 @@ class Manager:
         self.crashes: list[dict[str, Any]] = []
         self._expected_exit = False
         self._watch: asyncio.Task[None] | None = None
-        self.ready = asyncio.Event()  # the current process printed {"ready": true}
+        self.ready = asyncio.Event()  # the current process printed its {"ready": ...} line
         self.ready_at: float | None = None  # time.monotonic() of that
         self.started_at: float | None = None  # time.monotonic() of the spawn
 
@@ -327,8 +328,11 @@ class Manager:
     async def _watch_proc(self, proc: asyncio.subprocess.Process) -> None:
         assert proc.stdout is not None
         while line := await proc.stdout.readline():
-            with contextlib.suppress(ValueError, AttributeError):
-                if json.loads(line).get("ready") is True and proc is self.proc:
+            with contextlib.suppress(ValueError, TypeError):
+                # The startup line, whatever its value: ``{"ready": true}`` before, and since the
+                # manager reports honestly, ``{"ready": false, "protected": ...}`` when a scope
+                # is still recovering. Either way startup is over and it is accountable.
+                if "ready" in json.loads(line) and proc is self.proc:
                     self.ready.set()
                     self.ready_at = time.monotonic()
                     self.on_ready(now_ms())
