@@ -437,3 +437,20 @@ async def test_spot_single_stop_that_grows_is_swapped_by_cancel_replace(
         assert bare["method"] == "cancelReplace"
     finally:
         await m.stop()
+
+
+async def test_spot_deposit_of_a_new_holding_is_protected_without_waiting(
+    venue: Venue, tmp_path: Path
+) -> None:
+    """A holding that arrives by deposit has no buy fill to price its entry: the manager asks
+    REST at once (a scoped recovery) instead of leaving it bare until some other recovery."""
+    v = venue
+    m = spot_manager(v, tmp_path / "s.db")
+    await m.start()
+    try:
+        assert spot_lists(v) == []
+        v.spot.move_balance(v.spot_account, "ETH", D("1.5"))
+        await until(lambda: oco_quantity(m) == D("1.5000") and len(spot_lists(v)) == 1, 5)
+        assert any(k == "spot_entry_unknown" for k, _ in m.events)
+    finally:
+        await m.stop()

@@ -354,8 +354,11 @@ class EventApplier:
                 if entry is None and before is not None:
                     entry = before.entry_price
                 if entry is None:
-                    # Not bought through a fill we saw (a deposit): the next hydration prices it.
+                    # Not bought through a fill we saw (a deposit): a holding to protect whose
+                    # entry only a hydration can price (at the last price). Ask for one now
+                    # rather than leave it bare until some other recovery comes.
                     scope.emit("spot_entry_unknown", symbol=symbol, amount=str(total))
+                    scope.request_recovery(f"{symbol}: a holding with no known entry")
                     continue
                 store.set_entry(ekey, entry, total, now)
                 pos = Position(

@@ -105,3 +105,6 @@ class ScopeContext(Protocol):
 
     def placed(self, slot: SlotKey) -> None:
         """The slot's exit was accepted: forget its backoff."""
+
+    def request_recovery(self, reason: str) -> None:
+        """Local state lacks something only REST can tell: hydrate after this batch."""

@@ -133,6 +133,8 @@ class ProductScope:
         self._checkpoint_task: asyncio.Task[None] | None = None
         self._handling = False
         self._tick_queued = False
+        self._skips_said: set[tuple[SlotKey, str]] = set()
+        self._recovery_requested: str | None = None
         self._store_problem: str | None = None
         self.ready = asyncio.Event()
         self.stream_open = asyncio.Event()  # the private stream is subscribed right now
@@ -187,6 +189,9 @@ class ProductScope:
 
     def placed(self, slot: SlotKey) -> None:
         self.slot_retry.succeeded(slot)
+
+    def request_recovery(self, reason: str) -> None:
+        self._recovery_requested = reason
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -456,8 +461,11 @@ class ProductScope:
                 if outcome.relevant:
                     relevant = True
                     dirty.update(s for s in outcome.symbol.split(",") if s)
+        requested, self._recovery_requested = self._recovery_requested, None
         if need_recovery:
             await self.recover("reconnect")
+        elif requested is not None and self.state is ScopeState.READY:
+            await self.recover(requested)
         elif tick:
             await self._on_tick()
         elif relevant and self.state is ScopeState.READY:
@@ -634,7 +642,12 @@ class ProductScope:
         elif isinstance(action, CancelExit):
             await self.submitter.cancel(action.slot, action.client_id, action.reason)
         elif isinstance(action, SkipSlot):
-            self.emit("skip", slot=action.slot.text(), reason=action.reason)
+            # Said once per slot and reason (the supervisor plans every tick); the position's
+            # bare verdict keeps reminding at ERROR.
+            said = (action.slot, action.reason)
+            if said not in self._skips_said:
+                self._skips_said.add(said)
+                self.emit("skip", slot=action.slot.text(), reason=action.reason)
 
     # -- helpers for the collaborators ---------------------------------------------------
 
