@@ -430,7 +430,7 @@ def summarize(
             lane.spec.name: {
                 "orders": lane.generator_orders,
                 "balance_moves": lane.balance_moves,
-                "errors": dict(lane.errors.most_common(12)),
+                "failed_or_skipped": dict(lane.errors.most_common(12)),
             }
             for lane in lanes
         },
