@@ -113,8 +113,10 @@ def test_plan_run_status_on_the_example_config(work: Path) -> None:
         assert line, "exitguard run ended (or was killed) before it was ready"
         assert json.loads(line)["ready"] is True, line
         code, out, _ = cli(work, "status", "--check")
-        assert code == 0, out
-        assert out.startswith("OK 0 position(s) protected; scopes ready: main/usdm, main/spot")
+        # DRY_RUN_PRIVATE protects nothing, and --check says so (the supervisor's verdicts).
+        assert code == 1, out
+        assert "NOT OK main/spot/ETHUSDT/BOTH: bare since" in out
+        assert "dry run, nothing is sent" in out
         code, _, err = cli(work, "run")
         assert code == 2 and f"in use by another exitguard run (pid {proc.pid})" in err
         code, out, err = cli(work, "plan")  # reads next to a live run
