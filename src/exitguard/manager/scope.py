@@ -473,9 +473,10 @@ class ProductScope:
         elif user_events and not applied_any:
             # Only already-applied (or irrelevant) events: no duplicate replan (seed 001).
             self.stats.skipped_replans += 1
-        if need_recovery or tick or relevant or requested is not None:
-            # Not after every batch: the verdict costs a planning pass, and the intake's hot
-            # path (confirmations, fills) cannot change it; the next tick would anyway.
+        if tick:
+            # Once per tick (and after each recovery), not per batch: the verdict costs a
+            # planning pass over every position, which the intake's hot path cannot afford;
+            # a position that turns bare is therefore reported within one tick (1 s).
             self.publish_health()
 
     # -- workflows -----------------------------------------------------------------------
