@@ -26,7 +26,7 @@ from .events import (
     SpotBalances,
     SpotExecution,
 )
-from .ops import ALGO_STATUS, ORDER_STATUS
+from .ops import ALGO_STATUS, CHILD_TO_EXIT, ORDER_STATUS
 from .spot_ops import SpotOps, entry_key, is_dust
 
 __all__ = ["ApplyOutcome", "EventApplier"]
@@ -40,16 +40,6 @@ class ApplyOutcome:
 
 
 _SKIP = ApplyOutcome(False, False)
-
-# A triggered algo exit ends with its child order: the child's final state is the parent's
-# (the Algo Service's own FINISHED may come later, or never reach us across a reconnect).
-_CHILD_END: dict[str, ExitStatus] = {
-    "FILLED": ExitStatus.FINISHED,
-    "CANCELED": ExitStatus.CANCELED,
-    "EXPIRED": ExitStatus.EXPIRED,
-    "EXPIRED_IN_MATCH": ExitStatus.EXPIRED,
-    "REJECTED": ExitStatus.REJECTED,
-}
 
 
 class EventApplier:
@@ -152,7 +142,7 @@ class EventApplier:
                     qty=str(ev.last_qty),
                     price=str(ev.last_price),
                 )
-            end = _CHILD_END.get(ev.status)
+            end = CHILD_TO_EXIT.get(ev.status)
             if end is None:
                 return ApplyOutcome(True, False, parent.slot.symbol)
             return self._status_change(

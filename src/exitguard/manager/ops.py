@@ -28,6 +28,7 @@ from exitguard.store.exits import ExitRow
 
 __all__ = [
     "ALGO_STATUS",
+    "CHILD_TO_EXIT",
     "ORDER_STATUS",
     "Hydration",
     "ProductOps",
@@ -158,8 +159,9 @@ def snap_or_row(snap: AlgoOrderSnapshot | None, row: ExitRow) -> VenueExit:
     return VenueExit(row.client_id, ExitKind.ALGO, row.status, row.venue_id or 0)
 
 
-# A triggered algo exit's child ended this way -> the exit's own state.
-_CHILD_TO_EXIT: dict[str, ExitStatus] = {
+# A triggered algo exit's child ended this way -> the exit's own state (the Algo Service's own
+# FINISHED may come later, or never reach us across a reconnect).
+CHILD_TO_EXIT: dict[str, ExitStatus] = {
     "FILLED": ExitStatus.FINISHED,
     "CANCELED": ExitStatus.CANCELED,
     "EXPIRED": ExitStatus.EXPIRED,
@@ -248,7 +250,7 @@ class UsdmOps:
                 return snap_or_row(snap, row)
             child = snap.actual_order_id
         answer = await trader.cancel_order_by_id(row.slot.symbol, child)
-        status = _CHILD_TO_EXIT.get(answer.status, ExitStatus.TRIGGERED)
+        status = CHILD_TO_EXIT.get(answer.status, ExitStatus.TRIGGERED)
         return VenueExit(row.client_id, ExitKind.ALGO, status, row.venue_id or 0, child)
 
     def replace_first_possible(
