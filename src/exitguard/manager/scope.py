@@ -41,7 +41,7 @@ import sqlite3
 from collections.abc import Callable
 from typing import Any
 
-from exitguard.adapters.errors import ExchangeError, Rejected
+from exitguard.adapters.errors import ExchangeError
 from exitguard.adapters.port import StreamItem, TransportEvent, TransportKind, UserDataEvent
 from exitguard.domain.enums import PositionMode, PositionSide
 from exitguard.domain.filters import ExchangeRules
@@ -660,9 +660,6 @@ class ProductScope:
 
     async def _place_for_fallback(self, slot: SlotKey, request: ExitRequest, reason: str) -> Any:
         return await self.submitter.place(slot, request, reason, fallback=False)
-
-    async def on_rejected(self, slot: SlotKey, request: ExitRequest, exc: Rejected) -> None:
-        await self.fallback.on_rejected(slot, request, exc)
 
     def hold(self, slot: SlotKey, reason: str) -> None:
         self.store.hold(slot, self.fingerprint(self.position_for(slot)), reason, self.now_ms())

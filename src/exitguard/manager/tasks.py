@@ -32,7 +32,6 @@ class ScopeTasks:
         self._on_tick = on_tick
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._loop_task: asyncio.Task[None] | None = None
-        self.restarts = 0
 
     def start(self, which: str) -> None:
         self._tasks[which] = asyncio.create_task(
@@ -64,7 +63,6 @@ class ScopeTasks:
             if not task.done():
                 continue
             error = None if task.cancelled() else task.exception()
-            self.restarts += 1
             self.start(which)
             self._on_died(which, error)
 
