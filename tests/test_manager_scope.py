@@ -455,6 +455,7 @@ async def test_dry_run_journals_sanitised_candidates_and_sends_nothing(store):
     assert {"client_id", "role", "symbol", "side", "type", "reason"} <= set(summary)
     assert set(summary) <= {
         "client_id",
+        "slot",
         "role",
         "symbol",
         "side",

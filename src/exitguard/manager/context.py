@@ -77,6 +77,7 @@ class ScopeStats:
     resolved_unknowns: int = 0
     adopted: int = 0  # app-prefixed open orders the store did not know, taken into slots
     restarts: int = 0  # the scope's consumer task restarted by its supervisor
+    paused_skips: int = 0  # actions not taken because the scope is paused (API)
     last_actions: list[Action] = field(default_factory=list)
 
 
@@ -98,6 +99,9 @@ class ScopeContext(Protocol):
     def hold(self, slot: SlotKey, reason: str) -> None: ...
     def position_for(self, slot: SlotKey) -> Position | None: ...
     def policy(self, symbol: str) -> ProtectionPolicy | None: ...
+    def policy_for_slot(self, slot: SlotKey) -> ProtectionPolicy | None:
+        """The plan in force for the slot's position (its own, else its symbol's)."""
+
     def crash_point(self, point: str) -> None: ...
     def release_stale_holds(self) -> None: ...
     def retry_later(self, slot: SlotKey, reason: str, retry_after_s: float | None = None) -> None:

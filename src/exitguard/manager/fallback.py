@@ -91,7 +91,7 @@ class FallbackHandler:
             scope.emit("fallback", slot=slot.text(), action="trail_now", code=exc.code)
             await self._trail_now(slot, request)
             return
-        policy = scope.policy(slot.symbol)
+        policy = scope.policy_for_slot(slot)
         action = policy.on_immediate_trigger if policy else ImmediateTriggerAction.ALERT
         scope.store.record_decision(
             f"fallback_{action.value}", slot, "", f"{exc.code}: {exc.msg}", now

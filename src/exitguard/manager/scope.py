@@ -59,7 +59,9 @@ from exitguard.planner.model import (
 )
 from exitguard.planner.plan import PlanInput, plan_exits
 from exitguard.planner.policy import ProtectionPolicy
+from exitguard.planner.policy_codec import policy_from_dict
 from exitguard.store.exits import ExitStore
+from exitguard.store.overrides import Override
 
 from .adopt import adopt_unowned
 from .apply import EventApplier
@@ -136,6 +138,7 @@ class ProductScope:
         self._skips_said: set[tuple[SlotKey, str]] = set()
         self._recovery_requested: str | None = None
         self._store_problem: str | None = None
+        self._plans: dict[tuple[str, str], tuple[Override, ProtectionPolicy]] = {}
         self.ready = asyncio.Event()
         self.stream_open = asyncio.Event()  # the private stream is subscribed right now
         # The last hydration began while the stream was open: every later event reaches us.
@@ -166,10 +169,53 @@ class ProductScope:
             os.kill(os.getpid(), signal.SIGKILL)
 
     def policy(self, symbol: str) -> ProtectionPolicy | None:
-        return self.config.policy_for(self.product, symbol)
+        """The symbol's policy: a runtime override (API) over the config's; None = unmanaged.
+
+        An override never makes a symbol managed that the config leaves out: the mutation gate
+        would refuse its orders anyway (manager.symbols).
+        """
+        configured = self.config.policy_for(self.product, symbol)
+        if configured is None:
+            return None
+        override = self.store.overrides.get("policy", f"{self.key}/{symbol}")
+        return configured if override is None else self._decoded(override)
+
+    def position_policy(self, symbol: str, side: PositionSide) -> ProtectionPolicy | None:
+        """The plan for one position: a bot's (API ``protection``) over the symbol's."""
+        own = self.store.overrides.get("protection", f"{self.key}/{symbol}/{side.value}")
+        if own is not None and self.config.policy_for(self.product, symbol) is not None:
+            return self._decoded(own)
+        return self.policy(symbol)
+
+    def _decoded(self, override: Override) -> ProtectionPolicy:
+        # Decoded once per stored version: the planner asks for every position on every tick.
+        key = (override.kind, override.key)
+        cached = self._plans.get(key)
+        if cached is not None and cached[0] is override:
+            return cached[1]
+        policy = policy_from_dict(override.body)
+        self._plans[key] = (override, policy)
+        return policy
+
+    def policy_for_slot(self, slot: SlotKey) -> ProtectionPolicy | None:
+        return self.position_policy(slot.symbol, slot.position_side)
 
     def managed(self, position: Position) -> bool:
         return self.policy(position.symbol) is not None
+
+    @property
+    def paused(self) -> bool:
+        """Paused through the API: nothing new is placed; the exits that rest stay."""
+        return self.store.overrides.get("pause", self.key) is not None
+
+    def forget_closed_plans(self) -> None:
+        """A bot's plan lasts until its position closes (store/overrides.py)."""
+        prefix = self.key + "/"
+        for override in self.store.overrides.of_kind("protection", prefix):
+            symbol, side = override.key[len(prefix) :].split("/")
+            if (symbol, PositionSide(side)) not in self.positions:
+                self.store.overrides.delete("protection", override.key)
+                self.emit("override_cleared", position=override.key, why="position closed")
 
     @staticmethod
     def fingerprint(position: Position | None) -> str:
@@ -363,6 +409,7 @@ class ProductScope:
                 await self.recover("supervisor")
             return
         await self._resolve_due_unknowns()
+        self.forget_closed_plans()
         if self.state is ScopeState.READY and self.ops.can_mutate:
             # (DRY_RUN_PRIVATE: the event and recovery passes journal each candidate once;
             # a tick would only repeat them.)
@@ -396,6 +443,11 @@ class ProductScope:
         if problem is None and self.state is not ScopeState.READY:
             problem = f"scope {self.state.value}"
         verdicts = position_verdicts(self.plan_input(), holds, self.slot_retry.get, problem)
+        if self.paused:
+            verdicts = {
+                p: (state, f"scope paused, nothing is placed: {why}" if why else why)
+                for p, (state, why) in verdicts.items()
+            }
         if not self.ops.can_mutate:
             # DRY_RUN_PRIVATE: true (exitguard protects nothing), said once, not escalated.
             verdicts = {
@@ -583,10 +635,14 @@ class ProductScope:
             if self.managed(p) and (symbols is None or p.symbol in symbols)
         ]
         policies = {}
+        position_policies = {}
         for pos in positions:
             policy = self.policy(pos.symbol)
             if policy is not None:
                 policies[(pos.product, pos.symbol)] = policy
+            own = self.position_policy(pos.symbol, pos.position_side)
+            if own is not None and own is not policy:
+                position_policies[(pos.product, pos.symbol, pos.position_side)] = own
         exits = tuple(
             r.known() for r in self.store.blocking(self.config.account, self.product, symbols)
         )
@@ -597,6 +653,7 @@ class ProductScope:
             rules={self.product: self.rules},
             position_modes={self.product: self.position_mode},
             holds=self.held_slots(),
+            position_policies=position_policies,
         )
 
     def _waiting(self, action: Action, now: int) -> bool:
@@ -622,6 +679,11 @@ class ProductScope:
             now = self.now_ms()
             planned = plan_exits(self.plan_input(symbols))
             actions = [a for a in planned if not self._waiting(a, now)]
+            if actions and self.paused:
+                # Paused through the API: nothing is placed, replaced or cancelled; the
+                # verdicts keep saying which positions lack what.
+                self.stats.paused_skips += len(actions)
+                return []
             if not quiet or actions:
                 self.stats.last_actions = actions
             if actions:

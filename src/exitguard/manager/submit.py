@@ -126,6 +126,7 @@ class Submitter:
         problems = self._validate(kind, request)
         summary: dict[str, Any] = {
             "client_id": client_id,
+            "slot": slot.text(),
             "role": slot.role.value,
             "symbol": slot.symbol,
             "side": request.side.value,
@@ -157,8 +158,19 @@ class Submitter:
             scope.emit("gate_refused", slot=slot.text(), reason=refusal)
             scope.hold(slot, "gate: " + refusal)
             return None
+        # Tagged with the plan in force for the position (config, a bot's, an override), so
+        # the planner knows which plan this exit belongs to (ProtectionPolicy.tag).
+        policy = scope.policy_for_slot(slot)
         scope.store.record_intent(
-            client_id, slot, kind, request.side, request.quantity, params, now, reason
+            client_id,
+            slot,
+            kind,
+            request.side,
+            request.quantity,
+            params,
+            now,
+            reason,
+            policy_tag=policy.tag if policy is not None else "",
         )
         return _Prepared(slot, request, client_id, kind, reason, summary)
 

@@ -89,23 +89,20 @@ def spot_roles(policy: ProtectionPolicy) -> tuple[Role, ...]:
 def stop_trigger_price(position: Position, stop: StopLossPolicy, rules: SymbolRules) -> Decimal:
     """Entry minus (long) or plus (short) the stop distance, rounded to fire no later."""
     side = exit_side_for(position)
-    offset = stop.distance.offset(position.entry_price)
-    raw = position.entry_price - offset if position.is_long else position.entry_price + offset
+    raw = stop.distance.price_from(position.entry_price, -1 if position.is_long else 1)
     return quantize_price(raw, rules, exit_trigger_rounding(side, is_stop=True))
 
 
 def take_profit_price(position: Position, tp: TakeProfitPolicy, rules: SymbolRules) -> Decimal:
     """Entry plus (long) or minus (short) the take-profit distance, never worse than asked."""
     side = exit_side_for(position)
-    offset = tp.distance.offset(position.entry_price)
-    raw = position.entry_price + offset if position.is_long else position.entry_price - offset
+    raw = tp.distance.price_from(position.entry_price, 1 if position.is_long else -1)
     return quantize_price(raw, rules, exit_limit_rounding(side))
 
 
 def _activation_price(position: Position, trailing: TrailingPolicy, rules: SymbolRules) -> Decimal:
     assert trailing.activation is not None
-    offset = trailing.activation.offset(position.entry_price)
-    raw = position.entry_price + offset if position.is_long else position.entry_price - offset
+    raw = trailing.activation.price_from(position.entry_price, 1 if position.is_long else -1)
     # Activation is a profit target: round so it is reached no later than asked.
     side = exit_side_for(position)
     return quantize_price(raw, rules, exit_trigger_rounding(side, is_stop=False))

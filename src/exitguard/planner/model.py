@@ -170,6 +170,7 @@ class KnownExit:
     side: Side
     quantity: Decimal | None
     created_ms: int
+    policy_tag: str = ""  # the tag of the policy it was placed for (ProtectionPolicy.tag)
 
     @property
     def blocking(self) -> bool:
@@ -181,6 +182,7 @@ class PlaceExit:
     slot: SlotKey
     request: ExitRequest
     reason: str
+    policy_tag: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,6 +202,7 @@ class ReplaceExit:
     old_client_id: str
     old_kind: ExitKind
     reason: str
+    policy_tag: str = ""
 
 
 @dataclass(frozen=True, slots=True)

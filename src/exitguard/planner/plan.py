@@ -12,7 +12,9 @@ Rules (issue 5, seed 001 "Use trusted state before replacing exits"):
 4. A wanted slot with no blocking exit gets :class:`PlaceExit`. A wanted slot whose exit has the
    wrong side or quantity (a partial close, an added fill, a flip) gets :class:`ReplaceExit`
    (place first, cancel second). Trigger prices of live exits are not moved: a stop is never
-   shifted silently because the entry price changed.
+   shifted silently because the entry price changed. An exit placed for another plan (its
+   policy tag differs: a bot handed over new levels, or a runtime policy override came or went)
+   is replaced the same way.
 5. Extra blocking exits on one slot (e.g. a crash between the place and the cancel of a
    replacement) are cancelled, keeping the newest one that matches what is wanted.
 6. Exits on a slot that is no longer wanted (the position closed, or the policy dropped the role)
@@ -45,6 +47,7 @@ from .model import (
     PlaceExit,
     Position,
     ReplaceExit,
+    Role,
     SkipSlot,
     SlotKey,
 )
@@ -73,7 +76,8 @@ _LIVE = frozenset({ExitStatus.PENDING, ExitStatus.OPEN, ExitStatus.TRIGGERED})
 @dataclass(frozen=True, slots=True)
 class PlanInput:
     """Everything one planning pass reads. ``policies`` maps (product, symbol) to the effective
-    policy; a position whose symbol has no policy is not managed."""
+    policy; ``position_policies`` (product, symbol, positionSide) to a plan for one position,
+    which wins over the symbol's. A position with neither is not managed."""
 
     positions: tuple[Position, ...]
     exits: tuple[KnownExit, ...]
@@ -81,6 +85,14 @@ class PlanInput:
     rules: Mapping[Product, ExchangeRules]
     position_modes: Mapping[Product, PositionMode] = field(default_factory=dict)
     holds: frozenset[SlotKey] = frozenset()
+    position_policies: Mapping[tuple[Product, str, PositionSide], ProtectionPolicy] = field(
+        default_factory=dict
+    )
+
+    def policy_for(self, pos: Position) -> ProtectionPolicy | None:
+        """The plan for ``pos``: its own, else its symbol's, else None (not managed)."""
+        own = self.position_policies.get((pos.product, pos.symbol, pos.position_side))
+        return own if own is not None else self.policies.get((pos.product, pos.symbol))
 
 
 def request_side(request: ExitRequest) -> Side:
@@ -107,7 +119,7 @@ def _wanted(inp: PlanInput) -> tuple[dict[SlotKey, tuple[Position, ExitRequest]]
     for pos in inp.positions:
         if pos.amount == 0:
             continue
-        policy = inp.policies.get((pos.product, pos.symbol))
+        policy = inp.policy_for(pos)
         if policy is None:
             continue
         exchange = inp.rules.get(pos.product)
@@ -132,7 +144,22 @@ def _wanted(inp: PlanInput) -> tuple[dict[SlotKey, tuple[Position, ExitRequest]]
     return wanted, skips
 
 
-def _matches(exit_: KnownExit, request: ExitRequest) -> bool:
+def _tags(inp: PlanInput) -> dict[SlotKey, str]:
+    """The policy tag each wanted slot's exit must carry (see ProtectionPolicy.tag)."""
+    out: dict[SlotKey, str] = {}
+    for pos in inp.positions:
+        policy = inp.policy_for(pos)
+        if policy is not None and policy.tag:
+            for role in Role:
+                out[SlotKey(pos.account, pos.product, pos.symbol, pos.position_side, role)] = (
+                    policy.tag
+                )
+    return out
+
+
+def _matches(exit_: KnownExit, request: ExitRequest, tag: str = "") -> bool:
+    if exit_.policy_tag != tag:
+        return False
     if exit_.kind is not ExitKind.of(request):
         return False
     if exit_.side is not request_side(request):
@@ -145,7 +172,10 @@ def _newest_first(exits: list[KnownExit]) -> list[KnownExit]:
 
 
 def _plan_slot(
-    slot: SlotKey, blocking: list[KnownExit], want: tuple[Position, ExitRequest] | None
+    slot: SlotKey,
+    blocking: list[KnownExit],
+    want: tuple[Position, ExitRequest] | None,
+    tag: str = "",
 ) -> list[Action]:
     if any(e.status in _WAIT for e in blocking):
         return []  # rule 3: resolve the unknown first
@@ -157,17 +187,22 @@ def _plan_slot(
         ]
     _, request = want
     if not blocking:
-        return [PlaceExit(slot, request, "position has no exit for this slot")]
+        return [PlaceExit(slot, request, "position has no exit for this slot", tag)]
     ordered = _newest_first(blocking)
-    keep = next((e for e in ordered if _matches(e, request)), None)
+    keep = next((e for e in ordered if _matches(e, request, tag)), None)
     actions: list[Action] = []
     if keep is None:
         # Replace the newest live exit, place first. A TRIGGERED one is replaced too: its child
         # rests for a position that has changed (e.g. a take-profit child sized for a position
         # that was closed and reopened) and must not block the slot.
         target = ordered[0]
-        why = "side changed" if target.side is not request_side(request) else "quantity changed"
-        actions.append(ReplaceExit(slot, request, target.client_id, target.kind, why))
+        if target.side is not request_side(request):
+            why = "side changed"
+        elif target.policy_tag != tag:
+            why = "protection plan changed"
+        else:
+            why = "quantity changed"
+        actions.append(ReplaceExit(slot, request, target.client_id, target.kind, why, tag))
         keep = target
     for extra in ordered:
         if extra is not keep and extra.status in _CANCELLABLE:
@@ -180,6 +215,7 @@ def _plan_slot(
 def plan_exits(inp: PlanInput) -> list[Action]:
     """The actions that bring every managed position to its policy's exits (rules above)."""
     wanted, actions = _wanted(inp)
+    tags = _tags(inp)
     blocking: dict[SlotKey, list[KnownExit]] = defaultdict(list)
     for exit_ in inp.exits:
         if exit_.blocking:
@@ -187,7 +223,9 @@ def plan_exits(inp: PlanInput) -> list[Action]:
     for slot in sorted(set(wanted) | set(blocking)):
         if slot in inp.holds:
             continue
-        actions.extend(_plan_slot(slot, blocking.get(slot, []), wanted.get(slot)))
+        actions.extend(
+            _plan_slot(slot, blocking.get(slot, []), wanted.get(slot), tags.get(slot, ""))
+        )
     return actions
 
 
@@ -200,11 +238,11 @@ class SlotCoverage:
     problem: str = ""  # why not, when not covered
 
 
-def _slot_problem(blocking: list[KnownExit], request: ExitRequest) -> str:
+def _slot_problem(blocking: list[KnownExit], request: ExitRequest, tag: str = "") -> str:
     if not blocking:
         return "no exit"
     live = [e for e in blocking if e.status in _LIVE]
-    if any(_matches(e, request) for e in live):
+    if any(_matches(e, request, tag) for e in live):
         return ""
     waiting = [e for e in blocking if e.status in _WAIT]
     if waiting:
@@ -212,6 +250,10 @@ def _slot_problem(blocking: list[KnownExit], request: ExitRequest) -> str:
     target = _newest_first(live)[0]
     if target.side is not request_side(request):
         return f"{target.client_id} is on the wrong side"
+    if target.policy_tag != tag:
+        # The old plan's exit still rests until the new one replaces it (placed first): the
+        # position is covered, but not by what was asked.
+        return f"{target.client_id} is the previous plan's exit; its replacement is pending"
     return (
         f"{target.client_id} covers {target.quantity}, the position needs "
         f"{request_quantity(request)}"
@@ -222,16 +264,17 @@ def coverage(inp: PlanInput) -> dict[tuple[str, Product, str, PositionSide], lis
     """Per managed position (account, product, symbol, positionSide): each wanted slot and
     whether a live matching exit covers it. Pure; the supervisor's verdict is built on it."""
     wanted, skips = _wanted(inp)
+    tags = _tags(inp)
     blocking: dict[SlotKey, list[KnownExit]] = defaultdict(list)
     for exit_ in inp.exits:
         if exit_.blocking:
             blocking[exit_.slot].append(exit_)
     out: dict[tuple[str, Product, str, PositionSide], list[SlotCoverage]] = {}
     for pos in inp.positions:
-        if pos.amount != 0 and (pos.product, pos.symbol) in inp.policies:
+        if pos.amount != 0 and inp.policy_for(pos) is not None:
             out[(pos.account, pos.product, pos.symbol, pos.position_side)] = []
     for slot, (_pos, request) in sorted(wanted.items()):
-        problem = _slot_problem(blocking.get(slot, []), request)
+        problem = _slot_problem(blocking.get(slot, []), request, tags.get(slot, ""))
         key = (slot.account, slot.product, slot.symbol, slot.position_side)
         out.setdefault(key, []).append(SlotCoverage(slot, not problem, problem))
     for skip in skips:

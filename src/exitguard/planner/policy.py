@@ -33,25 +33,36 @@ class ImmediateTriggerAction(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Distance:
-    """A distance from the entry price: ``percent`` or ``price``, never both."""
+    """Where a level is: ``percent`` or ``price`` away from the entry price, or at the absolute
+    price ``level`` (a bot's own stop or target, as handed over through the API); exactly one."""
 
     percent: Decimal | None = None
     price: Decimal | None = None
+    level: Decimal | None = None
 
     def __post_init__(self) -> None:
-        if (self.percent is None) == (self.price is None):
-            raise ValueError("Distance: set exactly one of percent or price")
-        value = self.percent if self.percent is not None else self.price
-        assert value is not None
-        if value <= 0:
+        values = [v for v in (self.percent, self.price, self.level) if v is not None]
+        if len(values) != 1:
+            raise ValueError("Distance: set exactly one of percent, price or level")
+        if values[0] <= 0:
             raise ValueError("Distance: must be greater than 0")
 
     def offset(self, entry: Decimal) -> Decimal:
-        """The absolute price offset from ``entry``."""
+        """The price offset from ``entry`` (signed for an absolute ``level``: level - entry
+        is returned as a distance only through :meth:`price_from`)."""
         if self.percent is not None:
             return entry * self.percent / Decimal(100)
-        assert self.price is not None
-        return self.price
+        if self.price is not None:
+            return self.price
+        assert self.level is not None
+        return abs(self.level - entry)
+
+    def price_from(self, entry: Decimal, direction: int) -> Decimal:
+        """The level's price: ``level`` itself, or ``entry`` moved by the distance in
+        ``direction`` (+1 up, -1 down)."""
+        if self.level is not None:
+            return self.level
+        return entry + self.offset(entry) * direction
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,3 +104,9 @@ class ProtectionPolicy:
     take_profit: TakeProfitPolicy | None = None
     trailing: TrailingPolicy | None = None
     on_immediate_trigger: ImmediateTriggerAction = ImmediateTriggerAction.ALERT
+    # Which plan the exits were built from: "" for the config's policy, a fingerprint of the
+    # plan for one handed over at runtime (a bot's protection, a policy override). An exit
+    # placed under another tag no longer matches its slot and is replaced (placed first), so a
+    # new plan takes effect on exits that already rest; the config's own exits never churn
+    # when the entry price moves.
+    tag: str = ""

@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from exitguard.domain.enums import PositionSide, Product, Side
 from exitguard.planner.model import (
@@ -35,6 +35,9 @@ from exitguard.planner.model import (
     SlotKey,
 )
 
+if TYPE_CHECKING:
+    from .overrides import OverrideBook
+
 __all__ = ["ExitRow", "ExitStore", "StoreError"]
 
 _SCHEMA = """
@@ -45,7 +48,8 @@ CREATE TABLE IF NOT EXISTS exits (
     kind TEXT NOT NULL, side TEXT NOT NULL, quantity TEXT,
     status TEXT NOT NULL, venue_id INTEGER, child_order_id INTEGER,
     request TEXT NOT NULL, reason TEXT NOT NULL DEFAULT '',
-    created_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL, venue_time_ms INTEGER NOT NULL DEFAULT 0
+    created_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL, venue_time_ms INTEGER NOT NULL DEFAULT 0,
+    policy_tag TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS exits_status ON exits(status);
 CREATE INDEX IF NOT EXISTS exits_child ON exits(child_order_id);
@@ -65,6 +69,12 @@ CREATE TABLE IF NOT EXISTS protection (
 );
 CREATE TABLE IF NOT EXISTS entries (
     key TEXT PRIMARY KEY, entry_price TEXT NOT NULL, amount TEXT NOT NULL, updated_ms INTEGER NOT NULL
+);
+-- Plans handed over at runtime through the API (store/overrides.py): a bot's protection for one
+-- position, a policy override for a symbol, a paused scope. They survive restarts.
+CREATE TABLE IF NOT EXISTS overrides (
+    key TEXT PRIMARY KEY, kind TEXT NOT NULL, body TEXT NOT NULL, request_id TEXT NOT NULL,
+    updated_ms INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS decisions (
     id INTEGER PRIMARY KEY AUTOINCREMENT, time_ms INTEGER NOT NULL, kind TEXT NOT NULL,
@@ -114,6 +124,7 @@ class ExitRow:
     reason: str
     created_ms: int
     updated_ms: int
+    policy_tag: str = ""
 
     def known(self) -> KnownExit:
         return KnownExit(
@@ -124,6 +135,7 @@ class ExitRow:
             self.side,
             self.quantity,
             self.created_ms,
+            self.policy_tag,
         )
 
 
@@ -151,7 +163,15 @@ def _row(row: sqlite3.Row) -> ExitRow:
         reason=row["reason"],
         created_ms=row["created_ms"],
         updated_ms=row["updated_ms"],
+        policy_tag=row["policy_tag"],
     )
+
+
+def _add_missing_columns(db: sqlite3.Connection) -> None:
+    """A file written by an older exitguard gets the columns added since (defaults apply)."""
+    have = {r[1] for r in db.execute("PRAGMA table_info(exits)")}
+    if "policy_tag" not in have:
+        db.execute("ALTER TABLE exits ADD COLUMN policy_tag TEXT NOT NULL DEFAULT ''")
 
 
 class ExitStore:
@@ -169,14 +189,32 @@ class ExitStore:
         self._checkpointer: sqlite3.Connection | None = None
         self._checkpoint_lock = threading.Lock()
         self._db.executescript(_SCHEMA)
+        _add_missing_columns(self._db)
         self._depth = 0
         # Write-through cache of rows (single writer: this process). Blocking rows are what every
         # planning pass reads, so they are kept by client id without a query.
         self._cache: dict[str, ExitRow] = {}
         self._blocking: dict[str, ExitRow] = {}
+        self._overrides: OverrideBook | None = None
         self._reload()
 
+    @property
+    def connection(self) -> sqlite3.Connection:
+        """The connection, for the store's companion tables (``store.overrides``); writes go
+        through it on the same single writer and inside :meth:`transaction` when one is open."""
+        return self._db
+
+    @property
+    def overrides(self) -> OverrideBook:
+        """The runtime plans (API overrides, pauses) kept in this store."""
+        if self._overrides is None:
+            from .overrides import OverrideBook
+
+            self._overrides = OverrideBook(self)
+        return self._overrides
+
     def _reload(self) -> None:
+        self._overrides = None
         self._holds: dict[str, tuple[str, str]] | None = None
         self._journal_pending: list[tuple[str, int]] = []
         total = self._db.execute("SELECT COUNT(*) FROM journal").fetchone()[0]
@@ -286,13 +324,14 @@ class ExitStore:
         request: dict[str, str],
         now_ms: int,
         reason: str = "",
+        policy_tag: str = "",
     ) -> None:
         """Commit the intent before anything is sent (rule: a crash never loses an order)."""
         try:
             self._db.execute(
                 "INSERT INTO exits (client_id, account, product, symbol, position_side, role, kind,"
-                " side, quantity, status, request, reason, created_ms, updated_ms)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                " side, quantity, status, request, reason, created_ms, updated_ms, policy_tag)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     client_id,
                     slot.account,
@@ -308,6 +347,7 @@ class ExitStore:
                     reason,
                     now_ms,
                     now_ms,
+                    policy_tag,
                 ),
             )
         except sqlite3.IntegrityError as exc:
@@ -326,6 +366,7 @@ class ExitStore:
                 reason,
                 now_ms,
                 now_ms,
+                policy_tag,
             )
         )
 

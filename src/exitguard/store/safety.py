@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 from typing import Literal
 
-from exitguard.store.exits import _SCHEMA, ExitStore
+from exitguard.store.exits import _SCHEMA, ExitStore, _add_missing_columns
 
 __all__ = [
     "INTEGRITY_CHECK_MAX_BYTES",
@@ -405,6 +405,7 @@ def copy_into(store: ExitStore, path: str | Path) -> bool:
         finally:
             source.close()
         store._db.executescript(_SCHEMA)
+        _add_missing_columns(store._db)
         store._reload()
     except sqlite3.Error as exc:
         raise unavailable(path, exc) from None
