@@ -54,6 +54,7 @@ class PositionSnapshot:
     amount: Decimal
     entry_price: Decimal
     update_time_ms: int
+    liquidation_price: Decimal | None = None  # None when the venue reports none (0)
 
 
 @dataclass(frozen=True, slots=True)

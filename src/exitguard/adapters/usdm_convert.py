@@ -99,6 +99,7 @@ def position_snapshots(rows: object) -> list[PositionSnapshot]:
                 amount=amount,
                 entry_price=to_decimal(d.get("entryPrice")),
                 update_time_ms=to_int(d.get("updateTime"), 0),
+                liquidation_price=to_decimal(d.get("liquidationPrice") or "0") or None,
             )
         )
     return out

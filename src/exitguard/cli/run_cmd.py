@@ -144,7 +144,17 @@ async def _run(config: Config) -> None:
             crash_at=os.environ.get("EXITGUARD_CRASH_AT") or None,
             on_event=lambda kind, data: log_event(log, kind, data),
         )
+        venue_label = "embedded" if venue is not None else config.venue
+        # The service first, so the page and /health answer while the scopes hydrate.
+        service, api_error = await _start_service(config, manager, venue_label, log)
         await manager.start()
+        if service is not None:
+            manager.emit(
+                "manager_started",
+                mode=config.mode.value,
+                products=[p.value for p in manager.scopes],
+                venue=venue_label,
+            )
         ready = {
             # Honest: every scope hydrated and every managed position protected right now.
             "ready": manager.ready(),
@@ -157,12 +167,38 @@ async def _run(config: Config) -> None:
         }
         if venue is not None:
             ready["rest_url"] = venue.rest_url
+        ready["api"] = None if service is None else service.info()
+        if api_error is not None:
+            ready["api_error"] = api_error
         print(json.dumps(ready), flush=True)
         try:
             await stop.wait()
         finally:
+            if service is not None:
+                await service.stop("signal")
             await manager.stop()
             manager.store.close()
+
+
+async def _start_service(
+    config: Config, manager: ExitManager, venue: str, log: Any
+) -> tuple[Any, str | None]:
+    """The API, page, metrics and alerts ([api]); a failure to start is loud (ERROR, and the
+    ready line's ``api_error``), never fatal: protection does not depend on the service."""
+    if not config.api.enabled:
+        return None, None
+    from exitguard.service.auth import TokenError
+    from exitguard.service.runtime import start_service
+
+    try:
+        return await start_service(config, manager, venue), None
+    except TokenError as exc:
+        reason = str(exc)
+    except OSError as exc:
+        where = f"{config.api.host}:{config.api.port}"
+        reason = f"api: cannot listen on {where}: {exc.strerror or exc}"
+    log.error("api not started", reason=reason)
+    return None, reason
 
 
 def _option(name: str, value: str, allowed: tuple[str, ...]) -> str:

@@ -21,6 +21,7 @@ from exitguard.domain.enums import Product
 from exitguard.logs import register_secret
 from exitguard.planner.policy import ProtectionPolicy
 
+from .api import ApiSettings, load_api
 from .env import Credentials, EnvSettings, read_env
 from .errors import ConfigError, ConfigFileError, ConfigIssue, IssueList
 from .modes import (
@@ -40,7 +41,7 @@ from .schema import ManagerSection, UrlsSection, VenueSection, validate_section
 __all__ = ["Config", "EmbeddedVenueSettings", "VenueKind", "load_config"]
 
 VenueKind = Literal["embedded", "external", "binance"]
-_TOP_LEVEL = ("manager", "urls", "venue", "policy")
+_TOP_LEVEL = ("manager", "urls", "venue", "policy", "api", "notifications")
 # A key whose name contains one of these is a credential, wherever it is in the file.
 _CREDENTIAL_WORDS = (
     "secret",
@@ -99,6 +100,9 @@ class Config:
     source: Path | None = None
     warnings: tuple[ConfigIssue, ...] = ()
     spot_stream_auth: Literal["auto", "signature", "logon"] = "auto"
+    api: ApiSettings = field(default_factory=ApiSettings)
+    # [notifications] (exitguard.config.notifications); None when the section is absent.
+    notifications: Any = None
 
     def manages(self, product: Product, symbol: str) -> bool:
         """True when positions in ``symbol`` of ``product`` are this manager's to protect."""
@@ -285,6 +289,8 @@ def load_config(path: Path | None, env: Mapping[str, str]) -> Config:
     manager = validate_section(ManagerSection, raw.get("manager", {}), ("manager",), issues)
     urls = validate_section(UrlsSection, raw.get("urls", {}), ("urls",), issues)
     venue_section = validate_section(VenueSection, raw.get("venue", {}), ("venue",), issues)
+    api = load_api(raw.get("api"), issues)
+    notifications = _load_notifications(raw.get("notifications"), issues)
     env_settings = read_env(env, issues, warnings)
     mode, mode_source = _pick_mode(env_settings.mode, manager)
     mgr = manager if manager is not None else ManagerSection()
@@ -360,7 +366,20 @@ def load_config(path: Path | None, env: Mapping[str, str]) -> Config:
         policies=MappingProxyType(policies),
         source=path,
         warnings=tuple(warnings),
+        api=api,
+        notifications=notifications,
     )
+
+
+def _load_notifications(raw: object, issues: IssueList) -> Any:
+    if raw is None:
+        return None
+    try:
+        from .notifications import load_notifications
+    except ImportError:  # pragma: no cover - the module ships with the package
+        issues.add("notifications", "not supported by this build")
+        return None
+    return load_notifications(raw, issues)
 
 
 def _readiness_warnings(

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 from exitguard.adapters.port import (
     AlgoOrderSnapshot,
     OrderSnapshot,
+    PriceSnapshot,
     StreamItem,
     UsdmReader,
     UsdmTrader,
@@ -111,6 +112,12 @@ class ProductOps(Protocol):
     async def place(self, kind: ExitKind, request: ExitRequest) -> VenueExit: ...
     async def cancel(self, row: ExitRow) -> VenueExit: ...
     async def reference_price(self, symbol: str, working_type: WorkingType | None) -> Decimal: ...
+    async def quote(self, symbol: str) -> PriceSnapshot:
+        """Mark and last price, for display (the API's positions view)."""
+
+    async def liquidation_prices(self) -> dict[tuple[str, PositionSide], Decimal]:
+        """Per position, the venue's liquidation price where it reports one (display)."""
+
     def stream(self) -> AsyncIterator[StreamItem]: ...
     def replace_first_possible(
         self, old: ExitRow, request: ExitRequest, position: Position | None
@@ -267,6 +274,16 @@ class UsdmOps:
     async def reference_price(self, symbol: str, working_type: WorkingType | None) -> Decimal:
         prices = await self.reader.prices(symbol)
         return prices.last if working_type is WorkingType.CONTRACT_PRICE else prices.mark
+
+    async def quote(self, symbol: str) -> PriceSnapshot:
+        return await self.reader.prices(symbol)
+
+    async def liquidation_prices(self) -> dict[tuple[str, PositionSide], Decimal]:
+        return {
+            (p.symbol, p.position_side): p.liquidation_price
+            for p in await self.reader.positions()
+            if p.liquidation_price is not None
+        }
 
     def stream(self) -> AsyncIterator[StreamItem]:
         return self.reader.user_stream()

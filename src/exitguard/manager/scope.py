@@ -38,7 +38,7 @@ import logging
 import os
 import signal
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from exitguard.adapters.errors import ExchangeError
@@ -75,7 +75,14 @@ from .submit import Submitter
 from .tasks import ScopeTasks
 from .verdicts import position_verdicts
 
-__all__ = ["CRASH_POINTS", "ProductScope", "ScopeConfig", "ScopeState", "ScopeStats"]
+__all__ = [
+    "CRASH_POINTS",
+    "ProductScope",
+    "ScopeConfig",
+    "ScopeState",
+    "ScopeStats",
+    "describe_action",
+]
 
 log = logging.getLogger("exitguard.manager")
 
@@ -90,6 +97,17 @@ class _Tick:
 
 TICK = _Tick()
 _RECOVERY = "recovery"
+
+
+class _Command:
+    """An API command's turn in the scope's queue: ``work`` runs as one workflow, in order
+    with the events, and its result (or error) goes to ``done``."""
+
+    __slots__ = ("done", "work")
+
+    def __init__(self, work: Callable[[], Awaitable[Any]], done: asyncio.Future[Any]) -> None:
+        self.work = work
+        self.done = done
 
 
 class ProductScope:
@@ -116,7 +134,7 @@ class ProductScope:
         self.positions: dict[tuple[str, PositionSide], Position] = {}
         self.position_times: dict[tuple[str, PositionSide], int] = {}
         self.buffer: list[PrivateEvent] = []
-        self.queue: asyncio.Queue[StreamItem | _Tick] = asyncio.Queue()
+        self.queue: asyncio.Queue[StreamItem | _Tick | _Command] = asyncio.Queue()
         self.stats = ScopeStats()
         self.busy = False  # a workflow is running: arriving events wait for it
         self._notify = on_event or (lambda _k, _d: None)
@@ -371,7 +389,7 @@ class ProductScope:
 
     async def drain(self) -> None:
         """Handle everything queued now (tests and the one-shot ``plan`` command)."""
-        batch: list[StreamItem | _Tick] = []
+        batch: list[StreamItem | _Tick | _Command] = []
         while not self.queue.empty():
             batch.append(self.queue.get_nowait())
         if batch:
@@ -466,8 +484,42 @@ class ProductScope:
 
     # -- intake --------------------------------------------------------------------------
 
-    async def handle_batch(self, items: list[StreamItem | _Tick]) -> None:
-        """Apply a batch in order; then at most one workflow (recovery or plan)."""
+    async def run_command(self, work: Callable[[], Awaitable[Any]], timeout_s: float = 10.0) -> Any:
+        """Run ``work`` as one workflow of this scope (after what is queued now) and return its
+        result; bounded by ``timeout_s`` (TimeoutError: it may still run later)."""
+        done: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self.queue.put_nowait(_Command(work, done))
+        async with asyncio.timeout(timeout_s):
+            return await asyncio.shield(done)
+
+    async def _run_commands(self, commands: list[_Command]) -> None:
+        for command in commands:
+            if command.done.done():
+                continue
+            try:
+                result = await command.work()
+            except asyncio.CancelledError:
+                command.done.cancel()
+                raise
+            except Exception as exc:  # the caller gets the error; the scope goes on
+                command.done.set_exception(exc)
+            else:
+                command.done.set_result(result)
+
+    async def handle_batch(self, items: list[StreamItem | _Tick | _Command]) -> None:
+        """Apply a batch in order; then at most one workflow (recovery or plan), then the
+        API commands that were queued with it."""
+        commands = [item for item in items if isinstance(item, _Command)]
+        if commands:
+            items = [item for item in items if not isinstance(item, _Command)]
+            try:
+                await self._handle_items(items)
+            finally:
+                await self._run_commands(commands)
+            return
+        await self._handle_items(items)
+
+    async def _handle_items(self, items: list[StreamItem | _Tick | _Command]) -> None:
         need_recovery = False
         relevant = False
         applied_any = False
@@ -479,6 +531,7 @@ class ProductScope:
                 if isinstance(item, _Tick):
                     tick = True
                     continue
+                assert not isinstance(item, _Command)
                 if isinstance(item, TransportEvent):
                     if item.kind is TransportKind.RECONNECTING:
                         self.set_state(ScopeState.RECOVERY_REQUIRED)  # pause mutations, buffer
@@ -691,7 +744,7 @@ class ProductScope:
                     self.stats.retries += sum(
                         1 for a in actions if isinstance(a, PlaceExit | ReplaceExit)
                     )
-                self.emit("plan", reason=reason, actions=[_describe(a) for a in actions])
+                self.emit("plan", reason=reason, actions=[describe_action(a) for a in actions])
             for action in actions:
                 if self.state is not ScopeState.READY:
                     break
@@ -728,7 +781,7 @@ class ProductScope:
         self.emit("hold", slot=slot.text(), reason=reason)
 
 
-def _describe(action: Action) -> dict[str, Any]:
+def describe_action(action: Action) -> dict[str, Any]:
     out: dict[str, Any] = {"action": type(action).__name__, "slot": action.slot.text()}
     if isinstance(action, PlaceExit | ReplaceExit):
         out["type"] = str(getattr(action.request, "type", "OCO"))

@@ -47,6 +47,7 @@ class ExitManager:
         self.ids = ids or ClientIdGenerator()
         self.events: list[tuple[str, dict[str, Any]]] = []
         self._on_event = on_event
+        self._listeners: list[Callable[[str, dict[str, Any]], None]] = []
         # The one protection signal every reader subscribes to (logs here; status reads the
         # store's copy; the API, alerts and metrics subscribe to it).
         self.health = HealthBoard(config.bare_error_after_s, config.bare_reminder_s)
@@ -66,6 +67,19 @@ class ExitManager:
             self._on_event(kind, data)
         else:
             log.log(event_level(kind), kind, extra={"event_data": data})
+        for listener in self._listeners:
+            try:
+                listener(kind, data)
+            except Exception:  # a broken reader (the service) must never stop protection
+                log.exception("event listener failed")
+
+    def listen(self, listener: Callable[[str, dict[str, Any]], None]) -> None:
+        """``listener(kind, data)`` for every notice from now on (the service's event hub)."""
+        self._listeners.append(listener)
+
+    def emit(self, kind: str, **data: Any) -> None:
+        """A notice from outside the scopes (the service's commands), like the scopes' own."""
+        self._record(kind, data)
 
     def scope(self, product: Product) -> ProductScope:
         return self.scopes[product]

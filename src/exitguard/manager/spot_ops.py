@@ -21,6 +21,7 @@ from dataclasses import replace
 from decimal import Decimal
 
 from exitguard.adapters.port import (
+    PriceSnapshot,
     SpotListSnapshot,
     SpotOrderSnapshot,
     SpotReader,
@@ -238,6 +239,12 @@ class SpotOps:
 
     async def reference_price(self, symbol: str, working_type: WorkingType | None) -> Decimal:
         return (await self.reader.prices(symbol)).last  # Spot triggers on the last trade
+
+    async def quote(self, symbol: str) -> PriceSnapshot:
+        return await self.reader.prices(symbol)
+
+    async def liquidation_prices(self) -> dict[tuple[str, PositionSide], Decimal]:
+        return {}  # a Spot holding cannot be liquidated
 
     def replace_first_possible(
         self, old: ExitRow, request: ExitRequest, position: Position | None

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .exits import ExitStore
 
-__all__ = ["Override", "OverrideBook"]
+__all__ = ["Override", "OverrideBook", "decisions_page"]
 
 KINDS = ("protection", "policy", "pause")
 
@@ -69,3 +69,40 @@ class OverrideBook:
         self._store.connection.execute("DELETE FROM overrides WHERE kind=? AND key=?", (kind, key))
         del self._rows[(kind, key)]
         return True
+
+
+def decisions_page(
+    store: ExitStore,
+    *,
+    kind: str | None = None,
+    symbol: str | None = None,
+    since_ms: int | None = None,
+    until_ms: int | None = None,
+    after: int = 0,
+    limit: int = 100,
+) -> tuple[list[dict[str, Any]], int | None]:
+    """The audit trail (``decisions``), oldest first from id > ``after``; and the next cursor."""
+    sql = "SELECT * FROM decisions WHERE id > ?"
+    args: list[Any] = [after]
+    if kind is not None:
+        sql += " AND kind = ?"
+        args.append(kind)
+    if symbol is not None:
+        sql += " AND slot LIKE ?"
+        args.append(f"%/{symbol}/%")
+    if since_ms is not None:
+        sql += " AND time_ms >= ?"
+        args.append(since_ms)
+    if until_ms is not None:
+        sql += " AND time_ms <= ?"
+        args.append(until_ms)
+    sql += " ORDER BY id LIMIT ?"
+    args.append(limit + 1)
+    rows = []
+    for r in store.connection.execute(sql, args):
+        d = dict(r)
+        d["details"] = json.loads(d["details"])
+        rows.append(d)
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return rows, (rows[-1]["id"] if more and rows else None)

@@ -1,0 +1,1 @@
+"""The service around the manager: HTTP API, WebSocket stream, status page, alerts, metrics."""
