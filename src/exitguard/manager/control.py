@@ -197,13 +197,22 @@ class GuardControl:
             )
         return pos, side
 
-    def _check_stop(self, scope: ProductScope, pos: Position, policy: ProtectionPolicy) -> None:
+    async def _check_stop(
+        self, scope: ProductScope, pos: Position, policy: ProtectionPolicy
+    ) -> None:
         """An absolute stop the market has already passed would be refused at once (-2021):
         say so now, naming the field, instead of leaving the position to a fallback."""
         stop = policy.stop_loss
-        quote = self.quotes.get((scope.product, pos.symbol))
-        if stop is None or stop.distance.level is None or quote is None:
+        if stop is None or stop.distance.level is None:
             return
+        quote = self.quotes.get((scope.product, pos.symbol))
+        if quote is None or self.now_ms() - quote.time_ms > 5_000:
+            try:
+                snap = await scope.ops.quote(pos.symbol)
+            except ExchangeError:
+                return  # no price to judge by: the venue's answer and the fallback decide
+            quote = Quote(snap.mark, snap.last, self.now_ms())
+            self.quotes[(scope.product, pos.symbol)] = quote
         level = stop.distance.level
         ref = quote.last if scope.product is Product.SPOT else quote.mark
         if (pos.is_long and level >= ref) or (not pos.is_long and level <= ref):
@@ -263,7 +272,7 @@ class GuardControl:
         scope = self._scope(product)
         self._managed(product, symbol)
         pos, side = self._position(scope, symbol, side)
-        self._check_stop(scope, pos, policy)
+        await self._check_stop(scope, pos, policy)
         key = f"{scope.key}/{symbol}/{side.value}"
         body = policy_to_dict(policy)
         replayed = self._idempotent("protection", key, body, request_id)
