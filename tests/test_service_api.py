@@ -17,6 +17,10 @@ from typing import Any
 
 import httpx
 import pytest
+
+from exitguard.domain.enums import Product, Side
+from exitguard.venue.clock import RealtimeClock
+from exitguard.venue.server import Venue
 from service_support import (
     SPOT_POLICY,
     TOKEN,
@@ -27,10 +31,6 @@ from service_support import (
     start_guard,
     until,
 )
-
-from exitguard.domain.enums import Product, Side
-from exitguard.venue.clock import RealtimeClock
-from exitguard.venue.server import Venue
 
 D = Decimal
 PROTECTION = "/api/v1/positions/usdm/BTCUSDT/protection"

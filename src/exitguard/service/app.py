@@ -177,6 +177,26 @@ def _validation_issues(exc: RequestValidationError) -> list[tuple[str, str]]:
     return out
 
 
+def _describe_bodies(app: FastAPI) -> None:
+    """The write bodies are validated by hand (the config's rules and messages), so FastAPI
+    does not see their models: add their JSON schemas to the OpenAPI document."""
+    from .bodies import ProtectionBody
+
+    default = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = default()
+            body = ProtectionBody.model_json_schema(ref_template="#/components/schemas/{model}")
+            schemas = schema.setdefault("components", {}).setdefault("schemas", {})
+            schemas.update(body.pop("$defs", {}))
+            schemas["ProtectionBody"] = body
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def create_app(
     control: GuardControl,
     hub: EventHub,
@@ -213,6 +233,7 @@ def create_app(
         return _problem(exc.status, exc.issues)
 
     app.include_router(api_router())
+    _describe_bodies(app)
 
     @app.get("/metrics", include_in_schema=False)
     async def _metrics() -> Response:

@@ -40,6 +40,16 @@ def _plan(raw: Any, product: Product) -> tuple[Any, str]:
         raise ProblemError(422, issues) from None
 
 
+PLAN_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": {"$ref": "#/components/schemas/ProtectionBody"}}
+        },
+    }
+}
+
+
 def api_router() -> APIRouter:
     r = APIRouter(prefix="/api/v1")
 
@@ -121,6 +131,7 @@ def api_router() -> APIRouter:
     @r.put(
         "/positions/{product}/{symbol}/protection",
         summary="Hand a live position's exit plan to exitguard (one-way mode)",
+        openapi_extra=PLAN_BODY,
     )
     async def protection(request: Request, product: ProductName, symbol: SymbolPath) -> Any:
         return await put_protection(request, product, symbol, None)
@@ -128,6 +139,7 @@ def api_router() -> APIRouter:
     @r.put(
         "/positions/{product}/{symbol}/{position_side}/protection",
         summary="Hand a live position's exit plan to exitguard (hedge mode side)",
+        openapi_extra=PLAN_BODY,
     )
     async def protection_side(
         request: Request, product: ProductName, symbol: SymbolPath, position_side: SideName
@@ -149,7 +161,11 @@ def api_router() -> APIRouter:
             Product(product), symbol, PositionSide(position_side)
         )
 
-    @r.put("/policies/{product}/{symbol}", summary="Runtime policy for a symbol (persisted)")
+    @r.put(
+        "/policies/{product}/{symbol}",
+        summary="Runtime policy for a symbol (persisted)",
+        openapi_extra=PLAN_BODY,
+    )
     async def policy(request: Request, product: ProductName, symbol: SymbolPath) -> Any:
         p = Product(product)
         plan, request_id = _plan(await read_json(request), p)
@@ -202,12 +218,12 @@ def api_router() -> APIRouter:
             receiver = asyncio.create_task(_drain_client(ws))
             try:
                 while not receiver.done():
-                    event = await sub.queue.get()
-                    if sub.lagging:
-                        sub.lagging = False
-                        lagged = {"seq": 0, "kind": "lagged", "data": {"dropped": sub.dropped}}
-                        await ws.send_text(json.dumps(lagged))
-                    await ws.send_text(json.dumps(event))
+                    getter = asyncio.ensure_future(sub.queue.get())
+                    await asyncio.wait({getter, receiver}, return_when=asyncio.FIRST_COMPLETED)
+                    if not getter.done():  # the client left: stop, do not wait for an event
+                        getter.cancel()
+                        break
+                    await _send(ws, sub, getter.result())
             finally:
                 receiver.cancel()
                 with contextlib.suppress(BaseException):
@@ -218,6 +234,19 @@ def api_router() -> APIRouter:
             hub.unsubscribe(sub)
 
     return r
+
+
+async def _send(ws: WebSocket, sub: Any, event: dict[str, Any]) -> None:
+    """One event, and what is already queued behind it, without waiting in between."""
+    batch = [event]
+    while not sub.queue.empty() and len(batch) < 256:
+        batch.append(sub.queue.get_nowait())
+    if sub.lagging:
+        sub.lagging = False
+        lagged = {"seq": 0, "kind": "lagged", "data": {"dropped": sub.dropped}}
+        await ws.send_text(json.dumps(lagged))
+    for item in batch:
+        await ws.send_text(json.dumps(item))
 
 
 async def _drain_client(ws: WebSocket) -> None:

@@ -252,6 +252,8 @@ def manager_config(
             "stop_loss = { distance = { percent = 3 } }",
             "take_profit = { distance = { percent = 6 } }",
         ]
+    # The API on any free port: restarts and parallel runs never fight over the default one.
+    lines += ["", "[api]", "port = 0"]
     path = workdir / "exitguard.toml"
     path.write_text("\n".join(lines) + "\n")
     return path

@@ -1,0 +1,223 @@
+"""Benchmark: the service's API. Prints one JSON object.
+
+1. ``put_protection``: ``exitguard venue serve`` and ``EXECUTION_MODE=PAPER exitguard run`` run as
+   subprocesses (the soak's harness); one USD-M BTCUSDT long is open. Each sample is one
+   ``PUT /api/v1/positions/usdm/BTCUSDT/protection`` over loopback with a new absolute stop
+   (alternating two levels, so every request replaces the resting stop, placed first). The
+   answer comes after the manager's workflow ran, so its time is "PUT → exit accepted at the
+   venue"; every sample's answer is checked to carry the new level as an OPEN/PENDING exit, and
+   the venue's own snapshot is checked at the end (one resting stop, at the last level).
+   p50 / p99 / max over ``--repeats`` samples, after ``--warmup``.
+2. ``stream``: the app's WebSocket stream in a server thread (uvicorn, the hub), a client in
+   this process (``websockets``) over loopback: ``--events`` events published as fast as the
+   hub takes them (yielding to the loop every 500); events/s = received / (last - first), and
+   how many the client lost to its bounded queue (``lagged``).
+
+Goals (the service's design): PUT p99 < 10 ms; stream >= 10,000 events/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from exitguard.soak.harness import Processes, VenueApi, child_env, manager_config, start_venue
+
+
+def _pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def bench_put(repeats: int, warmup: int) -> dict[str, Any]:
+    import aiohttp
+
+    procs = Processes()
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        try:
+            _venue, urls = await start_venue(procs, work)
+            config = manager_config(
+                work, urls, spot=False, usdm_symbols=("BTCUSDT",), spot_symbols=()
+            )
+            env = child_env(
+                {
+                    "EXECUTION_MODE": "PAPER",
+                    "BINANCE_API_KEY": urls["api_key"],
+                    "BINANCE_API_SECRET": urls["api_secret"],
+                }
+            )
+            with (work / "run.log").open("ab") as log:
+                run = await procs.spawn(
+                    [sys.executable, "-m", "exitguard", "run", "-c", str(config)],
+                    env=env,
+                    cwd=work,
+                    stderr=log,
+                )
+            assert run.stdout is not None
+            ready = json.loads(await asyncio.wait_for(run.stdout.readline(), 60))
+            api = ready["api"]
+            token = Path(api["token_file"]).read_text().strip()
+            async with aiohttp.ClientSession() as session:
+                venue = VenueApi(session, urls)
+                await venue.control(
+                    "price", {"symbol": "BTCUSDT", "last": "50000", "mark": "50000"}
+                )
+                await venue.control(
+                    "position",
+                    {"api_key": urls["api_key"], "symbol": "BTCUSDT", "side": "BUY", "qty": "0.05"},
+                )
+                headers = {"Authorization": f"Bearer {token}"}
+                url = f"{api['url']}/api/v1/positions/usdm/BTCUSDT/protection"
+                samples: list[float] = []
+                levels = ("48000", "47900")
+                async with httpx.AsyncClient(headers=headers, timeout=10) as client:
+                    for _ in range(200):  # the guard sees the position (its private stream)
+                        r = await client.put(url, json={"stop_loss": {"price": levels[1]}})
+                        if r.status_code == 200:
+                            break
+                        await asyncio.sleep(0.05)
+                    for i in range(warmup + repeats):
+                        level = levels[i % 2]
+                        body = {"stop_loss": {"price": level}, "request_id": f"b{i}"}
+                        t0 = time.perf_counter()
+                        r = await client.put(url, json=body)
+                        took = (time.perf_counter() - t0) * 1000
+                        answer = r.json()
+                        stops = [e for e in answer.get("exits", []) if e["role"] == "stop_loss"]
+                        ok = (
+                            r.status_code == 200
+                            and answer["outcome"] == "done"
+                            and [e["trigger_price"] for e in stops] == [level]
+                            and stops[0]["state"] in ("OPEN", "PENDING")
+                        )
+                        if not ok:
+                            raise RuntimeError(f"sample {i}: {r.status_code} {answer}")
+                        if i >= warmup:
+                            samples.append(took)
+                snap = await venue.snapshot()
+            live = [
+                a["triggerPrice"]
+                for a in snap["algoOrders"]
+                if a["algoStatus"] == "NEW" and a["orderType"] == "STOP_MARKET"
+            ]
+            if live != [levels[(warmup + repeats - 1) % 2]]:
+                raise RuntimeError(f"the venue holds {live}, not the last level")
+        finally:
+            for proc in list(procs.live):
+                await procs.stop(proc)
+    return {
+        "samples": len(samples),
+        "p50_ms": round(statistics.median(samples), 3),
+        "p99_ms": round(_pct(samples, 0.99), 3),
+        "max_ms": round(max(samples), 3),
+        "mean_ms": round(statistics.fmean(samples), 3),
+        "goal_p99_under_10ms": _pct(samples, 0.99) < 10,
+    }
+
+
+class _StubControl:
+    """What the stream endpoint reads of the manager (only the hello's health)."""
+
+    def now_ms(self) -> int:
+        return time.time_ns() // 1_000_000
+
+    def health(self) -> dict[str, Any]:
+        return {"status": "ok", "positions": [], "reasons": []}
+
+
+def _serve_stream(events: int, box: dict[str, Any], go: threading.Event) -> None:
+    import uvicorn
+
+    from exitguard.service.app import ServiceSettings, create_app
+    from exitguard.service.hub import EventHub
+
+    async def main() -> None:
+        hub = EventHub(now_ms=_StubControl().now_ms, client_queue=events + 10)
+        app = create_app(_StubControl(), hub, ServiceSettings("bench-token-0123456789"))  # type: ignore[arg-type]
+        server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
+        )
+        task = asyncio.create_task(server._serve())
+        while not server.started:
+            await asyncio.sleep(0.01)
+        box["port"] = server.servers[0].sockets[0].getsockname()[1]
+        box["hub"] = hub
+        while hub.subscribers == 0:
+            await asyncio.sleep(0.01)
+        await asyncio.to_thread(go.wait)
+        data = {"client_id": "exg-x", "slot": "a/usdm/BTCUSDT/BOTH/stop_loss", "price": "1"}
+        for i in range(events):
+            hub.publish("placed", data)
+            if i % 500 == 499:
+                await asyncio.sleep(0)
+        while "done" not in box:
+            await asyncio.sleep(0.05)
+        server.should_exit = True
+        await task
+
+    asyncio.run(main())
+
+
+async def bench_stream(events: int) -> dict[str, Any]:
+    from websockets.asyncio.client import connect
+
+    box: dict[str, Any] = {}
+    go = threading.Event()
+    thread = threading.Thread(target=_serve_stream, args=(events, box, go), daemon=True)
+    thread.start()
+    while "port" not in box:
+        await asyncio.sleep(0.01)
+    url = f"ws://127.0.0.1:{box['port']}/api/v1/stream"
+    received = lagged = 0
+    first = last = 0.0
+    async with connect(url, subprotocols=["exitguard.bearer.bench-token-0123456789"]) as ws:  # type: ignore[list-item]
+        json.loads(await ws.recv())  # hello
+        go.set()
+        async with asyncio.timeout(120):
+            while received < events:
+                message = json.loads(await ws.recv())
+                if message["kind"] == "lagged":
+                    lagged = message["data"]["dropped"]
+                    continue
+                received += 1
+                last = time.perf_counter()
+                if received == 1:
+                    first = last
+                if message["seq"] == events:
+                    break
+    box["done"] = True
+    thread.join(10)
+    rate = (received - 1) / (last - first) if last > first else 0.0
+    return {
+        "events": events,
+        "received": received,
+        "lost_to_lag": lagged,
+        "events_per_s": round(rate),
+        "goal_10k_per_s": rate >= 10_000,
+    }
+
+
+async def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--repeats", type=int, default=300)
+    p.add_argument("--warmup", type=int, default=20)
+    p.add_argument("--events", type=int, default=100_000)
+    args = p.parse_args()
+    put = await bench_put(args.repeats, args.warmup)
+    stream = await bench_stream(args.events)
+    print(json.dumps({"bench": "api", "put_protection": put, "stream": stream}))
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
