@@ -139,7 +139,7 @@ async def test_a_python_binance_bot_hands_its_position_to_a_running_guard(
             )
         finally:
             del os.environ["EXITGUARD_URL"], os.environ["EXITGUARD_API_TOKEN"]
-        await until(lambda: [a["triggerPrice"] for a in live_usdm(venue)[0]] == ["49000"])
+        await until(lambda: [D(a["triggerPrice"]) for a in live_usdm(venue)[0]] == [D(49000)])
         guard = GuardClient(api["url"], token_file.read_text().strip())
         position = (await asyncio.to_thread(guard.positions))[0]
         assert position["override"] is True and position_amount(venue) == D("0.02")

@@ -93,6 +93,7 @@ class ScopeContext(Protocol):
     positions: dict[tuple[str, PositionSide], Position]
     position_times: dict[tuple[str, PositionSide], int]
     stats: ScopeStats
+    pass_reason: str  # why the running planning pass runs ("supervisor" = a repair)
 
     def now_ms(self) -> int: ...
     def emit(self, kind: str, **data: Any) -> None: ...

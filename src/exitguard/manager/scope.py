@@ -157,6 +157,7 @@ class ProductScope:
         self._recovery_requested: str | None = None
         self._store_problem: str | None = None
         self._plans: dict[tuple[str, str], tuple[Override, ProtectionPolicy]] = {}
+        self.pass_reason = ""  # why the running planning pass runs (supervisor, event, api)
         self.ready = asyncio.Event()
         self.stream_open = asyncio.Event()  # the private stream is subscribed right now
         # The last hydration began while the stream was open: every later event reaches us.
@@ -727,6 +728,7 @@ class ProductScope:
         if self.state is not ScopeState.READY or self.rules is None:
             return []
         self.busy = True
+        self.pass_reason = reason
         try:
             self.stats.plan_passes += 1
             now = self.now_ms()

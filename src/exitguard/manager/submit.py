@@ -133,6 +133,8 @@ class Submitter:
             "type": params.get("type", "OCO"),
             "reason": reason,
         }
+        if scope.pass_reason == "supervisor":
+            summary["repair"] = True  # the supervisor found the slot uncovered and fixed it
         for name in ("stopPrice", "triggerPrice", "price", "quantity", "activatePrice"):
             if name in params:
                 summary[name] = params[name]

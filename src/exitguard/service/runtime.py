@@ -33,7 +33,7 @@ class RunningService:
     def info(self) -> dict[str, Any]:
         out: dict[str, Any] = {"url": self.url, "page": self.url + "/"}
         if self.token_file is not None:
-            out["token_file"] = str(self.token_file)
+            out["token_file"] = str(self.token_file.resolve())
         return out
 
     async def stop(self, reason: str = "stopped") -> None:
