@@ -4,14 +4,15 @@
    subprocesses (the soak's harness); one USD-M BTCUSDT long is open. Each sample is one
    ``PUT /api/v1/positions/usdm/BTCUSDT/protection`` over loopback with a new absolute stop
    (alternating two levels, so every request replaces the resting stop, placed first). The
-   answer comes after the manager's workflow ran, so its time is "PUT → exit accepted at the
-   venue"; every sample's answer is checked to carry the new level as an OPEN/PENDING exit, and
-   the venue's own snapshot is checked at the end (one resting stop, at the last level).
+   answer comes once the new stop is accepted by the venue (the old one is cancelled after it,
+   in the same workflow), so its time is "PUT → exit accepted at the venue"; every sample's
+   answer is checked to carry the new level as an OPEN/PENDING exit, and the venue's own
+   snapshot is checked at the end (one resting stop, at the last level).
    p50 / p99 / max over ``--repeats`` samples, after ``--warmup``.
-2. ``stream``: the app's WebSocket stream in a server thread (uvicorn, the hub), a client in
-   this process (``websockets``) over loopback: ``--events`` events published as fast as the
-   hub takes them (yielding to the loop every 500); events/s = received / (last - first), and
-   how many the client lost to its bounded queue (``lagged``).
+2. ``stream``: the app's WebSocket stream served here (uvicorn, the hub), a client in another
+   process (``websockets``) over loopback: ``--events`` events published as fast as the hub
+   takes them (yielding to the loop every 500); events/s = received / (last - first) at the
+   client, and how many it lost to its bounded queue (``lagged``).
 
 Goals (the service's design): PUT p99 < 10 ms; stream >= 10,000 events/s.
 """
@@ -24,7 +25,6 @@ import json
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -95,22 +95,28 @@ async def bench_put(repeats: int, warmup: int) -> dict[str, Any]:
                         took = (time.perf_counter() - t0) * 1000
                         answer = r.json()
                         stops = [e for e in answer.get("exits", []) if e["role"] == "stop_loss"]
+                        # The new stop is accepted; the replaced one may still be cancelling.
+                        fresh = [e for e in stops if e["trigger_price"] == level]
                         ok = (
                             r.status_code == 200
-                            and answer["outcome"] == "done"
-                            and [e["trigger_price"] for e in stops] == [level]
-                            and stops[0]["state"] in ("OPEN", "PENDING")
+                            and answer["outcome"] in ("accepted", "done")
+                            and len(fresh) == 1
+                            and fresh[0]["state"] in ("OPEN", "PENDING")
                         )
                         if not ok:
                             raise RuntimeError(f"sample {i}: {r.status_code} {answer}")
                         if i >= warmup:
                             samples.append(took)
-                snap = await venue.snapshot()
-            live = [
-                a["triggerPrice"]
-                for a in snap["algoOrders"]
-                if a["algoStatus"] == "NEW" and a["orderType"] == "STOP_MARKET"
-            ]
+                for _ in range(100):  # the last replaced stop's cancel follows the answer
+                    snap = await venue.snapshot()
+                    live = [
+                        a["triggerPrice"]
+                        for a in snap["algoOrders"]
+                        if a["algoStatus"] == "NEW" and a["orderType"] == "STOP_MARKET"
+                    ]
+                    if len(live) == 1:
+                        break
+                    await asyncio.sleep(0.02)
             if live != [levels[(warmup + repeats - 1) % 2]]:
                 raise RuntimeError(f"the venue holds {live}, not the last level")
         finally:
@@ -136,73 +142,80 @@ class _StubControl:
         return {"status": "ok", "positions": [], "reasons": []}
 
 
-def _serve_stream(events: int, box: dict[str, Any], go: threading.Event) -> None:
+# The client runs in its own process (as a bot or the page would), so it does not share the
+# server's interpreter lock: it counts messages until the last seq and prints the rate.
+_CLIENT = """
+import asyncio, json, sys, time
+from websockets.asyncio.client import connect
+async def main(url, token, events):
+    got = lagged = 0
+    first = last = 0.0
+    async with connect(url, subprotocols=["exitguard.bearer." + token], max_size=None) as ws:
+        json.loads(await ws.recv())
+        print("ready", flush=True)
+        while True:
+            m = json.loads(await ws.recv())
+            if m["kind"] == "lagged":
+                lagged = m["data"]["dropped"]
+                continue
+            got += 1
+            last = time.perf_counter()
+            if got == 1:
+                first = last
+            if m["seq"] >= events:
+                break
+    print(json.dumps({"received": got, "lagged": lagged, "seconds": last - first}), flush=True)
+asyncio.run(main(sys.argv[1], sys.argv[2], int(sys.argv[3])))
+"""
+
+
+async def bench_stream(events: int) -> dict[str, Any]:
     import uvicorn
 
     from exitguard.service.app import ServiceSettings, create_app
     from exitguard.service.hub import EventHub
 
-    async def main() -> None:
-        hub = EventHub(now_ms=_StubControl().now_ms, client_queue=events + 10)
-        app = create_app(_StubControl(), hub, ServiceSettings("bench-token-0123456789"))  # type: ignore[arg-type]
-        server = uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
-        )
-        task = asyncio.create_task(server._serve())
-        while not server.started:
-            await asyncio.sleep(0.01)
-        box["port"] = server.servers[0].sockets[0].getsockname()[1]
-        box["hub"] = hub
-        while hub.subscribers == 0:
-            await asyncio.sleep(0.01)
-        await asyncio.to_thread(go.wait)
-        data = {"client_id": "exg-x", "slot": "a/usdm/BTCUSDT/BOTH/stop_loss", "price": "1"}
-        for i in range(events):
-            hub.publish("placed", data)
-            if i % 500 == 499:
-                await asyncio.sleep(0)
-        while "done" not in box:
-            await asyncio.sleep(0.05)
-        server.should_exit = True
-        await task
-
-    asyncio.run(main())
-
-
-async def bench_stream(events: int) -> dict[str, Any]:
-    from websockets.asyncio.client import connect
-
-    box: dict[str, Any] = {}
-    go = threading.Event()
-    thread = threading.Thread(target=_serve_stream, args=(events, box, go), daemon=True)
-    thread.start()
-    while "port" not in box:
+    token = "bench-token-0123456789"
+    hub = EventHub(now_ms=_StubControl().now_ms, client_queue=events + 10)
+    app = create_app(_StubControl(), hub, ServiceSettings(token))  # type: ignore[arg-type]
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
+    )
+    serving = asyncio.create_task(server._serve())
+    while not server.started:
         await asyncio.sleep(0.01)
-    url = f"ws://127.0.0.1:{box['port']}/api/v1/stream"
-    received = lagged = 0
-    first = last = 0.0
-    async with connect(url, subprotocols=["exitguard.bearer.bench-token-0123456789"]) as ws:  # type: ignore[list-item]
-        json.loads(await ws.recv())  # hello
-        go.set()
+    port = server.servers[0].sockets[0].getsockname()[1]
+    client = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        _CLIENT,
+        f"ws://127.0.0.1:{port}/api/v1/stream",
+        token,
+        str(events),
+        stdout=asyncio.subprocess.PIPE,
+        env=child_env(),
+    )
+    assert client.stdout is not None
+    try:
         async with asyncio.timeout(120):
-            while received < events:
-                message = json.loads(await ws.recv())
-                if message["kind"] == "lagged":
-                    lagged = message["data"]["dropped"]
-                    continue
-                received += 1
-                last = time.perf_counter()
-                if received == 1:
-                    first = last
-                if message["seq"] == events:
-                    break
-    box["done"] = True
-    thread.join(10)
-    rate = (received - 1) / (last - first) if last > first else 0.0
+            await client.stdout.readline()  # "ready": subscribed
+            data = {"client_id": "exg-x", "slot": "a/usdm/BTCUSDT/BOTH/stop_loss", "price": "1"}
+            for i in range(events):
+                hub.publish("placed", data)
+                if i % 500 == 499:
+                    await asyncio.sleep(0)
+            result = json.loads(await client.stdout.readline())
+            await client.wait()
+    finally:
+        if client.returncode is None:
+            client.kill()
+        server.should_exit = True
+        await serving
+    rate = (result["received"] - 1) / result["seconds"] if result["seconds"] > 0 else 0.0
     return {
         "events": events,
-        "received": received,
-        "lost_to_lag": lagged,
+        "received": result["received"],
+        "lost_to_lag": result["lagged"],
         "events_per_s": round(rate),
         "goal_10k_per_s": rate >= 10_000,
     }

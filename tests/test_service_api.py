@@ -107,9 +107,10 @@ async def test_a_bot_hands_over_absolute_levels_that_survive_a_restart(
         r = await c.put(PROTECTION, json=body)
     assert r.status_code == 200, r.text
     answer = r.json()
-    assert answer["outcome"] == "done" and answer["sent"] is True
+    # Answered once both new exits were accepted (the old ones are cancelled after them).
+    assert answer["outcome"] in ("accepted", "done") and answer["sent"] is True
     assert [a["action"] for a in answer["actions"]] == ["ReplaceExit", "ReplaceExit"]
-    assert {e["trigger_price"] or e["price"] for e in answer["exits"]} == {"48000", "53000"}
+    assert {"48000", "53000"} <= {e["trigger_price"] or e["price"] for e in answer["exits"]}
     await until(lambda: stops(v) == ["48000"] and limits(v) == ["53000"])
     ids_before = sorted(a["clientAlgoId"] for a in live_usdm(v)[0])
     await guard.stop()

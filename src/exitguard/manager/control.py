@@ -72,6 +72,9 @@ class GuardControl:
         self.liquidations: dict[tuple[Product, str, PositionSide], Decimal] = {}
         # Best price seen per resting trailing exit: where its stop is now (views).
         self._extremes: dict[str, Decimal] = {}
+        # Commands waiting for their new exits to be accepted (slot texts still to come).
+        self._waiters: list[tuple[set[str], asyncio.Future[str]]] = []
+        manager.listen(self._on_event)
 
     # -- reads ---------------------------------------------------------------------------
 
@@ -232,8 +235,13 @@ class GuardControl:
         actions = plan_exits(scope.plan_input(frozenset({symbol})))
         return [describe_action(a) for a in actions if a.slot.position_side is side]
 
-    async def _replan(self, scope: ProductScope, symbol: str, why: str) -> str:
-        """Plan and submit for ``symbol`` as one workflow of the scope; 'done' or why not."""
+    async def _replan(
+        self, scope: ProductScope, symbol: str, why: str, expect: frozenset[str] = frozenset()
+    ) -> str:
+        """Plan and submit for ``symbol`` as one workflow of the scope. Returns 'done', or
+        'accepted' as soon as every slot in ``expect`` has its new exit accepted by the venue
+        (the replaced exits are then being cancelled: place first, cancel second), or why the
+        plan waits."""
 
         async def work() -> str:
             if scope.state.value != "ready":
@@ -243,11 +251,38 @@ class GuardControl:
             await scope.plan_and_submit(why, frozenset({symbol}))
             return "done"
 
+        command = asyncio.ensure_future(scope.run_command(work, self.command_timeout_s))
+        command.add_done_callback(_retrieve)
+        waiter: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        if expect and scope.ops.can_mutate:
+            self._waiters.append((set(expect), waiter))
         try:
-            result: str = await scope.run_command(work, self.command_timeout_s)
-        except TimeoutError:
-            return "still running: the supervisor applies it"
-        return result
+            done, _ = await asyncio.wait(
+                {command, waiter},
+                timeout=self.command_timeout_s,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+        finally:
+            self._waiters = [(s, w) for s, w in self._waiters if w is not waiter]
+            waiter.cancel()
+        if command in done:
+            error = command.exception()
+            if isinstance(error, TimeoutError):
+                return "still running: the supervisor applies it"
+            if error is not None:
+                raise error
+            result: str = command.result()
+            return result
+        return "accepted" if waiter in done else "still running: the supervisor applies it"
+
+    def _on_event(self, kind: str, data: dict[str, Any]) -> None:
+        if kind != "placed" or not self._waiters:
+            return
+        slot = data.get("slot")
+        for slots, waiter in self._waiters:
+            slots.discard(slot)
+            if not slots and not waiter.done():
+                waiter.set_result("accepted")
 
     def _idempotent(self, kind: str, key: str, body: dict[str, Any], request_id: str) -> bool:
         """True when this request was applied already; CommandError when the id is reused."""
@@ -282,7 +317,7 @@ class GuardControl:
                 "override_set", product=product.value, position=key, plan="protection"
             )
         preview = self._preview(scope, symbol, side)
-        outcome = await self._replan(scope, symbol, "api: protection plan")
+        outcome = await self._replan(scope, symbol, "api: protection plan", _placing(preview))
         view = [p for p in self.positions(symbol) if p["position_side"] == side.value]
         return {
             "position": f"{product.value}/{symbol}/{side.value}",
@@ -440,6 +475,17 @@ class GuardControl:
             except Exception:
                 log.exception("price poll failed")
             await asyncio.sleep(interval_s)
+
+
+def _placing(actions: list[dict[str, Any]]) -> frozenset[str]:
+    """The slots whose new exit an answer may wait for (placements and replacements)."""
+    return frozenset(a["slot"] for a in actions if a["action"] in ("PlaceExit", "ReplaceExit"))
+
+
+def _retrieve(task: asyncio.Future[Any]) -> None:
+    """A command answered early still finishes; its error, if any, is logged, not lost."""
+    if not task.cancelled() and task.exception() is not None:
+        log.error("api command failed after its answer: %r", task.exception())
 
 
 async def _close_position(scope: ProductScope, pos: Position) -> dict[str, Any]:
