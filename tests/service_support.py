@@ -54,7 +54,7 @@ def build_manager(
     v: Venue,
     db: Path | str,
     *,
-    usdm: ProtectionPolicy | None = USDM_POLICY,
+    usdm: ProtectionPolicy | dict[str, ProtectionPolicy] | None = USDM_POLICY,
     spot: ProtectionPolicy | None = None,
     sends: bool = True,
     spot_symbols: tuple[str, ...] = ("ETHUSDT",),
@@ -77,7 +77,7 @@ def build_manager(
 
     def policy_for(product: Product, symbol: str) -> ProtectionPolicy | None:
         if product is Product.USDM:
-            return usdm
+            return usdm.get(symbol) if isinstance(usdm, dict) else usdm
         return spot if symbol in spot_symbols else None
 
     return ExitManager(ops, store, ScopeConfig("paper", policy_for, **FAST))
