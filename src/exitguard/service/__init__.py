@@ -1,0 +1,1 @@
+"""exitguard as a service: HTTP API, live status page, metrics and alerts."""
