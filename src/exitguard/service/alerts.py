@@ -92,6 +92,7 @@ class Notifier:
         self._held: Counter[str] = Counter()  # rate limited since the last summary
         self._held_examples: list[str] = []
         self._held_severity: Severity = "info"
+        self._summary_since: int | None = None  # when the worker first saw a summary pending
         self._window: deque[int] = deque()  # send times within the rate window
         self._busy = False
         self._stopping = False
@@ -247,7 +248,7 @@ class Notifier:
                 if self._stopping and time.monotonic() > self._deadline:
                     self._abandon_locked()
                     break
-                if self._has_summary_locked() and (self._room_locked(now) or self._drained()):
+                if self._summary_due_locked(now):
                     job = self._summary_locked(now)
                 else:
                     job = self._pop_locked()
@@ -270,6 +271,20 @@ class Notifier:
         with self._cond:
             self._busy = False
             self._cond.notify_all()
+
+    def _summary_due_locked(self, now: int) -> bool:
+        """The summary waits for a free slot in the window and for the queue to empty (queued
+        alerts go first), but not more than a window's length: a storm that never ends still
+        gets one summary a minute."""
+        if not self._has_summary_locked():
+            return False
+        if self._summary_since is None:
+            self._summary_since = now
+        if self._drained():
+            return True
+        if not self._room_locked(now):
+            return False
+        return not any(self._queues.values()) or now - self._summary_since >= _WINDOW_MS
 
     def _drained(self) -> bool:
         # At stop, with the queue empty, the last summary goes out whatever the window says.
@@ -305,6 +320,7 @@ class Notifier:
             fields={"suppressed": total},
             time_ms=now,
         )
+        self._summary_since = None
         self._held.clear()
         self._dropped.clear()
         self._held_examples.clear()
