@@ -21,7 +21,11 @@ from urllib.parse import parse_qs
 import pytest
 
 from exitguard.config.errors import IssueList
-from exitguard.config.notifications import NotificationSettings, load_notifications
+from exitguard.config.notifications import (
+    NotificationSettings,
+    WebhookSettings,
+    load_notifications,
+)
 from exitguard.logs import sanitise
 from exitguard.service.alerts import Notifier
 
@@ -479,21 +483,48 @@ def test_http_500_is_retried_then_logged_without_secrets(
     assert TOKEN not in caplog.text
 
 
-def test_hanging_webhook_never_blocks_on_event(stub: Stub, clock: Clock) -> None:
-    stub.hang = True
-    n = notifier(settings(hook_toml(stub, "timeout_s = 10")), clock)
+def test_a_dead_channel_is_not_retried_until_it_works(stub: Stub, clock: Clock) -> None:
+    stub.status = 500
+    n = notifier(settings(hook_toml(stub)), clock, retries=1)
     n.start()
-    n.on_event(ev("scope_degraded", clock, scope="default/usdm", reason="down"))
-    stub.wait_for(1, entered=True)  # the worker is now stuck in that request
-    returned = 0
-    for i in range(50):
-        n.on_event(ev("scope_degraded", clock, scope=f"default/x{i}", reason="down"))
-        returned += 1
-    # All 50 calls came back while the first delivery is still held by the stub.
-    assert returned == 50
-    assert stub.entered == 1 and stub.requests == []
-    assert n.stats["queue_depth"] == 50  # queued, waiting for the worker
-    stub.release.set()
+    for i in range(5):
+        n.on_event(ev("scope_degraded", clock, scope=f"default/s{i}", reason="down"))
+    assert n.wait_idle(10)
+    # Three alerts with their retry (2 requests each), then one attempt each.
+    assert len(stub.requests) == 3 * 2 + 2
+    stub.status = 200
+    n.on_event(ev("scope_degraded", clock, scope="default/s5", reason="down"))
+    assert n.wait_idle(10)
+    stub.status = 500
+    n.on_event(ev("scope_degraded", clock, scope="default/s6", reason="down"))
+    assert n.stop(5)
+    assert len(stub.requests) == 8 + 1 + 2  # it worked once: retried again
+    assert n.stats["channels"]["webhook[0]"] == {"sent": 1, "failed": 6, "retries": 4}
+
+
+def test_hanging_webhook_never_blocks_on_event(stub: Stub, clock: Clock) -> None:
+    stub.hang = True  # the stub holds every request until released
+    n = notifier(settings(hook_toml(stub, "timeout_s = 10")), clock, retries=0)
+    n.start()
+    returned: list[int] = []
+
+    def produce() -> None:  # the event loop's side, in its own thread so a block cannot hang us
+        for i in range(51):
+            n.on_event(ev("scope_degraded", clock, scope=f"default/x{i}", reason="down"))
+            returned.append(i)
+
+    producer = threading.Thread(target=produce, daemon=True)
+    producer.start()
+    try:
+        stub.wait_for(1, entered=True)  # the worker is stuck in the first request
+        producer.join(5)  # returns at once unless on_event waits for a delivery
+        # Every call came back while the first delivery is still held by the stub.
+        assert len(returned) == 51
+        assert stub.entered == 1 and stub.requests == []
+        assert n.stats["queue_depth"] == 50  # queued, waiting for the worker
+    finally:
+        stub.release.set()
+    producer.join(5)
     assert n.stop(10)
     assert len(stub.requests) == 21  # 20 a minute (the clock stands still), then the summary
     assert stub.bodies()[-1]["fields"]["suppressed"] == 31
@@ -530,6 +561,14 @@ def test_stop_flushes_what_is_queued(stub: Stub, clock: Clock) -> None:
     assert len(stub.requests) == 4
     n.on_event(ev("manager_started", clock, mode="PAPER"))  # after stop: counted, not sent
     assert n.stats["dropped"] == 1
+
+
+def test_stop_without_start_counts_what_it_loses(clock: Clock) -> None:
+    s = NotificationSettings(webhooks=(WebhookSettings("webhook[0]", "http://127.0.0.1:9/"),))
+    n = Notifier(s, now_ms=clock)
+    n.on_event(ev("scope_degraded", clock, scope="default/usdm", reason="down"))
+    assert not n.stop(1)
+    assert n.stats["dropped"] == 1 and n.stats["queue_depth"] == 0
 
 
 # --- apprise, for real, offline ---------------------------------------------------------------

@@ -41,6 +41,7 @@ log = logging.getLogger("exitguard.alerts")
 
 _WINDOW_MS = 60_000
 _MAX_KEYS = 4096  # dedupe keys remembered (older ones are pruned once past min_interval)
+_DEAD_AFTER = 3  # consecutive failed alerts after which a channel is not retried
 _SUMMARY_EXAMPLES = 5  # titles of held error/warning alerts quoted in a summary
 
 
@@ -102,6 +103,7 @@ class Notifier:
         self._thread: threading.Thread | None = None
         self._bad_events = 0
         self._counts: Counter[str] = Counter()
+        self._failing: dict[str, int] = {}  # channel -> consecutive failed alerts
         self._channel_counts: dict[str, Counter[str]] = {c.name: Counter() for c in channels}
 
     # -- the event loop side -----------------------------------------------------------------
@@ -206,8 +208,10 @@ class Notifier:
             self._deadline = time.monotonic() + max(0.0, timeout_s)
             self._cond.notify_all()
         thread = self._thread
-        if thread is None:
-            return not any(self._queues.values())
+        if thread is None:  # never started: what is queued is lost, but counted and said
+            with self._cond:
+                self._abandon_locked()
+            return not self._abandoned
         # A little beyond the deadline: one attempt may be in flight when it passes.
         thread.join(max(0.0, timeout_s) + max((c.attempt_s for c in self._channels), default=0))
         return not thread.is_alive() and not self._abandoned
@@ -357,10 +361,15 @@ class Notifier:
                 error, retry = exc, False
             else:
                 counts["sent"] += 1
+                self._failing.pop(channel.name, None)
                 return
-            last = not retry or attempt > self._retries or self._past_deadline()
+            # A channel that keeps failing gets one attempt per alert until it works again, so a
+            # dead webhook cannot hold every other channel's alerts behind its retries.
+            retries = 0 if self._failing.get(channel.name, 0) >= _DEAD_AFTER else self._retries
+            last = not retry or attempt > retries or self._past_deadline()
             if last:
                 counts["failed"] += 1
+                self._failing[channel.name] = self._failing.get(channel.name, 0) + 1
                 log.warning(
                     "alerts: delivery failed: channel=%s event=%s attempts=%d error=%s",
                     channel.name,
