@@ -533,6 +533,41 @@ def test_wrong_token_is_refused_then_the_form_connects(
     assert page.locator("#login").is_hidden()
 
 
+def test_stream_drop_shows_reconnecting_then_catches_up(
+    served: tuple[Stub, str], stub: Stub, page: Page
+) -> None:
+    stub.health["mode"] = "LIVE"
+    open_live(page, served[1])
+    mode = page.locator("#mode")
+    assert mode.inner_text() == "LIVE"
+    # LIVE stands apart from the other modes: white on the alarm colour.
+    assert mode.evaluate("e => getComputedStyle(e).backgroundColor") == "rgb(255, 61, 127)"
+
+    async def drop() -> None:
+        for ws in list(stub.sockets):
+            await ws.close(code=1012)
+
+    assert stub.loop is not None
+    asyncio.run_coroutine_threadsafe(drop(), stub.loop).result(timeout=WAIT_S)
+    page.wait_for_selector('#conn[data-conn="reconnecting"]')
+    # Missed while the stream was down: the page re-reads /events when it is back.
+    stub.push(
+        "cancelled",
+        {
+            "product": "usdm",
+            "client_id": "exg-tp-1",
+            "slot": f"{BTC_REF}/take_profit",
+            "reason": "replaced",
+        },
+        send=False,
+    )
+    page.wait_for_selector('#conn[data-conn="live"]')
+    page.wait_for_function(
+        "[...document.querySelectorAll('#events li')].some("
+        "(li) => li.textContent.includes('BTCUSDT take_profit cancelled: replaced'))"
+    )
+
+
 def test_page_files_are_self_contained() -> None:
     """No CDN, no third-party code: everything the page loads is its own static files."""
     html = (PAGE_DIR / "index.html").read_text()

@@ -746,6 +746,7 @@
     storeToken(null);
     clearInterval(S.pollTimer);
     clearTimeout(S.streamTimer);
+    S.streamTimer = null;
     if (S.ws) {
       const ws = S.ws;
       S.ws = null;
