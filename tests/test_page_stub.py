@@ -568,6 +568,51 @@ def test_stream_drop_shows_reconnecting_then_catches_up(
     )
 
 
+def test_sparse_answers_and_unknown_kinds_render_without_errors(
+    served: tuple[Stub, str], stub: Stub, page: Page
+) -> None:
+    """Missing and null fields (a spot OCO, an id-only position, a bare health) break nothing."""
+    stub.positions = [
+        {
+            "id": "spot/SOLUSDT/BOTH",
+            "product": "spot",
+            "symbol": "SOLUSDT",
+            "side": "LONG",
+            "size": "3.00",
+            "entry_price": "150.00",
+            "mark_price": None,
+            "last_price": "151.20",
+            "exits": [{"role": "oco", "trigger_price": "140.00", "price": "165.00"}, None],
+        },
+        {"id": "usdm/XRPUSDT/LONG", "exits": None, "protection": None},
+    ]
+    stub.health = {"status": "degraded", "reasons": ["usdm: user data stream down for 12 s"]}
+    page.goto(f"{served[1]}/#token={TOKEN}")
+    page.wait_for_selector('#conn[data-conn="live"]')
+    page.wait_for_selector('.position[data-id="spot/SOLUSDT/BOTH"] .exit[data-role="oco"]')
+    page.wait_for_selector('.position[data-id="usdm/XRPUSDT/LONG"]')
+    stub.push("transport", {"state": "reconnecting"})  # unknown to the page: ignored
+    stub.push("scope_degraded", {})
+    stub.positions[0]["last_price"] = "151.90"
+    stub.push("price", {"product": "spot", "symbol": "SOLUSDT", "mark": None, "last": "151.90"})
+    page.wait_for_function(
+        "document.querySelector('#events li .msg').textContent === '— DEGRADED: —'"
+    )
+    assert "user data stream down" in page.locator("#banner").inner_text()
+    assert page.locator("#status").inner_text() == "DEGRADED"
+    assert page.locator('#events li[data-kind="transport"]').count() == 0
+    sol = page.locator('.position[data-id="spot/SOLUSDT/BOTH"]')
+    assert sol.locator('[data-line="oco stop"]').get_attribute("data-level") == "140.00"
+    page.wait_for_function(
+        "document.querySelector('.position[data-id=\"spot/SOLUSDT/BOTH\"] .stats')"
+        ".textContent.includes('151.90')"
+    )
+    page.set_viewport_size({"width": 375, "height": 812})
+    page.wait_for_timeout(300)
+    assert no_horizontal_overflow(page) <= 1
+    page.screenshot(path=screenshot_path("page-sparse-375"), full_page=True)
+
+
 def test_page_files_are_self_contained() -> None:
     """No CDN, no third-party code: everything the page loads is its own static files."""
     html = (PAGE_DIR / "index.html").read_text()

@@ -234,6 +234,11 @@
     for (const p of list) {
       if (!p || !present(p.id)) continue;
       const id = String(p.id);
+      // "usdm/BTCUSDT/BOTH": the id names the product, symbol and side when the fields are absent.
+      const [product, symbol, positionSide] = id.split("/");
+      if (!present(p.product)) p.product = product;
+      if (!present(p.symbol)) p.symbol = symbol;
+      if (!present(p.position_side)) p.position_side = positionSide;
       seen.add(id);
       if (!S.positions.has(id)) {
         // New, or reopened: a fill remembered from an earlier life of this position is stale.
@@ -269,7 +274,7 @@
       }
     }
     if (mine) {
-      renderCharts();
+      renderPositions(); // mark and chart now; PnL and the trailing level from the refresh
       // The trailing stop's level and the PnL are the server's to compute: ask for them.
       scheduleRefresh(PRICE_REFRESH_GAP_MS);
     }
@@ -535,7 +540,8 @@
     const stats = h("dl", { class: "stats" },
       stat("size", fmt(p.size)),
       stat("entry", fmt(p.entry_price)),
-      stat(p.product === "spot" ? "last" : "mark", fmt(p.mark_price ?? p.last_price)),
+      p.product === "spot" ? stat("last", fmt(p.last_price ?? p.mark_price))
+        : stat("mark", fmt(p.mark_price ?? p.last_price)),
       stat("uPnL", fmt(p.unrealized_pnl), `pnl ${sign(p.unrealized_pnl)}`),
       p.product !== "spot" ? stat("liq.", fmt(p.liquidation_price)) : null,
       p.product !== "spot" ? stat("stop→liq", present(p.stop_to_liquidation_pct)
@@ -636,7 +642,9 @@
     const values = [...series.map((x) => x[1]), ...trail.map((x) => x[1]),
       ...lv.filter((l) => l.cls !== "liq").map((l) => l.value)];
     if (!values.length) {
-      svg.append(sv("text", { x: PAD, y: H / 2, class: "empty" }, "no price yet"));
+      svg.setAttribute("height", "24");
+      svg.setAttribute("viewBox", `0 0 ${W} 24`);
+      svg.append(sv("text", { x: PAD, y: 16, class: "empty" }, "no price yet"));
       return svg;
     }
     let lo = Math.min(...values);
