@@ -438,6 +438,8 @@
     let text = status === "unknown" ? "…" : status.toUpperCase();
     if (h0 && h0.ready === false) text += " · not ready";
     st.textContent = text;
+    // The tab says it too: the page often sits in a background tab or on a second screen.
+    document.title = status === "unknown" ? "exitguard" : `${status.toUpperCase()} · exitguard`;
   }
 
   function bannerItems() {
