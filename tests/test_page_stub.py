@@ -13,7 +13,6 @@ import copy
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -613,12 +612,100 @@ def test_sparse_answers_and_unknown_kinds_render_without_errors(
     page.screenshot(path=screenshot_path("page-sparse-375"), full_page=True)
 
 
+SLOT = "default/usdm/BTCUSDT/LONG/stop_loss"
+SPOT_ETH = "default/spot/ETHUSDT/BOTH"
+LINES = {
+    "placed": (
+        {"slot": SLOT, "trigger_price": "98000.0"},
+        "BTCUSDT LONG stop_loss placed at 98000.0",
+    ),
+    "exit_status": ({"slot": SLOT, "status": "OPEN"}, "BTCUSDT LONG stop_loss OPEN"),
+    "exit_fill": (
+        {"slot": SLOT, "qty": "0.010", "price": "97990.1"},
+        "BTCUSDT LONG stop_loss FILLED 0.010 @ 97990.1",
+    ),
+    "cancelled": (
+        {"slot": SLOT, "reason": "replaced"},
+        "BTCUSDT LONG stop_loss cancelled: replaced",
+    ),
+    "rejected": (
+        {"slot": SLOT, "code": -2021, "error": "would trigger"},
+        "BTCUSDT LONG stop_loss REJECTED (-2021): would trigger",
+    ),
+    "exit_rejected": (
+        {"slot": SLOT, "reason": "filters"},
+        "BTCUSDT LONG stop_loss REJECTED: filters",
+    ),
+    "fallback": (
+        {"slot": SLOT, "action": "close_now", "code": -2021},
+        "BTCUSDT LONG stop_loss fallback close_now (-2021)",
+    ),
+    "hold": ({"slot": SLOT, "reason": "flip"}, "BTCUSDT LONG stop_loss held: flip"),
+    "positions": ({"product": "usdm", "positions": {}}, "usdm positions: none open"),
+    "position_bare": (
+        {"position": SPOT_ETH, "state": "bare", "reason": "r"},
+        "spot ETHUSDT BARE: r",
+    ),
+    "position_still_bare": (
+        {"position": SPOT_ETH, "state": "bare", "bare_s": 3.21, "reason": "r"},
+        "spot ETHUSDT BARE 3.2 s: r",
+    ),
+    "position_protected": (
+        {"position": SPOT_ETH, "bare_s": 1},
+        "spot ETHUSDT protected again after 1.0 s",
+    ),
+    "position_gone": (
+        {"position": SPOT_ETH, "was": "bare"},
+        "spot ETHUSDT position gone (was bare)",
+    ),
+    "scope_degraded": ({"scope": "default/usdm", "reason": "r"}, "default/usdm DEGRADED: r"),
+    "scope_ok": ({"scope": "default/usdm", "degraded_s": 2}, "default/usdm ok again after 2.0 s"),
+    "recovered": ({"reason": "restart", "replayed": 3}, "recovered: restart (3 replayed)"),
+    "manager_started": (
+        {"mode": "LIVE", "products": ["usdm"], "venue": "binance"},
+        "manager started: LIVE, usdm, venue binance",
+    ),
+    "manager_stopped": ({"reason": "signal"}, "manager stopped: signal"),
+    "paused": ({"product": "usdm"}, "usdm paused"),
+    "resumed": ({"product": "usdm"}, "usdm resumed"),
+    "override_set": (
+        {"position": SPOT_ETH, "kind": "protection"},
+        "spot ETHUSDT bot plan set (protection)",
+    ),
+    "close_requested": ({"position": SPOT_ETH}, "spot ETHUSDT close requested"),
+}
+
+
+def test_every_contract_kind_has_a_readable_line(served: tuple[Stub, str], page: Page) -> None:
+    """lines.js in the browser: each kind's line, and no throw when its data is empty."""
+    page.goto(f"{served[1]}/static/index.html")
+    got = page.evaluate(
+        """async (kinds) => {
+             const { describe } = await import("./lines.js");
+             const out = {};
+             for (const [kind, data] of Object.entries(kinds)) {
+               describe({ kind, data: {} });
+               describe({ kind });
+               out[kind] = describe({ kind, data })[0];
+             }
+             return out;
+           }""",
+        {kind: data for kind, (data, _) in LINES.items()},
+    )
+    assert got == {kind: line for kind, (_, line) in LINES.items()}
+
+
 def test_page_files_are_self_contained() -> None:
     """No CDN, no third-party code: everything the page loads is its own static files."""
     html = (PAGE_DIR / "index.html").read_text()
     for needle in ("http://", "https://", "//cdn", "integrity="):
         assert needle not in html.replace('xmlns="http://www.w3.org', "")
-    js = (PAGE_DIR / "app.js").read_text()
-    for needle in (".innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval("):
-        assert needle not in js, f"app.js builds markup from text: {needle}"
-    assert {"app.js", "index.html", "style.css"} <= {p.name for p in Path(PAGE_DIR).iterdir()}
+    scripts = sorted(PAGE_DIR.glob("*.js"))
+    assert {p.name for p in scripts} >= {"app.js", "chart.js", "dom.js", "lines.js"}
+    for script in scripts:
+        js = script.read_text()
+        for needle in (".innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval("):
+            assert needle not in js, f"{script.name} builds markup from text: {needle}"
+        for line in js.splitlines():
+            if line.startswith("import "):
+                assert '"./' in line, f"{script.name} imports from outside the page: {line}"
