@@ -467,6 +467,7 @@ def test_price_events_move_the_trailing_stop_line(
 def test_stop_fill_then_position_gone_shows_closed(
     served: tuple[Stub, str], stub: Stub, page: Page
 ) -> None:
+    page.clock.install()  # real time flows; the test jumps it to when the card moves on
     open_live(page, served[1])
     slot = f"{BTC_REF}/stop_loss"
     stub.push(
@@ -512,6 +513,10 @@ def test_stop_fill_then_position_gone_shows_closed(
     assert any("btcusdt stop_loss filled 0.010 @ 97990.1" in li for li in lines), lines
     assert page.locator('.position[data-id="usdm/ETHUSDT/BOTH"] .state').inner_text() == "PROTECTED"
     page.screenshot(path=screenshot_path("page-closed-1400"), full_page=True)
+    # Half a minute later the card is gone, and the position is listed as recently closed.
+    page.clock.fast_forward(31_000)
+    card.wait_for(state="detached")
+    assert "BTCUSDT LONG 0.010 @ 100000.0" in page.locator("#closed").inner_text()
 
 
 def test_wrong_token_is_refused_then_the_form_connects(

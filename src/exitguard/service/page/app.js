@@ -155,9 +155,9 @@ function applyPositions(body) {
     if (!present(p.position_side)) p.position_side = positionSide;
     seen.add(id);
     if (!S.positions.has(id)) {
-      // New, or reopened: a fill remembered from an earlier life of this position is stale.
-      S.closing.delete(id);
-      if (S.health) S.fills.delete(id);
+      // Reopened: the fill that closed its earlier life is not this one's.
+      const reopened = S.closing.delete(id) || S.closed.some((c) => String(c.pos.id) === id);
+      if (reopened) S.fills.delete(id);
     }
     S.positions.set(id, p);
     pushRing(S.prices, `${p.product}/${p.symbol}`, t, num(p.mark_price) ?? num(p.last_price));
