@@ -324,6 +324,7 @@ def open_live(page: Page, base: str, width: int = 1400, height: int = 900) -> No
     page.goto(f"{base}/#token={TOKEN}")
     page.wait_for_selector('#conn[data-conn="live"]')
     page.wait_for_selector(f'.position[data-id="{BTC}"] .exit[data-role="trailing"]')
+    page.wait_for_selector('#events li[data-kind="manager_started"]')
 
 
 def wait_until(condition: Any, what: str) -> None:
@@ -600,7 +601,7 @@ def test_sparse_answers_and_unknown_kinds_render_without_errors(
     stub.positions[0]["last_price"] = "151.90"
     stub.push("price", {"product": "spot", "symbol": "SOLUSDT", "mark": None, "last": "151.90"})
     page.wait_for_function(
-        "document.querySelector('#events li .msg').textContent === '— DEGRADED: —'"
+        "document.querySelector('#events li .msg')?.textContent === '— DEGRADED: —'"
     )
     assert "user data stream down" in page.locator("#banner").inner_text()
     assert page.locator("#status").inner_text() == "DEGRADED"
@@ -609,7 +610,7 @@ def test_sparse_answers_and_unknown_kinds_render_without_errors(
     assert sol.locator('[data-line="oco stop"]').get_attribute("data-level") == "140.00"
     page.wait_for_function(
         "document.querySelector('.position[data-id=\"spot/SOLUSDT/BOTH\"] .stats')"
-        ".textContent.includes('151.90')"
+        "?.textContent.includes('151.90')"
     )
     page.set_viewport_size({"width": 375, "height": 812})
     page.wait_for_timeout(300)
