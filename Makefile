@@ -17,7 +17,10 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/exitguard demo --out demo-output
 
+# The status page's browser tests drive Debian's Chromium: scripts/ensure-browser installs it when
+# missing and root (CI), or says why those tests will be skipped.
 test: $(STAMP)
+	scripts/ensure-browser
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)

@@ -1,0 +1,717 @@
+"""The live status page in a real headless Chromium against a stub of the service contract.
+
+The stub serves the page the way the service does (``/`` and ``/static/`` from ``PAGE_DIR``, no
+token), answers ``/api/v1/health``, ``/positions`` and ``/events`` with the contract's JSON behind a
+bearer token, and lets the test push events through ``/api/v1/stream``. Screenshots go to
+``build/screenshots/``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import threading
+import time
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from browser import chromium_context, require_chromium, screenshot_path
+
+pytest.importorskip("fastapi", reason="the service extras (fastapi) are not installed")
+pytest.importorskip("uvicorn", reason="the service extras (uvicorn) are not installed")
+
+from fastapi import FastAPI, Header, HTTPException, WebSocket, WebSocketDisconnect
+from fastapi.responses import FileResponse
+from fastapi.staticfiles import StaticFiles
+
+from exitguard.service.page import PAGE_DIR
+
+if TYPE_CHECKING:
+    from playwright.sync_api import BrowserContext, Page
+
+TOKEN = "stub-token-7f3a"
+BTC = "usdm/BTCUSDT/BOTH"
+BTC_REF = f"default/{BTC}"
+WAIT_S = 10.0
+
+
+def ms() -> int:
+    return int(time.time() * 1000)
+
+
+def btc_position(mark: str = "100400.0", trail: str | None = "99396.0") -> dict[str, Any]:
+    return {
+        "id": BTC,
+        "product": "usdm",
+        "symbol": "BTCUSDT",
+        "position_side": "BOTH",
+        "side": "LONG",
+        "size": "0.010",
+        "entry_price": "100000.0",
+        "mark_price": mark,
+        "last_price": mark,
+        "unrealized_pnl": "4.00",
+        "liquidation_price": "90512.4",
+        "stop_to_liquidation_pct": "8.27",
+        "protection": {"state": "protected", "since_ms": ms() - 60_000, "reason": ""},
+        "override": False,
+        "exits": [
+            {
+                "role": "stop_loss",
+                "client_id": "exg-sl-1",
+                "type": "STOP_MARKET",
+                "side": "SELL",
+                "trigger_price": "98000.0",
+                "price": None,
+                "quantity": None,
+                "close_position": True,
+                "state": "OPEN",
+                "distance_pct": "-2.39",
+                "trailing": None,
+            },
+            {
+                "role": "take_profit",
+                "client_id": "exg-tp-1",
+                "type": "TAKE_PROFIT_MARKET",
+                "side": "SELL",
+                "trigger_price": "103000.0",
+                "price": None,
+                "quantity": "0.005",
+                "close_position": False,
+                "state": "OPEN",
+                "distance_pct": "2.59",
+                "trailing": None,
+            },
+            {
+                "role": "trailing",
+                "client_id": "exg-tr-1",
+                "type": "TRAILING_STOP_MARKET",
+                "side": "SELL",
+                "trigger_price": None,
+                "price": None,
+                "quantity": "0.005",
+                "close_position": False,
+                "state": "OPEN",
+                "distance_pct": None,
+                "trailing": {
+                    "callback_rate": "1.0",
+                    "activation_price": None,
+                    "current_stop": trail,
+                },
+            },
+        ],
+    }
+
+
+def eth_position() -> dict[str, Any]:
+    """A SHORT under a bot's plan with nulls where the API may have nothing yet."""
+    return {
+        "id": "usdm/ETHUSDT/BOTH",
+        "product": "usdm",
+        "symbol": "ETHUSDT",
+        "position_side": "BOTH",
+        "side": "SHORT",
+        "size": "-0.500",
+        "entry_price": "3500.00",
+        "mark_price": "3521.40",
+        "last_price": None,
+        "unrealized_pnl": "-10.70",
+        "liquidation_price": None,
+        "stop_to_liquidation_pct": None,
+        "protection": {"state": "protected", "since_ms": ms() - 90_000, "reason": ""},
+        "override": True,
+        "exits": [
+            {
+                "role": "stop_loss",
+                "client_id": "exg-sl-2",
+                "type": "STOP_MARKET",
+                "side": "BUY",
+                "trigger_price": "3600.00",
+                "price": None,
+                "quantity": None,
+                "close_position": True,
+                "state": "OPEN",
+                "distance_pct": "2.23",
+                "trailing": None,
+            }
+        ],
+    }
+
+
+def health(status: str = "ok", states: dict[str, tuple[str, str]] | None = None) -> dict[str, Any]:
+    states = states or {}
+    rows = []
+    for ref in (BTC_REF, "default/usdm/ETHUSDT/BOTH"):
+        state, reason = states.get(ref, ("protected", ""))
+        rows.append({"position": ref, "state": state, "since_ms": ms() - 3200, "reason": reason})
+    return {
+        "status": status,
+        "ready": True,
+        "mode": "PAPER",
+        "venue": "paper (embedded)",
+        "reasons": [],
+        "positions": rows,
+        "scopes": {"usdm": {"state": "ready", "degraded": False, "reason": "", "paused": False}},
+        "pending_confirmations": 0,
+        "time_ms": ms(),
+    }
+
+
+class Stub:
+    """The contract's state, changed by the test; events reach every open stream."""
+
+    def __init__(self) -> None:
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.sockets: set[WebSocket] = set()
+        self.reset()
+
+    def reset(self) -> None:
+        self.health = health()
+        self.positions = [btc_position(), eth_position()]
+        self.seq = 0
+        self.events: list[dict[str, Any]] = []
+        self.push(
+            "manager_started",
+            {"mode": "PAPER", "products": ["usdm"], "venue": "paper (embedded)"},
+            send=False,
+        )
+        for pos in self.positions:
+            for x in pos["exits"]:
+                price = x["trigger_price"] or (x["trailing"] or {}).get("current_stop")
+                self.push(
+                    "placed",
+                    {
+                        "product": "usdm",
+                        "client_id": x["client_id"],
+                        "slot": f"default/{pos['id']}/{x['role']}",
+                        "type": x["type"],
+                        "side": x["side"],
+                        "trigger_price": price,
+                        "quantity": x["quantity"],
+                        "reason": "plan",
+                    },
+                    send=False,
+                )
+
+    def push(
+        self, kind: str, data: dict[str, Any], *, send: bool = True, time_ms: int | None = None
+    ) -> dict[str, Any]:
+        self.seq += 1
+        event = {"seq": self.seq, "time_ms": time_ms or ms(), "kind": kind, "data": data}
+        self.events.append(event)
+        if send:
+            assert self.loop is not None and self.sockets, "no page is listening on the stream"
+            future = asyncio.run_coroutine_threadsafe(self._send(event), self.loop)
+            future.result(timeout=WAIT_S)
+        return event
+
+    async def _send(self, event: dict[str, Any]) -> None:
+        for ws in list(self.sockets):
+            try:
+                await ws.send_json(event)
+            except Exception:  # a page closed by an earlier test: its socket is going away
+                self.sockets.discard(ws)
+
+
+def build_app(stub: Stub) -> FastAPI:
+    app = FastAPI()
+
+    def check(authorization: str | None) -> None:
+        if authorization != f"Bearer {TOKEN}":
+            raise HTTPException(status_code=401, detail="token refused")
+
+    @app.get("/")
+    async def index() -> FileResponse:
+        return FileResponse(PAGE_DIR / "index.html")
+
+    app.mount("/static", StaticFiles(directory=PAGE_DIR), name="static")
+
+    @app.get("/api/v1/health")
+    async def get_health(authorization: str | None = Header(default=None)) -> dict[str, Any]:
+        check(authorization)
+        return {**stub.health, "time_ms": ms()}
+
+    @app.get("/api/v1/positions")
+    async def get_positions(authorization: str | None = Header(default=None)) -> dict[str, Any]:
+        check(authorization)
+        return {"time_ms": ms(), "positions": copy.deepcopy(stub.positions)}
+
+    @app.get("/api/v1/events")
+    async def get_events(
+        limit: int = 50, authorization: str | None = Header(default=None)
+    ) -> dict[str, Any]:
+        check(authorization)
+        return {"events": stub.events[-limit:], "next": None}
+
+    @app.websocket("/api/v1/stream")
+    async def stream(ws: WebSocket) -> None:
+        wanted = f"exitguard.bearer.{TOKEN}"
+        if wanted not in ws.scope.get("subprotocols", []):
+            await ws.close(code=1008)
+            return
+        await ws.accept(subprotocol=wanted)
+        stub.loop = asyncio.get_running_loop()
+        await ws.send_json(
+            {"seq": 0, "kind": "hello", "time_ms": ms(), "data": {"health": stub.health}}
+        )
+        stub.sockets.add(ws)
+        try:
+            while True:
+                await ws.receive_text()
+        except WebSocketDisconnect:
+            pass
+        finally:
+            stub.sockets.discard(ws)
+
+    return app
+
+
+@pytest.fixture(scope="module")
+def served() -> Iterator[tuple[Stub, str]]:
+    import uvicorn
+
+    require_chromium()
+    stub = Stub()
+    config = uvicorn.Config(
+        build_app(stub), host="127.0.0.1", port=0, log_level="warning", lifespan="off"
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name="page-stub", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + WAIT_S
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "the stub server did not start"
+        time.sleep(0.02)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield stub, f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=WAIT_S)
+        if thread.is_alive():
+            server.force_exit = True
+            thread.join(timeout=WAIT_S)
+
+
+@pytest.fixture(scope="module")
+def context(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrowserContext]:
+    with chromium_context(tmp_path_factory.mktemp("chromium") / "profile") as ctx:
+        yield ctx
+
+
+@pytest.fixture
+def stub(served: tuple[Stub, str]) -> Stub:
+    served[0].reset()
+    return served[0]
+
+
+@pytest.fixture
+def page(context: BrowserContext) -> Iterator[Page]:
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    try:
+        yield page
+    finally:
+        page.close()
+    assert not errors, f"the page threw: {errors}"
+
+
+def open_live(page: Page, base: str, width: int = 1400, height: int = 900) -> None:
+    page.set_viewport_size({"width": width, "height": height})
+    page.goto(f"{base}/#token={TOKEN}")
+    page.wait_for_selector('#conn[data-conn="live"]')
+    page.wait_for_selector(f'.position[data-id="{BTC}"] .exit[data-role="trailing"]')
+    page.wait_for_selector('#events li[data-kind="manager_started"]')
+
+
+def wait_until(condition: Any, what: str) -> None:
+    deadline = time.monotonic() + WAIT_S
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def push_price_walk(stub: Stub, start: float, end: float, n: int) -> None:
+    """Backdated price events, oldest first, so the chart has a few minutes of line."""
+    t0 = ms() - n * 2000
+    for i in range(n):
+        price = start + (end - start) * i / (n - 1) + (35 if i % 3 == 1 else -20 if i % 3 else 0)
+        stub.push(
+            "price",
+            {
+                "product": "usdm",
+                "symbol": "BTCUSDT",
+                "mark": f"{price:.1f}",
+                "last": f"{price:.1f}",
+            },
+            time_ms=t0 + i * 2000,
+        )
+
+
+def no_horizontal_overflow(page: Page) -> float:
+    """How far the widest element sticks out past the viewport's right edge (px)."""
+    return float(
+        page.evaluate(
+            """() => Math.max(document.documentElement.scrollWidth - window.innerWidth,
+                 ...[...document.querySelectorAll('body *')].map(
+                   (e) => e.getBoundingClientRect().right - window.innerWidth))"""
+        )
+    )
+
+
+def test_card_shows_position_exits_and_header(
+    served: tuple[Stub, str], stub: Stub, page: Page
+) -> None:
+    base = served[1]
+    open_live(page, base)
+    push_price_walk(stub, 99800.0, 100400.0, 40)
+    card = page.locator(f'.position[data-id="{BTC}"]')
+    assert card.locator(".state").inner_text() == "PROTECTED"
+    assert card.locator(".side").inner_text() == "LONG"
+    stop = card.locator('.exit[data-role="stop_loss"]')
+    assert "98000.0" in stop.inner_text() and "OPEN" in stop.inner_text()
+    assert "cb 1.0%" in card.locator('.exit[data-role="trailing"]').inner_text()
+    assert card.locator('[data-line="stop"]').get_attribute("data-level") == "98000.0"
+    assert card.locator('[data-line="tp"]').get_attribute("data-level") == "103000.0"
+    eth = page.locator('.position[data-id="usdm/ETHUSDT/BOTH"]')
+    assert eth.locator(".override").inner_text() == "bot plan"
+    assert page.locator("#status").inner_text() == "OK"
+    assert page.locator("#mode").inner_text() == "PAPER"
+    lines = page.locator("#events li .msg").all_inner_texts()
+    assert "BTCUSDT stop_loss placed at 98000.0" in lines, lines
+    assert lines[-1].startswith("manager started: PAPER"), "newest first"
+    assert page.locator("#banner").is_hidden()
+    # The token left the address bar for localStorage, and is nowhere on the page.
+    assert "token" not in page.url
+    assert page.evaluate("localStorage.getItem('exitguard.token')") == TOKEN
+    assert TOKEN not in page.content()
+    page.screenshot(path=screenshot_path("page-1400"), full_page=True)
+
+    page.set_viewport_size({"width": 375, "height": 812})
+    page.wait_for_timeout(300)  # the charts redraw for the new width
+    assert no_horizontal_overflow(page) <= 1
+    page.screenshot(path=screenshot_path("page-375"), full_page=True)
+
+
+def test_bare_position_raises_the_red_banner(
+    served: tuple[Stub, str], stub: Stub, page: Page
+) -> None:
+    open_live(page, served[1])
+    push_price_walk(stub, 100300.0, 99700.0, 20)
+    reason = "no stop_loss (transient: 429) <img src=x onerror=alert(1)>"
+    stub.health = health("bare", {BTC_REF: ("bare", reason)})
+    stub.positions[0]["protection"] = {"state": "bare", "since_ms": ms() - 3200, "reason": reason}
+    stub.positions[0]["exits"][0]["state"] = "PENDING"
+    stub.push(
+        "position_bare", {"product": "usdm", "position": BTC_REF, "state": "bare", "reason": reason}
+    )
+    banner = page.locator("#banner")
+    banner.wait_for(state="visible")
+    text = banner.inner_text()
+    assert "BTCUSDT" in text and "BARE for" in text and reason in text
+    assert banner.locator("img").count() == 0  # the reason stayed text
+    page.wait_for_selector(f'.position[data-id="{BTC}"] .state[data-state="bare"]')
+    assert page.locator("#status").inner_text() == "BARE"
+    first = page.locator("#events li").first.inner_text()
+    assert "BTCUSDT BARE" in first
+    page.screenshot(path=screenshot_path("page-bare-1400"), full_page=True)
+    page.set_viewport_size({"width": 375, "height": 812})
+    page.wait_for_timeout(300)
+    assert no_horizontal_overflow(page) <= 1
+    page.screenshot(path=screenshot_path("page-bare-375"), full_page=True)
+
+    stub.health = health()
+    stub.positions[0]["protection"] = {"state": "protected", "since_ms": ms(), "reason": ""}
+    stub.push("position_protected", {"product": "usdm", "position": BTC_REF, "bare_s": 4.1})
+    banner.wait_for(state="hidden")
+    assert "protected again after 4.1 s" in page.locator("#events li").first.inner_text()
+
+
+def trailing_line(page: Page) -> tuple[str | None, float]:
+    line = page.locator(f'.position[data-id="{BTC}"] [data-line="trailing"]')
+    d = line.get_attribute("d") or ""
+    last_y = float(d.split("V")[-1].split()[0]) if "V" in d else float(d.split(",")[1].split()[0])
+    return line.get_attribute("data-level"), last_y
+
+
+def test_price_events_move_the_trailing_stop_line(
+    served: tuple[Stub, str], stub: Stub, page: Page
+) -> None:
+    open_live(page, served[1])
+    push_price_walk(stub, 99900.0, 100400.0, 20)
+    # A flat SVG path has no height: playwright calls it hidden, so wait for it to be attached.
+    page.wait_for_selector(f'.position[data-id="{BTC}"] [data-line="trailing"]', state="attached")
+    before = trailing_line(page)
+    assert before[0] == "99396.0"
+    # The server ratchets the trailing stop up with the price (1% below the high); the page must
+    # follow from the price events alone, well before its 5 s safety poll.
+    for mark, trail in (("101000.0", "99990.0"), ("101800.0", "100782.0")):
+        stub.positions[0] = btc_position(mark=mark, trail=trail)
+        stub.push("price", {"product": "usdm", "symbol": "BTCUSDT", "mark": mark, "last": mark})
+        page.wait_for_selector(
+            f'.position[data-id="{BTC}"] [data-line="trailing"][data-level="{trail}"]',
+            state="attached",
+            timeout=3000,
+        )
+    after = trailing_line(page)
+    assert after[1] < before[1], "a higher stop is drawn higher (smaller y)"
+    label = page.locator(f'.position[data-id="{BTC}"] [data-label="trailing"]').text_content()
+    assert label == "trail 100782.0"
+    row = page.locator(f'.position[data-id="{BTC}"] .exit[data-role="trailing"]').inner_text()
+    assert "100782.0" in row
+    page.locator(f'.position[data-id="{BTC}"]').screenshot(path=screenshot_path("card-trailing"))
+
+
+def test_stop_fill_then_position_gone_shows_closed(
+    served: tuple[Stub, str], stub: Stub, page: Page
+) -> None:
+    page.clock.install()  # real time flows; the test jumps it to when the card moves on
+    open_live(page, served[1])
+    slot = f"{BTC_REF}/stop_loss"
+    stub.push(
+        "exit_status",
+        {
+            "product": "usdm",
+            "client_id": "exg-sl-1",
+            "slot": slot,
+            "status": "TRIGGERED",
+            "venue_status": "TRIGGERED",
+        },
+    )
+    stub.push(
+        "exit_fill",
+        {
+            "product": "usdm",
+            "client_id": "exg-sl-1",
+            "slot": slot,
+            "qty": "0.010",
+            "price": "97990.1",
+        },
+    )
+    stub.push(
+        "exit_status",
+        {
+            "product": "usdm",
+            "client_id": "exg-sl-1",
+            "slot": slot,
+            "status": "FILLED",
+            "venue_status": "FILLED",
+        },
+    )
+    stub.positions = [p for p in stub.positions if p["id"] != BTC]
+    stub.health = health()
+    stub.health["positions"] = [r for r in stub.health["positions"] if r["position"] != BTC_REF]
+    stub.push("positions", {"product": "usdm", "positions": {"ETHUSDT/BOTH": "-0.500"}})
+    card = page.locator(f'.position[data-id="{BTC}"]')
+    page.wait_for_selector(f'.position[data-id="{BTC}"] .state[data-state="closed"]')
+    assert card.locator(".state").inner_text() == "CLOSED"
+    assert "stop_loss filled 0.010 @ 97990.1" in card.locator(".closed-note").inner_text()
+    assert card.locator('.exit[data-role="stop_loss"] .xstate').inner_text() == "FILLED"
+    lines = [li.lower() for li in page.locator("#events li").all_inner_texts()]
+    assert any("btcusdt stop_loss filled 0.010 @ 97990.1" in li for li in lines), lines
+    assert page.locator('.position[data-id="usdm/ETHUSDT/BOTH"] .state').inner_text() == "PROTECTED"
+    page.screenshot(path=screenshot_path("page-closed-1400"), full_page=True)
+    # Half a minute later the card is gone, and the position is listed as recently closed.
+    page.clock.fast_forward(31_000)
+    card.wait_for(state="detached")
+    assert "BTCUSDT LONG 0.010 @ 100000.0" in page.locator("#closed").inner_text()
+
+
+def test_wrong_token_is_refused_then_the_form_connects(
+    served: tuple[Stub, str], stub: Stub, page: Page
+) -> None:
+    page.goto(f"{served[1]}/#token=not-the-token")
+    msg = page.locator("#login-msg")
+    msg.wait_for(state="visible")
+    page.wait_for_function("document.getElementById('login-msg').textContent.includes('token')")
+    assert "token refused" in msg.inner_text()
+    assert page.locator("#token-form").is_visible()
+    assert page.evaluate("localStorage.getItem('exitguard.token')") is None
+    page.screenshot(path=screenshot_path("page-token-refused"), full_page=True)
+    page.fill("#token-input", TOKEN)
+    page.click("#token-form button")
+    page.wait_for_selector('#conn[data-conn="live"]')
+    page.wait_for_selector(f'.position[data-id="{BTC}"]')
+    assert page.locator("#login").is_hidden()
+
+
+def test_stream_drop_shows_reconnecting_then_catches_up(
+    served: tuple[Stub, str], stub: Stub, page: Page
+) -> None:
+    stub.health["mode"] = "LIVE"
+    open_live(page, served[1])
+    mode = page.locator("#mode")
+    assert mode.inner_text() == "LIVE"
+    # LIVE stands apart from the other modes: white on the alarm colour.
+    assert mode.evaluate("e => getComputedStyle(e).backgroundColor") == "rgb(255, 61, 127)"
+
+    async def drop() -> None:
+        for ws in list(stub.sockets):
+            await ws.close(code=1012)
+
+    assert stub.loop is not None
+    asyncio.run_coroutine_threadsafe(drop(), stub.loop).result(timeout=WAIT_S)
+    page.wait_for_selector('#conn[data-conn="reconnecting"]')
+    # Missed while the stream was down: the page re-reads /events when it is back.
+    stub.push(
+        "cancelled",
+        {
+            "product": "usdm",
+            "client_id": "exg-tp-1",
+            "slot": f"{BTC_REF}/take_profit",
+            "reason": "replaced",
+        },
+        send=False,
+    )
+    page.wait_for_selector('#conn[data-conn="live"]')
+    page.wait_for_function(
+        "[...document.querySelectorAll('#events li')].some("
+        "(li) => li.textContent.includes('BTCUSDT take_profit cancelled: replaced'))"
+    )
+
+
+def test_sparse_answers_and_unknown_kinds_render_without_errors(
+    served: tuple[Stub, str], stub: Stub, page: Page
+) -> None:
+    """Missing and null fields (a spot OCO, an id-only position, a bare health) break nothing."""
+    stub.positions = [
+        {
+            "id": "spot/SOLUSDT/BOTH",
+            "product": "spot",
+            "symbol": "SOLUSDT",
+            "side": "LONG",
+            "size": "3.00",
+            "entry_price": "150.00",
+            "mark_price": None,
+            "last_price": "151.20",
+            "exits": [{"role": "oco", "trigger_price": "140.00", "price": "165.00"}, None],
+        },
+        {"id": "usdm/XRPUSDT/LONG", "exits": None, "protection": None},
+    ]
+    stub.health = {"status": "degraded", "reasons": ["usdm: user data stream down for 12 s"]}
+    page.goto(f"{served[1]}/#token={TOKEN}")
+    page.wait_for_selector('#conn[data-conn="live"]')
+    page.wait_for_selector('.position[data-id="spot/SOLUSDT/BOTH"] .exit[data-role="oco"]')
+    page.wait_for_selector('.position[data-id="usdm/XRPUSDT/LONG"]')
+    stub.push("transport", {"state": "reconnecting"})  # unknown to the page: ignored
+    stub.push("scope_degraded", {})
+    stub.positions[0]["last_price"] = "151.90"
+    stub.push("price", {"product": "spot", "symbol": "SOLUSDT", "mark": None, "last": "151.90"})
+    page.wait_for_function(
+        "document.querySelector('#events li .msg')?.textContent === '— DEGRADED: —'"
+    )
+    assert "user data stream down" in page.locator("#banner").inner_text()
+    assert page.locator("#status").inner_text() == "DEGRADED"
+    assert page.locator('#events li[data-kind="transport"]').count() == 0
+    sol = page.locator('.position[data-id="spot/SOLUSDT/BOTH"]')
+    assert sol.locator('[data-line="oco stop"]').get_attribute("data-level") == "140.00"
+    page.wait_for_function(
+        "document.querySelector('.position[data-id=\"spot/SOLUSDT/BOTH\"] .stats')"
+        "?.textContent.includes('151.90')"
+    )
+    page.set_viewport_size({"width": 375, "height": 812})
+    page.wait_for_timeout(300)
+    assert no_horizontal_overflow(page) <= 1
+    page.screenshot(path=screenshot_path("page-sparse-375"), full_page=True)
+
+
+SLOT = "default/usdm/BTCUSDT/LONG/stop_loss"
+SPOT_ETH = "default/spot/ETHUSDT/BOTH"
+LINES = {
+    "placed": (
+        {"slot": SLOT, "trigger_price": "98000.0"},
+        "BTCUSDT LONG stop_loss placed at 98000.0",
+    ),
+    "exit_status": ({"slot": SLOT, "status": "OPEN"}, "BTCUSDT LONG stop_loss OPEN"),
+    "exit_fill": (
+        {"slot": SLOT, "qty": "0.010", "price": "97990.1"},
+        "BTCUSDT LONG stop_loss FILLED 0.010 @ 97990.1",
+    ),
+    "cancelled": (
+        {"slot": SLOT, "reason": "replaced"},
+        "BTCUSDT LONG stop_loss cancelled: replaced",
+    ),
+    "rejected": (
+        {"slot": SLOT, "code": -2021, "error": "would trigger"},
+        "BTCUSDT LONG stop_loss REJECTED (-2021): would trigger",
+    ),
+    "exit_rejected": (
+        {"slot": SLOT, "reason": "filters"},
+        "BTCUSDT LONG stop_loss REJECTED: filters",
+    ),
+    "fallback": (
+        {"slot": SLOT, "action": "close_now", "code": -2021},
+        "BTCUSDT LONG stop_loss fallback close_now (-2021)",
+    ),
+    "hold": ({"slot": SLOT, "reason": "flip"}, "BTCUSDT LONG stop_loss held: flip"),
+    "positions": ({"product": "usdm", "positions": {}}, "usdm positions: none open"),
+    "position_bare": (
+        {"position": SPOT_ETH, "state": "bare", "reason": "r"},
+        "spot ETHUSDT BARE: r",
+    ),
+    "position_still_bare": (
+        {"position": SPOT_ETH, "state": "bare", "bare_s": 3.21, "reason": "r"},
+        "spot ETHUSDT BARE 3.2 s: r",
+    ),
+    "position_protected": (
+        {"position": SPOT_ETH, "bare_s": 1},
+        "spot ETHUSDT protected again after 1.0 s",
+    ),
+    "position_gone": (
+        {"position": SPOT_ETH, "was": "bare"},
+        "spot ETHUSDT position gone (was bare)",
+    ),
+    "scope_degraded": ({"scope": "default/usdm", "reason": "r"}, "default/usdm DEGRADED: r"),
+    "scope_ok": ({"scope": "default/usdm", "degraded_s": 2}, "default/usdm ok again after 2.0 s"),
+    "recovered": ({"reason": "restart", "replayed": 3}, "recovered: restart (3 replayed)"),
+    "manager_started": (
+        {"mode": "LIVE", "products": ["usdm"], "venue": "binance"},
+        "manager started: LIVE, usdm, venue binance",
+    ),
+    "manager_stopped": ({"reason": "signal"}, "manager stopped: signal"),
+    "paused": ({"product": "usdm"}, "usdm paused"),
+    "resumed": ({"product": "usdm"}, "usdm resumed"),
+    "override_set": (
+        {"position": SPOT_ETH, "kind": "protection"},
+        "spot ETHUSDT bot plan set (protection)",
+    ),
+    "close_requested": ({"position": SPOT_ETH}, "spot ETHUSDT close requested"),
+}
+
+
+def test_every_contract_kind_has_a_readable_line(served: tuple[Stub, str], page: Page) -> None:
+    """lines.js in the browser: each kind's line, and no throw when its data is empty."""
+    page.goto(f"{served[1]}/static/index.html")
+    got = page.evaluate(
+        """async (kinds) => {
+             const { describe } = await import("./lines.js");
+             const out = {};
+             for (const [kind, data] of Object.entries(kinds)) {
+               describe({ kind, data: {} });
+               describe({ kind });
+               out[kind] = describe({ kind, data })[0];
+             }
+             return out;
+           }""",
+        {kind: data for kind, (data, _) in LINES.items()},
+    )
+    assert got == {kind: line for kind, (_, line) in LINES.items()}
+
+
+def test_page_files_are_self_contained() -> None:
+    """No CDN, no third-party code: everything the page loads is its own static files."""
+    html = (PAGE_DIR / "index.html").read_text()
+    for needle in ("http://", "https://", "//cdn", "integrity="):
+        assert needle not in html.replace('xmlns="http://www.w3.org', "")
+    scripts = sorted(PAGE_DIR.glob("*.js"))
+    assert {p.name for p in scripts} >= {"app.js", "chart.js", "dom.js", "lines.js"}
+    for script in scripts:
+        js = script.read_text()
+        for needle in (".innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval("):
+            assert needle not in js, f"{script.name} builds markup from text: {needle}"
+        for line in js.splitlines():
+            if line.startswith("import "):
+                assert '"./' in line, f"{script.name} imports from outside the page: {line}"
