@@ -463,6 +463,7 @@ async def test_dry_run_journals_sanitised_candidates_and_sends_nothing(store):
         "reason",
         "stopPrice",
         "triggerPrice",
+        "trigger_price",
         "price",
         "quantity",
         "activatePrice",

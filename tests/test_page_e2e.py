@@ -16,12 +16,12 @@ from typing import Any
 
 import httpx
 import pytest
-from browser import chromium_context, require_chromium, screenshot_path
-from service_support import TOKEN, TRAILING_POLICY, USDM_POLICY, Guard, start_guard
 
+from browser import chromium_context, require_chromium, screenshot_path
 from exitguard.planner.policy import Distance, ProtectionPolicy, StopLossPolicy, TrailingPolicy
 from exitguard.venue.clock import RealtimeClock
 from exitguard.venue.server import Venue
+from service_support import TOKEN, TRAILING_POLICY, USDM_POLICY, Guard, start_guard
 
 D = Decimal
 BTC = "usdm/BTCUSDT/BOTH"

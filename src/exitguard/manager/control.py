@@ -79,7 +79,9 @@ class GuardControl:
     # -- reads ---------------------------------------------------------------------------
 
     def health(self) -> dict[str, Any]:
-        return health_view(self.manager.scopes, self.manager.health, self.mode, self.now_ms())
+        view = health_view(self.manager.scopes, self.manager.health, self.mode, self.now_ms())
+        view["venue"] = self.venue
+        return view
 
     def status(self) -> dict[str, Any]:
         return {

@@ -138,6 +138,12 @@ class Submitter:
         for name in ("stopPrice", "triggerPrice", "price", "quantity", "activatePrice"):
             if name in params:
                 summary[name] = params[name]
+        # The same level under one name whatever the order type (the service's event shape).
+        level = (
+            params.get("triggerPrice") or params.get("stopPrice") or params.get("belowStopPrice")
+        )
+        if level is not None:
+            summary["trigger_price"] = level
         now = scope.now_ms()
         if problems:
             scope.store.record_decision(
