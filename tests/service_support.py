@@ -6,6 +6,7 @@ Also used by the browser test and ``bench/bench_api.py``: one way to stand the s
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -159,3 +160,29 @@ def position_amount(v: Venue, symbol: str = "BTCUSDT") -> Decimal:
         if a["api_key"] == v.api_key:
             return sum((D(p["amount"]) for p in a["positions"] if p["symbol"] == symbol), D(0))
     return D(0)
+
+
+def run_env(v: Venue) -> dict[str, str]:
+    """The environment of an ``exitguard run`` subprocess in PAPER mode on venue ``v``: this
+    process's, without exitguard/Binance settings, and importing this checkout's code."""
+    import exitguard
+
+    drop = ("EXITGUARD_", "BINANCE_", "EXECUTION_MODE")
+    env = {k: val for k, val in os.environ.items() if not k.startswith(drop)}
+    source = str(Path(exitguard.__file__).resolve().parents[1])
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [source, env.get("PYTHONPATH")]))
+    env |= {
+        "EXECUTION_MODE": "PAPER",
+        "BINANCE_API_KEY": v.api_key,
+        "BINANCE_API_SECRET": v.api_secret,
+    }
+    return env
+
+
+async def stop_run(proc: asyncio.subprocess.Process) -> str:
+    """SIGTERM, wait (bounded), and the process's stderr (its logs)."""
+    if proc.returncode is None:
+        proc.terminate()
+    async with asyncio.timeout(30):
+        _, err = await proc.communicate()
+    return err.decode() if err else ""

@@ -17,28 +17,14 @@ from typing import Any
 
 import pytest
 
-import exitguard
 from exitguard.client import GuardClient
 from exitguard.venue.clock import RealtimeClock
 from exitguard.venue.server import Venue
-from service_support import live_usdm, position_amount, until
+from service_support import live_usdm, position_amount, run_env, stop_run, until
 
 D = Decimal
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
-
-
-def _env(v: Venue) -> dict[str, str]:
-    drop = ("EXITGUARD_", "BINANCE_", "EXECUTION_MODE")
-    env = {k: val for k, val in os.environ.items() if not k.startswith(drop)}
-    source = str(Path(exitguard.__file__).resolve().parents[1])
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [source, env.get("PYTHONPATH")]))
-    env |= {
-        "EXECUTION_MODE": "PAPER",
-        "BINANCE_API_KEY": v.api_key,
-        "BINANCE_API_SECRET": v.api_secret,
-    }
-    return env
 
 
 @pytest.fixture
@@ -70,7 +56,7 @@ port = 0
         "--log-format",
         "json",
         cwd=work,
-        env=_env(v),
+        env=run_env(v),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
@@ -79,14 +65,6 @@ port = 0
         line = await proc.stdout.readline()
     assert line, (await proc.stderr.read()).decode() if proc.stderr else "no output"
     return proc, json.loads(line)
-
-
-async def stop_run(proc: asyncio.subprocess.Process) -> str:
-    if proc.returncode is None:
-        proc.terminate()
-    async with asyncio.timeout(30):
-        _, err = await proc.communicate()
-    return err.decode()
 
 
 async def test_a_python_binance_bot_hands_its_position_to_a_running_guard(
@@ -112,7 +90,7 @@ async def test_a_python_binance_bot_hands_its_position_to_a_running_guard(
             str(token_file),
             "--quantity",
             "0.02",
-            env=_env(venue),
+            env=run_env(venue),
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
         )
@@ -176,7 +154,7 @@ async def test_a_remote_api_without_a_token_is_refused_loudly(venue: Venue, tmp_
         "--log-format",
         "json",
         cwd=tmp_path,
-        env=_env(venue),
+        env=run_env(venue),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )

@@ -24,6 +24,20 @@ __all__ = ["ApiServer"]
 log = logging.getLogger("exitguard.service")
 
 
+def alert_counts(stats: dict[str, Any]) -> dict[str, dict[str, int]]:
+    """The notifier's stats as metrics count them: per channel sent/failed; what was never
+    offered to a channel (deduplicated, collapsed, dropped) under the channel "all"."""
+    out: dict[str, dict[str, int]] = {
+        name: {"sent": c.get("sent", 0), "failed": c.get("failed", 0)}
+        for name, c in stats.get("channels", {}).items()
+    }
+    out["all"] = {
+        "suppressed": stats.get("suppressed", 0) + stats.get("rate_limited", 0),
+        "dropped": stats.get("dropped", 0),
+    }
+    return out
+
+
 @dataclass
 class ApiServer:
     control: GuardControl
@@ -97,8 +111,8 @@ class ApiServer:
         while True:
             try:
                 metrics.set_health(self.control.health())
-                if self.notifier is not None and hasattr(metrics, "observe_alerts"):
-                    metrics.observe_alerts(self.notifier.stats)
+                if self.notifier is not None:
+                    metrics.observe_alerts(alert_counts(self.notifier.stats))
             except Exception:
                 log.exception("metrics sample failed")
             await asyncio.sleep(1.0)
