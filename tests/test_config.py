@@ -223,7 +223,7 @@ policy = 3
 [policy.usdm] | default = 3
     => policy.usdm.default: must be a table, got 3
 [managr]
-    => managr: unknown section; allowed: manager, urls, venue, policy
+    => managr: unknown section; allowed: manager, urls, venue, policy, api, notifications
 manager = 1
     => manager: must be a table, got 1
 [manager] | acount = 'x'
