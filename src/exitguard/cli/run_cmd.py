@@ -62,9 +62,12 @@ def load_or_exit(path: Path | None) -> Config:
     try:
         return load_config(path, os.environ)
     except ConfigError as exc:
+        from rich.markup import escape
+
         console = Console(stderr=True)
         for issue in exc.issues:
-            console.print(f"[red]config[/red] {issue}")
+            # escape: "[[notifications.webhook]]" in a message is text, not rich markup
+            console.print(f"[red]config[/red] {escape(str(issue))}")
         raise typer.Exit(2 if type(exc).__name__ == "ConfigFileError" else 1) from None
 
 
