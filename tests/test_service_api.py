@@ -372,3 +372,31 @@ async def test_spot_holding_gets_a_bot_plan(venue: Venue, tmp_path: Path) -> Non
             assert bad.json()["errors"][0]["field"] == "stop_loss.working_type"
     finally:
         await g.stop()
+
+
+async def test_a_released_plan_returns_to_the_config_policy_and_docs_are_served(
+    guard: Guard,
+) -> None:
+    v = guard.venue
+    await open_long(guard)
+    async with client(guard) as c:
+        r = await c.put(PROTECTION, json={"stop_loss": {"price": "47000"}})
+        assert r.status_code == 200, r.text
+        await until(lambda: stops(v) == ["47000"] and limits(v) == [])
+        r = await c.delete(PROTECTION)
+        assert r.status_code == 200, r.text
+        await until(lambda: stops(v) == ["49000"] and limits(v) == ["52000"])
+        assert (await c.delete(PROTECTION)).status_code == 404
+        status = (await c.get("/api/v1/status")).json()
+        assert status["scopes"]["usdm"]["state"] == "ready" and status["mode"] == "PAPER"
+        exits = (await c.get("/api/v1/exits", params={"active": "false"})).json()["exits"]
+        assert {e["state"] for e in exits} >= {"OPEN", "CANCELED"}
+        spec = (await c.get("/api/v1/openapi.json")).json()
+        assert "ProtectionBody" in spec["components"]["schemas"]
+        put = spec["paths"]["/api/v1/positions/{product}/{symbol}/protection"]["put"]
+        assert put["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith(
+            "ProtectionBody"
+        )
+        docs = await c.get("/docs")
+        assert docs.status_code == 200 and "openapi.json" in docs.text
+        assert "cdn" not in docs.text.lower() and "http://" not in docs.text
