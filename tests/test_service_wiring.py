@@ -116,16 +116,26 @@ stop_loss = {{ distance = {{ percent = 2 }} }}
         bare = next(b for b in Recorder.received if b.get("event") == "position_bare")
         assert "ETHUSDT" in json.dumps(bare)
         venue.context.faults.status_429 = 0
+        # BTCUSDT falls through its stop: the algo stop triggers, its child fills, and the
+        # alert says the exit filled (the algo order itself ends FINISHED).
+        venue.set_price("BTCUSDT", last=D(48900), mark=D(48900))
+        await until(lambda: "exit_filled" in events_of(), 20)
+        filled = next(b for b in Recorder.received if b.get("event") == "exit_filled")
+        assert "BTCUSDT" in json.dumps(filled) and "stop_loss" in json.dumps(filled)
 
         async with httpx.AsyncClient(base_url=api["url"], headers=headers, timeout=10) as c:
             for _ in range(100):  # metrics are sampled once a second
                 text = (await c.get("/metrics")).text
-                if 'exitguard_positions{product="usdm",state="protected"} 2.0' in text:
+                # ETHUSDT protected once the 429s stopped (BTCUSDT is closed by its stop)
+                done = 'exitguard_positions{product="usdm",state="protected"} 1.0' in text
+                if done and 'exitguard_positions{product="usdm",state="bare"} 0.0' in text:
                     break
                 await asyncio.sleep(0.2)
             families = {f.name: f for f in text_string_to_metric_families(text)}
             placed = families["exitguard_exits_placed"].samples
             assert sum(s.value for s in placed if s.name.endswith("_total")) >= 2
+            filled_n = families["exitguard_exits_filled"].samples
+            assert sum(s.value for s in filled_n if s.name.endswith("_total")) == 1
             assert "exitguard_http_request_duration_seconds" in families
             sent = [
                 s for s in families["exitguard_alerts"].samples

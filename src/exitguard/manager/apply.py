@@ -81,7 +81,14 @@ class EventApplier:
         return _SKIP
 
     def _status_change(
-        self, client_id: str, status_text: str, table: dict[str, ExitStatus], now: int, **kw: Any
+        self,
+        client_id: str,
+        status_text: str,
+        table: dict[str, ExitStatus],
+        now: int,
+        *,
+        filled: bool = False,
+        **kw: Any,
     ) -> ApplyOutcome:
         store = self.scope.store
         row = store.get(client_id)
@@ -100,8 +107,11 @@ class EventApplier:
             "exit_status",
             client_id=client_id,
             slot=row.slot.text(),
-            status=after_row.status.value,
+            status=after_row.status.value.upper(),
             venue_status=status_text,
+            # The exit executed: FILLED, or a triggered algo exit whose child order filled
+            # (the algo order itself ends FINISHED; binance-api.md §1.9).
+            filled=filled or after_row.status is ExitStatus.FILLED,
         )
         relevant = row.status.terminal != after_row.status.terminal
         return ApplyOutcome(True, relevant, row.slot.symbol)
@@ -150,6 +160,7 @@ class EventApplier:
                 end.value,
                 {end.value: end},
                 now,
+                filled=ev.status == "FILLED",
                 venue_time_ms=ev.event_time_ms,
                 child_order_id=ev.order_id,
             )

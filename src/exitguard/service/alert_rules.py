@@ -264,7 +264,7 @@ class AlertRules:
         return None
 
     def _status(self, data: Mapping[str, Any], at: int, now: int) -> Alert | None:
-        if data.get("status") != "FILLED":
+        if data.get("filled") is not True and str(data.get("status", "")).upper() != "FILLED":
             return None
         client_id = _text(data.get("client_id"))
         f = _slot_fields(data.get("slot"))

@@ -161,7 +161,9 @@ class ServiceMetrics:
             self._placed.labels(product).inc()
             if data.get("repair") is True:
                 self._repairs.labels(product).inc()
-        elif kind == "exit_status" and data.get("status") == "FILLED":
+        elif kind == "exit_status" and (
+            data.get("filled") is True or str(data.get("status", "")).upper() == "FILLED"
+        ):
             self._filled.labels(product).inc()
         elif kind == "fallback":
             self._fallbacks.labels(product, _pick(data.get("action"), FALLBACK_ACTIONS)).inc()
