@@ -6,7 +6,9 @@ Also used by the browser test and ``bench/bench_api.py``: one way to stand the s
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -186,3 +188,32 @@ async def stop_run(proc: asyncio.subprocess.Process) -> str:
     async with asyncio.timeout(30):
         _, err = await proc.communicate()
     return err.decode() if err else ""
+
+
+async def start_run(
+    v: Venue, work: Path, *, api: str = "port = 0", extra: str = ""
+) -> tuple[asyncio.subprocess.Process, dict[str, Any]]:
+    """``exitguard run`` (PAPER, USD-M) on venue ``v`` in ``work``, as a user starts it: a
+    config file with ``[api]`` holding ``api`` and ``extra`` appended; its ready line."""
+    (work / "exitguard.toml").write_text(
+        "[manager]\n"
+        'account = "bot"\n'
+        'products = ["usdm"]\n'
+        'venue = "external"\n'
+        "[urls]\n"
+        f'usdm_rest = "{v.rest_url}"\n'
+        f'usdm_ws = "{v.ws_streams_url}"\n'
+        f"[api]\n{api}\n{extra}\n"
+    )
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "exitguard", "run", "--log-format", "json",
+        cwd=work, env=run_env(v),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    async with asyncio.timeout(60):
+        line = await proc.stdout.readline()
+    if not line:
+        err = await proc.stderr.read() if proc.stderr else b""
+        raise AssertionError(f"exitguard run printed no ready line: {err.decode()[-2000:]}")
+    return proc, json.loads(line)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -41,6 +41,7 @@ from exitguard.store.exits import ExitStore
 from exitguard.venue.clock import RealtimeClock
 from exitguard.venue.faults import lost_response
 from exitguard.venue.server import Venue
+from service_support import account, live_usdm, position_amount, until
 
 D = Decimal
 HEALED_WITHIN_S = 10.0  # the promise: protected within 10 s of a fault clearing
@@ -95,38 +96,6 @@ def spot_manager(v: Venue, db: Path, policy: ProtectionPolicy = SPOT_POLICY) -> 
         store,
         ScopeConfig("paper", lambda _p, s: policy if s == "ETHUSDT" else None, **FAST),
     )
-
-
-async def until(cond: Callable[[], bool], timeout_s: float = 15.0) -> None:
-    async with asyncio.timeout(timeout_s):
-        while not cond():
-            await asyncio.sleep(0.02)
-
-
-def account(v: Venue) -> Any:
-    return v.exchange.account_by_api_key(v.api_key)
-
-
-def position_amount(v: Venue, symbol: str = "BTCUSDT") -> Decimal:
-    for a in v.exchange.snapshot()["accounts"]:
-        if a["api_key"] == v.api_key:
-            return sum((D(p["amount"]) for p in a["positions"] if p["symbol"] == symbol), D(0))
-    return D(0)
-
-
-def live_usdm(v: Venue, symbol: str = "BTCUSDT") -> tuple[list[dict], list[dict]]:
-    snap = v.exchange.snapshot()
-    algos = [
-        a
-        for a in snap["algoOrders"]
-        if a["symbol"] == symbol and a["algoStatus"] in ("NEW", "TRIGGERING", "TRIGGERED")
-    ]
-    orders = [
-        o
-        for o in snap["orders"]
-        if o["symbol"] == symbol and o["status"] in ("NEW", "PARTIALLY_FILLED")
-    ]
-    return algos, orders
 
 
 def usdm_protected(v: Venue, size: Decimal, symbol: str = "BTCUSDT") -> bool:

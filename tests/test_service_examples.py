@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
-import json
 import os
 import sys
 import types
@@ -20,7 +19,7 @@ import pytest
 from exitguard.client import GuardClient
 from exitguard.venue.clock import RealtimeClock
 from exitguard.venue.server import Venue
-from service_support import live_usdm, position_amount, run_env, stop_run, until
+from service_support import live_usdm, position_amount, run_env, start_run, stop_run, until
 
 D = Decimal
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,39 +31,6 @@ async def venue() -> AsyncIterator[Venue]:
     async with Venue(clock=RealtimeClock(), feed=None) as v:
         v.set_price("BTCUSDT", last=D(50000), mark=D(50000))
         yield v
-
-
-async def start_run(v: Venue, work: Path) -> tuple[asyncio.subprocess.Process, dict[str, Any]]:
-    (work / "exitguard.toml").write_text(
-        f"""
-[manager]
-account = "bot"
-products = ["usdm"]
-venue = "external"
-[urls]
-usdm_rest = "{v.rest_url}"
-usdm_ws = "{v.ws_streams_url}"
-[api]
-port = 0
-"""
-    )
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "exitguard",
-        "run",
-        "--log-format",
-        "json",
-        cwd=work,
-        env=run_env(v),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    assert proc.stdout is not None
-    async with asyncio.timeout(60):
-        line = await proc.stdout.readline()
-    assert line, (await proc.stderr.read()).decode() if proc.stderr else "no output"
-    return proc, json.loads(line)
 
 
 async def test_a_python_binance_bot_hands_its_position_to_a_running_guard(
@@ -141,26 +107,9 @@ def _load_freqtrade_example() -> Any:
 
 
 async def test_a_remote_api_without_a_token_is_refused_loudly(venue: Venue, tmp_path: Path) -> None:
-    (tmp_path / "exitguard.toml").write_text(
-        '[manager]\nproducts = ["usdm"]\nvenue = "external"\n'
-        f'[urls]\nusdm_rest = "{venue.rest_url}"\nusdm_ws = "{venue.ws_streams_url}"\n'
-        '[api]\nhost = "0.0.0.0"\nallow_remote = true\nport = 0\n'
+    proc, ready = await start_run(
+        venue, tmp_path, api='host = "0.0.0.0"\nallow_remote = true\nport = 0'
     )
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "exitguard",
-        "run",
-        "--log-format",
-        "json",
-        cwd=tmp_path,
-        env=run_env(venue),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    assert proc.stdout is not None
-    async with asyncio.timeout(60):
-        ready = json.loads(await proc.stdout.readline())
     logs = await stop_run(proc)
     # Protection runs; the API does not, and says why in the ready line and at ERROR.
     assert ready["ready"] is True and ready["api"] is None

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sys
 import threading
 from collections.abc import AsyncIterator, Iterator
 from decimal import Decimal
@@ -21,7 +20,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from exitguard.domain.enums import Side
 from exitguard.venue.clock import RealtimeClock
 from exitguard.venue.server import Venue
-from service_support import account, run_env, stop_run, until
+from service_support import account, start_run, stop_run, until
 
 D = Decimal
 SECRET_HEADER = "hook-secret-0123456789"
@@ -72,16 +71,10 @@ def events_of() -> list[str]:
 async def test_alerts_and_metrics_from_a_running_guard(
     venue: Venue, hook: str, tmp_path: Path
 ) -> None:
-    (tmp_path / "exitguard.toml").write_text(
-        f"""
-[manager]
-products = ["usdm"]
-venue = "external"
-[urls]
-usdm_rest = "{venue.rest_url}"
-usdm_ws = "{venue.ws_streams_url}"
-[api]
-port = 0
+    proc, ready = await start_run(
+        venue,
+        tmp_path,
+        extra=f"""
 [notifications]
 bare_alert_s = 1
 min_interval_s = 0
@@ -90,17 +83,9 @@ url = "{hook}"
 headers = {{ "X-Token" = "{SECRET_HEADER}" }}
 [policy.usdm.default]
 stop_loss = {{ distance = {{ percent = 2 }} }}
-"""
+""",
     )
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "exitguard", "run", "--log-format", "json",
-        cwd=tmp_path, env=run_env(venue),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    assert proc.stdout is not None
     try:
-        async with asyncio.timeout(60):
-            ready = json.loads(await proc.stdout.readline())
         api = ready["api"]
         token = Path(api["token_file"]).read_text().strip()
         headers = {"Authorization": f"Bearer {token}"}

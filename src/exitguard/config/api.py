@@ -13,7 +13,7 @@ from decimal import Decimal
 from pydantic import StrictBool, StrictInt, field_validator, model_validator
 
 from .errors import IssueList
-from .schema import PositiveDec, _err, _Section, validate_section
+from .schema import PositiveDec, _err, _Section, check_port, validate_section
 
 __all__ = ["ApiSection", "ApiSettings", "load_api"]
 
@@ -31,9 +31,7 @@ class ApiSection(_Section):
     @field_validator("port")
     @classmethod
     def _port(cls, value: int) -> int:
-        if not 0 <= value <= 65535:
-            raise _err("range", "must be between 0 and 65535 (0 = any free port)", value)
-        return value
+        return check_port(value)
 
     @field_validator("max_body_bytes")
     @classmethod

@@ -44,6 +44,7 @@ __all__ = [
     "UrlsSection",
     "UsdmPolicySection",
     "VenueSection",
+    "check_port",
     "check_url",
     "format_path",
     "validate_section",
@@ -288,9 +289,14 @@ class VenueSection(_Section):
     @field_validator("port")
     @classmethod
     def _port(cls, value: int) -> int:
-        if not 0 <= value <= 65535:
-            raise _err("range", "must be between 0 and 65535 (0 = any free port)", value)
-        return value
+        return check_port(value)
+
+
+def check_port(value: int) -> int:
+    """A TCP port to listen on; 0 lets the system pick a free one."""
+    if not 0 <= value <= 65535:
+        raise _err("range", "must be between 0 and 65535 (0 = any free port)", value)
+    return value
 
 
 # --- [policy.<product>.<symbol|default>] ------------------------------------------------------

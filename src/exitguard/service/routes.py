@@ -118,48 +118,67 @@ def api_router() -> APIRouter:
 
     # -- writes ------------------------------------------------------------------------------
 
-    async def put_protection(
-        request: Request, product: ProductName, symbol: str, side: SideName | None
-    ) -> dict[str, Any]:
+    # Each position route exists twice: one-way mode names no side; hedge mode adds it as a
+    # path segment. One handler serves both (the side is None on the one-way path).
+    one_way, hedge = (
+        "/positions/{product}/{symbol}",
+        "/positions/{product}/{symbol}/{position_side}",
+    )
+
+    @r.put(
+        one_way + "/protection",
+        summary="Hand a live position's exit plan over (one-way)",
+        openapi_extra=PLAN_BODY,
+        operation_id="put_protection",
+    )
+    @r.put(
+        hedge + "/protection",
+        summary="Hand a live position's exit plan over (hedge side)",
+        openapi_extra=PLAN_BODY,
+        operation_id="put_protection_side",
+    )
+    async def protection(
+        request: Request,
+        product: ProductName,
+        symbol: SymbolPath,
+        position_side: SideName | None = None,
+    ) -> Any:
         p = Product(product)
         policy, request_id = _plan(await read_json(request), p)
-        result: dict[str, Any] = await _control(request).set_protection(
-            p, symbol, None if side is None else PositionSide(side), policy, request_id
-        )
-        return result
-
-    @r.put(
-        "/positions/{product}/{symbol}/protection",
-        summary="Hand a live position's exit plan to exitguard (one-way mode)",
-        openapi_extra=PLAN_BODY,
-    )
-    async def protection(request: Request, product: ProductName, symbol: SymbolPath) -> Any:
-        return await put_protection(request, product, symbol, None)
-
-    @r.put(
-        "/positions/{product}/{symbol}/{position_side}/protection",
-        summary="Hand a live position's exit plan to exitguard (hedge mode side)",
-        openapi_extra=PLAN_BODY,
-    )
-    async def protection_side(
-        request: Request, product: ProductName, symbol: SymbolPath, position_side: SideName
-    ) -> Any:
-        return await put_protection(request, product, symbol, position_side)
-
-    @r.delete("/positions/{product}/{symbol}/protection", summary="Back to the config policy")
-    async def clear_protection(request: Request, product: ProductName, symbol: SymbolPath) -> Any:
-        return await _control(request).clear_protection(Product(product), symbol, None)
+        side = None if position_side is None else PositionSide(position_side)
+        return await _control(request).set_protection(p, symbol, side, policy, request_id)
 
     @r.delete(
-        "/positions/{product}/{symbol}/{position_side}/protection",
-        summary="Back to the config policy (hedge mode side)",
+        one_way + "/protection",
+        summary="Back to the config policy",
+        operation_id="delete_protection",
     )
-    async def clear_protection_side(
-        request: Request, product: ProductName, symbol: SymbolPath, position_side: SideName
+    @r.delete(
+        hedge + "/protection",
+        summary="Back to the config policy (hedge side)",
+        operation_id="delete_protection_side",
+    )
+    async def clear_protection(
+        request: Request,
+        product: ProductName,
+        symbol: SymbolPath,
+        position_side: SideName | None = None,
     ) -> Any:
-        return await _control(request).clear_protection(
-            Product(product), symbol, PositionSide(position_side)
-        )
+        side = None if position_side is None else PositionSide(position_side)
+        return await _control(request).clear_protection(Product(product), symbol, side)
+
+    @r.post(one_way + "/close", summary="Reduce-only market close", operation_id="close")
+    @r.post(
+        hedge + "/close", summary="Reduce-only market close (hedge side)", operation_id="close_side"
+    )
+    async def close(
+        request: Request,
+        product: ProductName,
+        symbol: SymbolPath,
+        position_side: SideName | None = None,
+    ) -> Any:
+        side = None if position_side is None else PositionSide(position_side)
+        return await _control(request).close(Product(product), symbol, side)
 
     @r.put(
         "/policies/{product}/{symbol}",
@@ -182,19 +201,6 @@ def api_router() -> APIRouter:
     @r.post("/scopes/{product}/resume", summary="Protect again (plans at once)")
     async def resume(request: Request, product: ProductName) -> Any:
         return await _control(request).resume(Product(product))
-
-    @r.post("/positions/{product}/{symbol}/close", summary="Reduce-only market close")
-    async def close(request: Request, product: ProductName, symbol: SymbolPath) -> Any:
-        return await _control(request).close(Product(product), symbol, None)
-
-    @r.post(
-        "/positions/{product}/{symbol}/{position_side}/close",
-        summary="Reduce-only market close (hedge mode side)",
-    )
-    async def close_side(
-        request: Request, product: ProductName, symbol: SymbolPath, position_side: SideName
-    ) -> Any:
-        return await _control(request).close(Product(product), symbol, PositionSide(position_side))
 
     # -- the stream --------------------------------------------------------------------------
 
