@@ -33,6 +33,8 @@ import httpx
 
 from exitguard.soak.harness import Processes, VenueApi, child_env, manager_config, start_venue
 
+PACE_S = 0.05  # 20 PUTs/s: 200 orders per 10 s, within USD-M's ORDERS limit (300 / 10 s)
+
 
 def _pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
@@ -81,6 +83,7 @@ async def bench_put(repeats: int, warmup: int) -> dict[str, Any]:
                 url = f"{api['url']}/api/v1/positions/usdm/BTCUSDT/protection"
                 samples: list[float] = []
                 levels = ("48000", "47900")
+                t_last = 0.0
                 async with httpx.AsyncClient(headers=headers, timeout=10) as client:
                     for _ in range(200):  # the guard sees the position (its private stream)
                         r = await client.put(url, json={"stop_loss": {"price": levels[1]}})
@@ -88,6 +91,10 @@ async def bench_put(repeats: int, warmup: int) -> dict[str, Any]:
                             break
                         await asyncio.sleep(0.05)
                     for i in range(warmup + repeats):
+                        # Paced (Binance's ORDERS limit is 300 per 10 s and each sample places
+                        # one order): one PUT every PACE_S at most, as a bot would, never a storm.
+                        await asyncio.sleep(max(0.0, PACE_S - (time.perf_counter() - t_last)))
+                        t_last = time.perf_counter()
                         level = levels[i % 2]
                         body = {"stop_loss": {"price": level}, "request_id": f"b{i}"}
                         t0 = time.perf_counter()
@@ -99,7 +106,7 @@ async def bench_put(repeats: int, warmup: int) -> dict[str, Any]:
                         fresh = [e for e in stops if e["trigger_price"] == level]
                         ok = (
                             r.status_code == 200
-                            and answer["outcome"] in ("accepted", "done")
+                            and answer["outcome"] in ("accepted", "done")  # not "pending: ..."
                             and len(fresh) == 1
                             and fresh[0]["state"] in ("OPEN", "PENDING")
                         )

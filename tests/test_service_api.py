@@ -400,3 +400,19 @@ async def test_a_released_plan_returns_to_the_config_policy_and_docs_are_served(
         docs = await c.get("/docs")
         assert docs.status_code == 200 and "openapi.json" in docs.text
         assert "cdn" not in docs.text.lower() and "http://" not in docs.text
+
+
+async def test_an_answer_says_pending_when_the_venue_refuses_for_now(guard: Guard) -> None:
+    """A transient refusal (429) leaves the old exit resting; the answer must not claim the new
+    plan is in force, and the supervisor applies it once the venue accepts again."""
+    v = guard.venue
+    await open_long(guard)
+    v.context.faults.status_429 = 1_000  # every request to the venue, for now
+    async with client(guard) as c:
+        r = await c.put(PROTECTION, json={"stop_loss": {"price": "47000"}})
+    v.context.faults.status_429 = 0
+    assert r.status_code == 200, r.text
+    assert stops(v) == ["49000"]  # the old stop still rests: never bare
+    outcome = r.json()["outcome"]
+    assert outcome.startswith("pending: ") and "retrying" in outcome, outcome
+    await until(lambda: stops(v) == ["47000"])

@@ -28,8 +28,10 @@ from exitguard.planner.policy import ProtectionPolicy
 from exitguard.planner.policy_codec import policy_to_dict
 from exitguard.store.overrides import decisions_page
 
+from .health import ProtectionState
 from .scope import ProductScope, describe_action
 from .service import ExitManager, wall_clock_ms
+from .verdicts import position_verdicts
 from .views import Quote, health_view, position_view
 
 __all__ = ["CommandError", "GuardControl"]
@@ -277,6 +279,20 @@ class GuardControl:
             return result
         return "accepted" if waiter in done else "still running: the supervisor applies it"
 
+    def _settled(self, scope: ProductScope, symbol: str, side: PositionSide) -> str:
+        """'done' when the position's exits now match its plan; otherwise what is missing and
+        why (e.g. a transient refusal the supervisor retries after its backoff)."""
+        if scope.rules is None:
+            return "done"
+        holds = {text: reason for text, (_fp, reason) in scope.store.holds().items()}
+        verdicts = position_verdicts(
+            scope.plan_input(frozenset({symbol})), holds, scope.slot_retry.get, None
+        )
+        state, reason = verdicts.get(f"{scope.key}/{symbol}/{side.value}", (None, ""))
+        if state is None or state is ProtectionState.PROTECTED:
+            return "done"
+        return f"pending: {reason}"
+
     def _on_event(self, kind: str, data: dict[str, Any]) -> None:
         if kind != "placed" or not self._waiters:
             return
@@ -320,6 +336,8 @@ class GuardControl:
             )
         preview = self._preview(scope, symbol, side)
         outcome = await self._replan(scope, symbol, "api: protection plan", _placing(preview))
+        if outcome == "done":
+            outcome = self._settled(scope, symbol, side)
         view = [p for p in self.positions(symbol) if p["position_side"] == side.value]
         return {
             "position": f"{product.value}/{symbol}/{side.value}",

@@ -40,6 +40,8 @@ def position_verdicts(
                 why = f"held: {held}"
             elif backoff is not None and cov.problem == "no exit":
                 why = f"retrying ({backoff.reason}), attempt {backoff.attempts}"
+            elif backoff is not None:  # e.g. a replacement refused for now: say why too
+                why = f"{why}; retrying ({backoff.reason}), attempt {backoff.attempts}"
             missing.append(f"{cov.slot.role.value}: {why}")
         if scope_problem is not None:
             verdicts[position] = (ProtectionState.DEGRADED, "; ".join([scope_problem, *missing]))
