@@ -256,11 +256,9 @@ def test_templates_render_per_event_and_form_format(stub: Stub, clock: Clock) ->
 method = "PUT"
 format = "form"
 [notifications.webhook.templates]
-exit_filled = { text = "{symbol} {role} filled at {price}", sev = "{severity}/{nothing_here}" }
+exit_filled = { text = "{symbol} {role} filled at {price}", sev = "{severity}/{action}" }
 """
-    # nothing_here is not a placeholder: the config refuses it (see the config test); use a
-    # valid template to render a field the alert does not have (empty).
-    extra = extra.replace("{nothing_here}", "{action}")
+    # {action} is a valid placeholder this alert has no value for: it renders empty.
     n = notifier(settings(hook_toml(stub, extra)), clock)
     n.start()
     n.on_event(ev("exit_fill", clock, client_id="exg-9", slot=SLOT, qty="1", price="98000.0"))
