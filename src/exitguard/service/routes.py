@@ -9,7 +9,7 @@ import json
 import re
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query, Request, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, Depends, Path, Query, Request, WebSocket, WebSocketDisconnect
 
 from exitguard.domain.enums import PositionSide, Product
 
@@ -26,6 +26,28 @@ SymbolPath = Annotated[str, Path(pattern=_SYMBOL.pattern, description="e.g. BTCU
 Limit = Annotated[int, Query(ge=1, le=1000)]
 Cursor = Annotated[int, Query(ge=0, description="the `next` of the previous page")]
 TimeMs = Annotated[int | None, Query(ge=0, description="UTC milliseconds")]
+
+
+def _page_query(
+    symbol: str | None = None,
+    kind: str | None = None,
+    since_ms: TimeMs = None,
+    until_ms: TimeMs = None,
+    after: Cursor = 0,
+    limit: Limit = 100,
+) -> dict[str, Any]:
+    """The filters and cursor that every paged list takes (events, decisions)."""
+    return {
+        "symbol": symbol,
+        "kind": kind,
+        "since_ms": since_ms,
+        "until_ms": until_ms,
+        "after": after,
+        "limit": limit,
+    }
+
+
+PageQuery = Annotated[dict[str, Any], Depends(_page_query)]
 
 
 def _control(request: Request) -> Any:
@@ -77,44 +99,14 @@ def api_router() -> APIRouter:
         return {"exits": _control(request).exits(symbol, active)}
 
     @r.get("/events", summary="Recent events, oldest first; page with `after`")
-    async def events(
-        request: Request,
-        symbol: str | None = None,
-        kind: str | None = None,
-        since_ms: TimeMs = None,
-        until_ms: TimeMs = None,
-        after: Cursor = 0,
-        limit: Limit = 100,
-    ) -> dict[str, Any]:
-        page, cursor = request.app.state.hub.recent(
-            after=after,
-            symbol=symbol,
-            kind=kind,
-            since_ms=since_ms,
-            until_ms=until_ms,
-            limit=limit,
-        )
-        return {"events": page, "next": cursor}
+    async def events(request: Request, page: PageQuery) -> dict[str, Any]:
+        found, cursor = request.app.state.hub.recent(**page)
+        return {"events": found, "next": cursor}
 
     @r.get("/decisions", summary="Audit trail: dry-run candidates, refusals, fallbacks")
-    async def decisions(
-        request: Request,
-        symbol: str | None = None,
-        kind: str | None = None,
-        since_ms: TimeMs = None,
-        until_ms: TimeMs = None,
-        after: Cursor = 0,
-        limit: Limit = 100,
-    ) -> dict[str, Any]:
-        page, cursor = _control(request).decisions(
-            kind=kind,
-            symbol=symbol,
-            since_ms=since_ms,
-            until_ms=until_ms,
-            after=after,
-            limit=limit,
-        )
-        return {"decisions": page, "next": cursor}
+    async def decisions(request: Request, page: PageQuery) -> dict[str, Any]:
+        found, cursor = _control(request).decisions(**page)
+        return {"decisions": found, "next": cursor}
 
     # -- writes ------------------------------------------------------------------------------
 
