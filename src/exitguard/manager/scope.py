@@ -59,17 +59,17 @@ from exitguard.planner.model import (
 )
 from exitguard.planner.plan import PlanInput, plan_exits
 from exitguard.planner.policy import ProtectionPolicy
-from exitguard.planner.policy_codec import policy_from_dict
 from exitguard.store.exits import ExitStore
-from exitguard.store.overrides import Override
 
 from .adopt import adopt_unowned
 from .apply import EventApplier
+from .commands import Command, enqueue, run_all
 from .context import ScopeConfig, ScopeState, ScopeStats
 from .events import EventParseError, ListenKeyExpired, PrivateEvent, parse_private_event
 from .fallback import FallbackHandler
 from .health import HealthBoard, safe_persist
 from .ops import Hydration, ProductOps
+from .plans import PlanBook
 from .retry import RetryBook
 from .submit import Submitter
 from .tasks import ScopeTasks
@@ -99,17 +99,6 @@ TICK = _Tick()
 _RECOVERY = "recovery"
 
 
-class _Command:
-    """An API command's turn in the scope's queue: ``work`` runs as one workflow, in order
-    with the events, and its result (or error) goes to ``done``."""
-
-    __slots__ = ("done", "work")
-
-    def __init__(self, work: Callable[[], Awaitable[Any]], done: asyncio.Future[Any]) -> None:
-        self.work = work
-        self.done = done
-
-
 class ProductScope:
     """The workflow of one product for one account (see the module docstring)."""
 
@@ -134,7 +123,7 @@ class ProductScope:
         self.positions: dict[tuple[str, PositionSide], Position] = {}
         self.position_times: dict[tuple[str, PositionSide], int] = {}
         self.buffer: list[PrivateEvent] = []
-        self.queue: asyncio.Queue[StreamItem | _Tick | _Command] = asyncio.Queue()
+        self.queue: asyncio.Queue[StreamItem | _Tick | Command] = asyncio.Queue()
         self.stats = ScopeStats()
         self.busy = False  # a workflow is running: arriving events wait for it
         self._notify = on_event or (lambda _k, _d: None)
@@ -156,7 +145,7 @@ class ProductScope:
         self._skips_said: set[tuple[SlotKey, str]] = set()
         self._recovery_requested: str | None = None
         self._store_problem: str | None = None
-        self._plans: dict[tuple[str, str], tuple[Override, ProtectionPolicy]] = {}
+        self.plans = PlanBook(config, store, self.product, self.key)
         self.pass_reason = ""  # why the running planning pass runs (supervisor, event, api)
         self.ready = asyncio.Event()
         self.stream_open = asyncio.Event()  # the private stream is subscribed right now
@@ -187,54 +176,27 @@ class ProductScope:
         if self.config.crash_at == point:
             os.kill(os.getpid(), signal.SIGKILL)
 
-    def policy(self, symbol: str) -> ProtectionPolicy | None:
-        """The symbol's policy: a runtime override (API) over the config's; None = unmanaged.
+    # The plan in force per position (plans.py); the collaborators ask the scope.
 
-        An override never makes a symbol managed that the config leaves out: the mutation gate
-        would refuse its orders anyway (manager.symbols).
-        """
-        configured = self.config.policy_for(self.product, symbol)
-        if configured is None:
-            return None
-        override = self.store.overrides.get("policy", f"{self.key}/{symbol}")
-        return configured if override is None else self._decoded(override)
+    def policy(self, symbol: str) -> ProtectionPolicy | None:
+        return self.plans.policy(symbol)
 
     def position_policy(self, symbol: str, side: PositionSide) -> ProtectionPolicy | None:
-        """The plan for one position: a bot's (API ``protection``) over the symbol's."""
-        own = self.store.overrides.get("protection", f"{self.key}/{symbol}/{side.value}")
-        if own is not None and self.config.policy_for(self.product, symbol) is not None:
-            return self._decoded(own)
-        return self.policy(symbol)
-
-    def _decoded(self, override: Override) -> ProtectionPolicy:
-        # Decoded once per stored version: the planner asks for every position on every tick.
-        key = (override.kind, override.key)
-        cached = self._plans.get(key)
-        if cached is not None and cached[0] is override:
-            return cached[1]
-        policy = policy_from_dict(override.body)
-        self._plans[key] = (override, policy)
-        return policy
+        return self.plans.position_policy(symbol, side)
 
     def policy_for_slot(self, slot: SlotKey) -> ProtectionPolicy | None:
-        return self.position_policy(slot.symbol, slot.position_side)
+        return self.plans.position_policy(slot.symbol, slot.position_side)
 
     def managed(self, position: Position) -> bool:
-        return self.policy(position.symbol) is not None
+        return self.plans.policy(position.symbol) is not None
 
     @property
     def paused(self) -> bool:
-        """Paused through the API: nothing new is placed; the exits that rest stay."""
-        return self.store.overrides.get("pause", self.key) is not None
+        return self.plans.paused
 
     def forget_closed_plans(self) -> None:
-        """A bot's plan lasts until its position closes (store/overrides.py)."""
-        prefix = self.key + "/"
-        for override in self.store.overrides.of_kind("protection", prefix):
-            symbol, side = override.key[len(prefix) :].split("/")
-            if (symbol, PositionSide(side)) not in self.positions:
-                self.store.overrides.delete("protection", override.key)
-                self.emit("override_cleared", position=override.key, why="position closed")
+        for position in list(self.plans.forget_closed(self.positions.keys())):
+            self.emit("override_cleared", position=position, why="position closed")
 
     @staticmethod
     def fingerprint(position: Position | None) -> str:
@@ -390,7 +352,7 @@ class ProductScope:
 
     async def drain(self) -> None:
         """Handle everything queued now (tests and the one-shot ``plan`` command)."""
-        batch: list[StreamItem | _Tick | _Command] = []
+        batch: list[StreamItem | _Tick | Command] = []
         while not self.queue.empty():
             batch.append(self.queue.get_nowait())
         if batch:
@@ -486,41 +448,23 @@ class ProductScope:
     # -- intake --------------------------------------------------------------------------
 
     async def run_command(self, work: Callable[[], Awaitable[Any]], timeout_s: float = 10.0) -> Any:
-        """Run ``work`` as one workflow of this scope (after what is queued now) and return its
-        result; bounded by ``timeout_s`` (TimeoutError: it may still run later)."""
-        done: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self.queue.put_nowait(_Command(work, done))
-        async with asyncio.timeout(timeout_s):
-            return await asyncio.shield(done)
+        """Run ``work`` as one workflow of this scope, after what is queued now (commands.py)."""
+        return await enqueue(self.queue, work, timeout_s)
 
-    async def _run_commands(self, commands: list[_Command]) -> None:
-        for command in commands:
-            if command.done.done():
-                continue
-            try:
-                result = await command.work()
-            except asyncio.CancelledError:
-                command.done.cancel()
-                raise
-            except Exception as exc:  # the caller gets the error; the scope goes on
-                command.done.set_exception(exc)
-            else:
-                command.done.set_result(result)
-
-    async def handle_batch(self, items: list[StreamItem | _Tick | _Command]) -> None:
+    async def handle_batch(self, items: list[StreamItem | _Tick | Command]) -> None:
         """Apply a batch in order; then at most one workflow (recovery or plan), then the
         API commands that were queued with it."""
-        commands = [item for item in items if isinstance(item, _Command)]
+        commands = [item for item in items if isinstance(item, Command)]
         if commands:
-            items = [item for item in items if not isinstance(item, _Command)]
+            items = [item for item in items if not isinstance(item, Command)]
             try:
                 await self._handle_items(items)
             finally:
-                await self._run_commands(commands)
+                await run_all(commands)
             return
         await self._handle_items(items)
 
-    async def _handle_items(self, items: list[StreamItem | _Tick | _Command]) -> None:
+    async def _handle_items(self, items: list[StreamItem | _Tick | Command]) -> None:
         need_recovery = False
         relevant = False
         applied_any = False
@@ -532,7 +476,7 @@ class ProductScope:
                 if isinstance(item, _Tick):
                     tick = True
                     continue
-                assert not isinstance(item, _Command)
+                assert not isinstance(item, Command)
                 if isinstance(item, TransportEvent):
                     if item.kind is TransportKind.RECONNECTING:
                         self.set_state(ScopeState.RECOVERY_REQUIRED)  # pause mutations, buffer
