@@ -133,8 +133,11 @@ class GuardControl:
                 return self._extremes.get(row.client_id)
         return None
 
-    def exits(self, symbol: str | None = None, active: bool = True) -> list[dict[str, Any]]:
-        """App-owned exits (resting ones; with ``active=False`` the finished ones too)."""
+    def exits(
+        self, symbol: str | None = None, active: bool = True, limit: int = 500
+    ) -> list[dict[str, Any]]:
+        """App-owned exits (resting ones; with ``active=False`` the finished ones too), the
+        newest ``limit``, oldest first."""
         store = self.manager.store
         rows = store.rows() if not active else None
         out = []
@@ -166,7 +169,7 @@ class GuardControl:
                         "updated_ms": r.updated_ms,
                     }
                 )
-        return sorted(out, key=lambda e: (e["created_ms"], e["client_id"]))
+        return sorted(out, key=lambda e: (e["created_ms"], e["client_id"]))[-limit:]
 
     def decisions(self, **filters: Any) -> tuple[list[dict[str, Any]], int | None]:
         """The audit trail (dry-run candidates, refusals, fallbacks), paged; see decisions_page."""

@@ -94,9 +94,9 @@ def api_router() -> APIRouter:
 
     @r.get("/exits", summary="App-owned exits (resting; active=false adds finished ones)")
     async def exits(
-        request: Request, symbol: str | None = None, active: bool = True
+        request: Request, symbol: str | None = None, active: bool = True, limit: Limit = 500
     ) -> dict[str, Any]:
-        return {"exits": _control(request).exits(symbol, active)}
+        return {"exits": _control(request).exits(symbol, active, limit)}
 
     @r.get("/events", summary="Recent events, oldest first; page with `after`")
     async def events(request: Request, page: PageQuery) -> dict[str, Any]:
