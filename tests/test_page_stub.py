@@ -16,6 +16,12 @@ from browser import chromium_context, require_chromium, screenshot_path
 
 pytest.importorskip("fastapi", reason="the service extras (fastapi) are not installed")
 pytest.importorskip("uvicorn", reason="the service extras (uvicorn) are not installed")
+pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
+
+# Waits go through locators (Playwright's own isolated world), never wait_for_function: its
+# string predicates are eval'd in the page, which the page's Content-Security-Policy (no
+# unsafe-eval, as it should be) refuses whenever the first check fails and polling starts.
+from playwright.sync_api import expect
 
 from exitguard.service.page import PAGE_DIR
 from page_stub import BTC, BTC_REF, TOKEN, WAIT_S, Stub, btc_position, health, ms, serve_stub
@@ -255,7 +261,7 @@ def test_wrong_token_is_refused_then_the_form_connects(
     page.goto(f"{served[1]}/#token=not-the-token")
     msg = page.locator("#login-msg")
     msg.wait_for(state="visible")
-    page.wait_for_function("document.getElementById('login-msg').textContent.includes('token')")
+    expect(page.locator("#login-msg")).to_contain_text("token")
     assert "token refused" in msg.inner_text()
     assert page.locator("#token-form").is_visible()
     assert page.evaluate("localStorage.getItem('exitguard.token')") is None
@@ -296,10 +302,9 @@ def test_stream_drop_shows_reconnecting_then_catches_up(
         send=False,
     )
     page.wait_for_selector('#conn[data-conn="live"]')
-    page.wait_for_function(
-        "[...document.querySelectorAll('#events li')].some("
-        "(li) => li.textContent.includes('BTCUSDT take_profit cancelled: replaced'))"
-    )
+    expect(
+        page.locator("#events li").filter(has_text="BTCUSDT take_profit cancelled: replaced")
+    ).not_to_have_count(0)
 
 
 def test_sparse_answers_and_unknown_kinds_render_without_errors(
@@ -329,18 +334,13 @@ def test_sparse_answers_and_unknown_kinds_render_without_errors(
     stub.push("scope_degraded", {})
     stub.positions[0]["last_price"] = "151.90"
     stub.push("price", {"product": "spot", "symbol": "SOLUSDT", "mark": None, "last": "151.90"})
-    page.wait_for_function(
-        "document.querySelector('#events li .msg')?.textContent === '— DEGRADED: —'"
-    )
+    expect(page.locator("#events li .msg").first).to_have_text("— DEGRADED: —")
     assert "user data stream down" in page.locator("#banner").inner_text()
     assert page.locator("#status").inner_text() == "DEGRADED"
     assert page.locator('#events li[data-kind="transport"]').count() == 0
     sol = page.locator('.position[data-id="spot/SOLUSDT/BOTH"]')
     assert sol.locator('[data-line="oco stop"]').get_attribute("data-level") == "140.00"
-    page.wait_for_function(
-        "document.querySelector('.position[data-id=\"spot/SOLUSDT/BOTH\"] .stats')"
-        "?.textContent.includes('151.90')"
-    )
+    expect(page.locator('.position[data-id="spot/SOLUSDT/BOTH"] .stats')).to_contain_text("151.90")
     page.set_viewport_size({"width": 375, "height": 812})
     page.wait_for_timeout(300)
     assert no_horizontal_overflow(page) <= 1
