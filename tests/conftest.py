@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import sys
+from collections.abc import AsyncIterator
 from importlib.resources import files
 
 import pytest
+import pytest_asyncio
 
 from exitguard.domain import ExchangeRules, Product, parse_exchange_info
 
@@ -24,3 +28,29 @@ def usdm() -> ExchangeRules:
 @pytest.fixture(scope="session")
 def spot() -> ExchangeRules:
     return load_rules(Product.SPOT)
+
+
+# A hung asyncio test must fail with evidence, never hold CI until its deadline: after
+# ASYNC_TEST_LIMIT_S the watchdog prints every task's stack and cancels the tasks.
+ASYNC_TEST_LIMIT_S = 120.0
+
+
+@pytest_asyncio.fixture
+async def async_watchdog(request: pytest.FixtureRequest) -> AsyncIterator[None]:
+    loop = asyncio.get_running_loop()
+
+    def fire() -> None:
+        sys.stderr.write(
+            f"\n*** {request.node.nodeid}: still running after {ASYNC_TEST_LIMIT_S:.0f} s;"
+            " task stacks:\n"
+        )
+        for task in asyncio.all_tasks(loop):
+            task.print_stack(file=sys.stderr)
+        for task in asyncio.all_tasks(loop):
+            task.cancel()
+
+    handle = loop.call_later(ASYNC_TEST_LIMIT_S, fire)
+    try:
+        yield
+    finally:
+        handle.cancel()

@@ -32,6 +32,7 @@ from exitguard.venue.clock import RealtimeClock
 from exitguard.venue.faults import lost_response
 from exitguard.venue.server import Venue
 
+pytestmark = pytest.mark.usefixtures("async_watchdog")
 D = Decimal
 POLICY = ProtectionPolicy(
     stop_loss=StopLossPolicy(Distance(percent=D(2))),

@@ -27,6 +27,7 @@ from exitguard.store.exits import ExitRow, ExitStore
 from exitguard.venue.clock import RealtimeClock
 from exitguard.venue.server import Venue
 
+pytestmark = pytest.mark.usefixtures("async_watchdog")
 D = Decimal
 ETH = "ETHUSDT"  # venue start price 3000.00
 POLICY = ProtectionPolicy(

@@ -43,6 +43,7 @@ from exitguard.venue.faults import lost_response
 from exitguard.venue.server import Venue
 from service_support import account, live_usdm, position_amount, until
 
+pytestmark = pytest.mark.usefixtures("async_watchdog")
 D = Decimal
 HEALED_WITHIN_S = 10.0  # the promise: protected within 10 s of a fault clearing
 USDM_POLICY = ProtectionPolicy(

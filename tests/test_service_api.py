@@ -32,6 +32,7 @@ from service_support import (
     until,
 )
 
+pytestmark = pytest.mark.usefixtures("async_watchdog")
 D = Decimal
 PROTECTION = "/api/v1/positions/usdm/BTCUSDT/protection"
 

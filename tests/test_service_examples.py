@@ -21,6 +21,7 @@ from exitguard.venue.clock import RealtimeClock
 from exitguard.venue.server import Venue
 from service_support import live_usdm, position_amount, run_env, start_run, stop_run, until
 
+pytestmark = pytest.mark.usefixtures("async_watchdog")
 D = Decimal
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"

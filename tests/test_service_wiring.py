@@ -22,6 +22,7 @@ from exitguard.venue.clock import RealtimeClock
 from exitguard.venue.server import Venue
 from service_support import account, start_run, stop_run, until
 
+pytestmark = pytest.mark.usefixtures("async_watchdog")
 D = Decimal
 SECRET_HEADER = "hook-secret-0123456789"
 
