@@ -1,6 +1,6 @@
 """Prometheus metrics for ``GET /metrics``, fed by hub events, health snapshots and requests.
 
-Shapes come from the service contract (/work/shared/design.md, "service"). Every label value is
+Shapes come from the service contract (docs/service.md; the design's "service" part). Every label value is
 taken from a fixed allow-list or must match a strict shape (see ``_route``, ``_code``,
 ``_channel``), so a scrape never carries a secret, client id, listen key or raw URL, and the number
 of series stays bounded whatever the events hold.
