@@ -31,7 +31,6 @@ from exitguard.store.overrides import decisions_page
 from .health import ProtectionState
 from .scope import ProductScope, describe_action
 from .service import ExitManager, wall_clock_ms
-from .verdicts import position_verdicts
 from .views import Quote, health_view, position_view
 
 __all__ = ["CommandError", "GuardControl"]
@@ -287,10 +286,7 @@ class GuardControl:
         why (e.g. a transient refusal the supervisor retries after its backoff)."""
         if scope.rules is None:
             return "done"
-        holds = {text: reason for text, (_fp, reason) in scope.store.holds().items()}
-        verdicts = position_verdicts(
-            scope.plan_input(frozenset({symbol})), holds, scope.slot_retry.get, None
-        )
+        verdicts = scope.verdicts(frozenset({symbol}))
         state, reason = verdicts.get(f"{scope.key}/{symbol}/{side.value}", (None, ""))
         if state is None or state is ProtectionState.PROTECTED:
             return "done"

@@ -43,12 +43,18 @@ class PlanBook:
         override = self.store.overrides.get("policy", f"{self.key}/{symbol}")
         return configured if override is None else self._decoded(override)
 
+    def own(self, symbol: str, side: PositionSide) -> ProtectionPolicy | None:
+        """The bot's plan for one position (API ``protection``), if one was handed over."""
+        override = self.store.overrides.get("protection", f"{self.key}/{symbol}/{side.value}")
+        return None if override is None else self._decoded(override)
+
     def position_policy(self, symbol: str, side: PositionSide) -> ProtectionPolicy | None:
-        """The plan for one position: a bot's (API ``protection``) over the symbol's."""
-        own = self.store.overrides.get("protection", f"{self.key}/{symbol}/{side.value}")
-        if own is not None and self.config.policy_for(self.product, symbol) is not None:
-            return self._decoded(own)
-        return self.policy(symbol)
+        """The plan for one position: a bot's over the symbol's (for a managed symbol only)."""
+        policy = self.policy(symbol)
+        if policy is None:
+            return None
+        own = self.own(symbol, side)
+        return policy if own is None else own
 
     def _decoded(self, override: Override) -> ProtectionPolicy:
         key = (override.kind, override.key)

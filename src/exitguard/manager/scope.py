@@ -67,7 +67,7 @@ from .commands import Command, enqueue, run_all
 from .context import ScopeConfig, ScopeState, ScopeStats
 from .events import EventParseError, ListenKeyExpired, PrivateEvent, parse_private_event
 from .fallback import FallbackHandler
-from .health import HealthBoard, safe_persist
+from .health import HealthBoard, ProtectionState, safe_persist
 from .ops import Hydration, ProductOps
 from .plans import PlanBook
 from .retry import RetryBook
@@ -412,6 +412,14 @@ class ProductScope:
                 self.unknown_retry.succeeded(row.client_id)
                 self.stats.resolved_unknowns += 1
 
+    def verdicts(
+        self, symbols: frozenset[str] | None = None, problem: str | None = None
+    ) -> dict[str, tuple[ProtectionState, str]]:
+        """Position -> (state, why) from planner coverage, holds and retry backoffs (no REST);
+        ``problem``: a scope-wide one that makes every position degraded."""
+        holds = {text: reason for text, (_fp, reason) in self.store.holds().items()}
+        return position_verdicts(self.plan_input(symbols), holds, self.slot_retry.get, problem)
+
     def publish_health(self) -> None:
         """The verdict per managed position, from the store and the stream's state (no REST)."""
         now = self.now_ms()
@@ -419,11 +427,10 @@ class ProductScope:
             self.health.scope_ok(self.key, now)
         if self.rules is None:
             return
-        holds = {text: reason for text, (_fp, reason) in self.store.holds().items()}
         problem = self.health.scope_reason(self.key)
         if problem is None and self.state is not ScopeState.READY:
             problem = f"scope {self.state.value}"
-        verdicts = position_verdicts(self.plan_input(), holds, self.slot_retry.get, problem)
+        verdicts = self.verdicts(problem=problem)
         if self.paused:
             verdicts = {
                 p: (state, f"scope paused, nothing is placed: {why}" if why else why)
@@ -627,19 +634,20 @@ class ProductScope:
     def plan_input(self, symbols: frozenset[str] | None = None) -> PlanInput:
         """The planner's input; with ``symbols``, only those symbols' slots (a scoped pass)."""
         assert self.rules is not None
-        positions = [
-            p
-            for p in self.positions.values()
-            if self.managed(p) and (symbols is None or p.symbol in symbols)
-        ]
+        positions = []
         policies = {}
         position_policies = {}
-        for pos in positions:
-            policy = self.policy(pos.symbol)
-            if policy is not None:
-                policies[(pos.product, pos.symbol)] = policy
-            own = self.position_policy(pos.symbol, pos.position_side)
-            if own is not None and own is not policy:
+        # One lookup of each plan per position: this runs on every tick and every event.
+        for pos in self.positions.values():
+            if symbols is not None and pos.symbol not in symbols:
+                continue
+            policy = self.plans.policy(pos.symbol)
+            if policy is None:
+                continue  # not managed
+            positions.append(pos)
+            policies[(pos.product, pos.symbol)] = policy
+            own = self.plans.own(pos.symbol, pos.position_side)
+            if own is not None:
                 position_policies[(pos.product, pos.symbol, pos.position_side)] = own
         exits = tuple(
             r.known() for r in self.store.blocking(self.config.account, self.product, symbols)
