@@ -78,9 +78,7 @@ def _opt_dec(raw: Any) -> Decimal | None:
     return None if raw is None else Decimal(str(raw))
 
 
-def _read_distance(raw: Any) -> Distance | None:
-    if raw is None:
-        return None
+def _read_distance(raw: Any) -> Distance:
     return Distance(
         percent=_opt_dec(raw.get("percent")),
         price=_opt_dec(raw.get("price")),
@@ -93,10 +91,8 @@ def policy_from_dict(raw: dict[str, Any]) -> ProtectionPolicy:
     stop = take = trail = None
     if raw.get("stop_loss") is not None:
         s = raw["stop_loss"]
-        distance = _read_distance(s["distance"])
-        assert distance is not None
         stop = StopLossPolicy(
-            distance=distance,
+            distance=_read_distance(s["distance"]),
             working_type=WorkingType(s["working_type"]),
             price_protect=bool(s["price_protect"]),
             quantity_based=bool(s["quantity_based"]),
@@ -104,10 +100,8 @@ def policy_from_dict(raw: dict[str, Any]) -> ProtectionPolicy:
         )
     if raw.get("take_profit") is not None:
         t = raw["take_profit"]
-        distance = _read_distance(t["distance"])
-        assert distance is not None
         take = TakeProfitPolicy(
-            distance=distance,
+            distance=_read_distance(t["distance"]),
             conditional=bool(t["conditional"]),
             working_type=WorkingType(t["working_type"]),
             price_protect=bool(t["price_protect"]),
@@ -118,7 +112,7 @@ def policy_from_dict(raw: dict[str, Any]) -> ProtectionPolicy:
         trail = TrailingPolicy(
             callback_rate=_opt_dec(r.get("callback_rate")),
             trailing_delta_bips=None if bips is None else int(bips),
-            activation=_read_distance(r.get("activation")),
+            activation=None if r.get("activation") is None else _read_distance(r["activation"]),
             working_type=WorkingType(r["working_type"]),
         )
     policy = ProtectionPolicy(

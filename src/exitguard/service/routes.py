@@ -50,6 +50,11 @@ def _page_query(
 PageQuery = Annotated[dict[str, Any], Depends(_page_query)]
 
 
+def _side(name: SideName | None) -> PositionSide | None:
+    """The hedge path's side; None on the one-way path."""
+    return None if name is None else PositionSide(name)
+
+
 def _control(request: Request) -> Any:
     return request.app.state.control
 
@@ -137,7 +142,7 @@ def api_router() -> APIRouter:
     ) -> Any:
         p = Product(product)
         policy, request_id = _plan(await read_json(request), p)
-        side = None if position_side is None else PositionSide(position_side)
+        side = _side(position_side)
         return await _control(request).set_protection(p, symbol, side, policy, request_id)
 
     @r.delete(
@@ -156,7 +161,7 @@ def api_router() -> APIRouter:
         symbol: SymbolPath,
         position_side: SideName | None = None,
     ) -> Any:
-        side = None if position_side is None else PositionSide(position_side)
+        side = _side(position_side)
         return await _control(request).clear_protection(Product(product), symbol, side)
 
     @r.post(one_way + "/close", summary="Reduce-only market close", operation_id="close")
@@ -169,7 +174,7 @@ def api_router() -> APIRouter:
         symbol: SymbolPath,
         position_side: SideName | None = None,
     ) -> Any:
-        side = None if position_side is None else PositionSide(position_side)
+        side = _side(position_side)
         return await _control(request).close(Product(product), symbol, side)
 
     @r.put(
