@@ -25,13 +25,13 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 
-from .auth import SUBPROTOCOL_PREFIX, check_subprotocols, check_token
+from .auth import check_subprotocols, check_token
 from .hub import EventHub
 
 if TYPE_CHECKING:
     from exitguard.manager.control import GuardControl
 
-__all__ = ["ServiceSettings", "create_app"]
+__all__ = ["ProblemError", "ServiceSettings", "create_app", "read_json"]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -259,6 +259,3 @@ def create_app(
 
         app.mount("/static", StaticFiles(directory=PAGE_DIR), name="static")
     return Guard(app, settings, metrics)
-
-
-__all__ += ["SUBPROTOCOL_PREFIX", "ProblemError", "read_json"]

@@ -13,7 +13,8 @@ from fastapi import APIRouter, Depends, Path, Query, Request, WebSocket, WebSock
 
 from exitguard.domain.enums import PositionSide, Product
 
-from .app import SUBPROTOCOL_PREFIX, ProblemError, read_json
+from .app import ProblemError, read_json
+from .auth import SUBPROTOCOL_PREFIX
 from .bodies import BodyError, parse_plan
 
 __all__ = ["api_router"]
