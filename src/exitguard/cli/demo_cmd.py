@@ -25,14 +25,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from exitguard.adapters.spot import SdkSpotReader, SdkSpotTrader
-from exitguard.adapters.usdm_reader import SdkUsdmReader
-from exitguard.adapters.usdm_trader import SdkUsdmTrader
 from exitguard.domain.enums import Product, Side
-from exitguard.manager.ops import UsdmOps
-from exitguard.manager.scope import ScopeConfig
-from exitguard.manager.service import ExitManager
-from exitguard.manager.spot_ops import SpotOps
 from exitguard.planner.policy import (
     Distance,
     ProtectionPolicy,
@@ -40,7 +33,6 @@ from exitguard.planner.policy import (
     TakeProfitPolicy,
     TrailingPolicy,
 )
-from exitguard.store.exits import ExitStore
 
 __all__ = ["DemoResult", "demo_command", "run_demo"]
 
@@ -84,6 +76,16 @@ async def run_demo(
     out_dir: Path, console: Console | None = None, step_s: float = 0.05
 ) -> DemoResult:
     """Run the scenario; returns what happened (also used by the tests)."""
+    # The SDKs, the manager and the venue load here, for the demo only: every other command
+    # would pay for them at start-up (``exitguard --help`` included).
+    from exitguard.adapters.spot import SdkSpotReader, SdkSpotTrader
+    from exitguard.adapters.usdm_reader import SdkUsdmReader
+    from exitguard.adapters.usdm_trader import SdkUsdmTrader
+    from exitguard.manager.ops import UsdmOps
+    from exitguard.manager.scope import ScopeConfig
+    from exitguard.manager.service import ExitManager
+    from exitguard.manager.spot_ops import SpotOps
+    from exitguard.store.exits import ExitStore
     from exitguard.venue.clock import RealtimeClock
     from exitguard.venue.server import Venue
 
