@@ -1,23 +1,131 @@
-"""The ``exitguard`` Typer app: global options and sub-command registration, nothing else."""
+"""The ``exitguard`` Typer app: global options and the sub-command table, nothing else.
+
+Commands load lazily: a command's module (and what it imports: the Binance SDKs, numba,
+matplotlib, aiohttp) is imported only when that command runs or shows its own help, so
+``exitguard --version`` and ``exitguard check-order`` start in a fraction of a second. The root
+``--help`` lists the commands from the table below without importing any of them;
+``tests/test_cli_startup.py`` checks the table's help texts against the commands' own.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
+import importlib
+from dataclasses import dataclass
+from typing import Annotated, Any
 
+import click
 import typer
+from typer.core import TyperCommand, TyperGroup
 
 from exitguard import __version__
-from exitguard.cli.backtest_cmd import backtest_command, sweep_command
-from exitguard.cli.check_order import check_order_command
-from exitguard.cli.config_cmd import app as config_app
-from exitguard.cli.data_cmd import app as data_app
-from exitguard.cli.demo_cmd import demo_command
-from exitguard.cli.run_cmd import plan_command, run_command
-from exitguard.cli.status_cmd import status_command
-from exitguard.venue.cli import app as venue_app
+
+
+@dataclass(frozen=True, slots=True)
+class LazyCommand:
+    """Where a sub-command lives: ``module:attribute`` (a function, or a Typer sub-app)."""
+
+    module: str
+    attribute: str
+    help: str
+
+
+COMMANDS: dict[str, LazyCommand] = {
+    "demo": LazyCommand(
+        "exitguard.cli.demo_cmd",
+        "demo_command",
+        "Protect a paper position end to end and watch the exits work (no network, no keys).",
+    ),
+    "run": LazyCommand(
+        "exitguard.cli.run_cmd",
+        "run_command",
+        "Run the exit manager (default mode DRY_RUN_PRIVATE: nothing is ever sent).",
+    ),
+    "plan": LazyCommand(
+        "exitguard.cli.run_cmd",
+        "plan_command",
+        "One planning pass: print the actions the manager would take; change nothing.",
+    ),
+    "status": LazyCommand(
+        "exitguard.cli.status_cmd",
+        "status_command",
+        "Positions' protection, their exits, the scopes' states, from a copy of the store.",
+    ),
+    "check-order": LazyCommand(
+        "exitguard.cli.check_order",
+        "check_order_command",
+        "Check one order offline: parse, quantise onto the symbol's grid, validate.",
+    ),
+    "backtest": LazyCommand(
+        "exitguard.cli.backtest_cmd",
+        "backtest_command",
+        "Replay one exit policy event by event through the venue's trigger rules.",
+    ),
+    "sweep": LazyCommand(
+        "exitguard.cli.backtest_cmd",
+        "sweep_command",
+        "Evaluate a grid of exit policies with the vectorised kernel (same rules as backtest).",
+    ),
+    "venue": LazyCommand(
+        "exitguard.venue.cli",
+        "app",
+        "The Binance-compatible paper venue (USD-M and Spot) on loopback.",
+    ),
+    "config": LazyCommand(
+        "exitguard.cli.config_cmd",
+        "app",
+        "The configuration: exitguard.toml plus environment variables.",
+    ),
+    "data": LazyCommand(
+        "exitguard.cli.data_cmd",
+        "app",
+        "Binance public history (data.binance.vision): fetch, synthesise, inspect.",
+    ),
+}
+
+
+def load_command(name: str) -> click.Command:
+    """The real click command behind ``name`` (imports its module)."""
+    spec = COMMANDS[name]
+    target: Any = getattr(importlib.import_module(spec.module), spec.attribute)
+    if not isinstance(target, typer.Typer):
+        single = typer.Typer(add_completion=False, pretty_exceptions_show_locals=False)
+        single.command(name)(target)
+        target = single
+    command = typer.main.get_command(target)
+    command.name = name
+    return command
+
+
+class LazyGroup(TyperGroup):
+    """A Typer group whose commands are imported on first use (module docstring)."""
+
+    _listing = False  # True while the root help is drawn: list from the table, import nothing
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        spec = COMMANDS.get(cmd_name)
+        if spec is None:
+            return None
+        if self._listing:
+            return TyperCommand(name=cmd_name, help=spec.help, short_help=spec.help)
+        loaded = self.commands.get(cmd_name)
+        if loaded is None:
+            loaded = self.commands[cmd_name] = load_command(cmd_name)
+        return loaded
+
+    def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        self._listing = True
+        try:
+            super().format_help(ctx, formatter)
+        finally:
+            self._listing = False
+
 
 app = typer.Typer(
     name="exitguard",
+    cls=LazyGroup,
     help="Keeps Binance Spot and USD-M positions protected by stop, take-profit, trailing and "
     "OCO exits.",
     no_args_is_help=True,
@@ -42,18 +150,6 @@ def _root(
     ] = False,
 ) -> None:
     """exitguard: protective exits for Binance Spot and USD-M positions."""
-
-
-app.command("demo")(demo_command)
-app.command("run")(run_command)
-app.command("plan")(plan_command)
-app.command("status")(status_command)
-app.command("check-order")(check_order_command)
-app.command("backtest")(backtest_command)
-app.command("sweep")(sweep_command)
-app.add_typer(venue_app, name="venue")
-app.add_typer(config_app, name="config")
-app.add_typer(data_app, name="data")
 
 
 def main() -> None:

@@ -1,0 +1,74 @@
+"""Benchmark: how long the CLI takes to start. Prints one JSON object.
+
+Each command runs ``--runs`` times as a fresh process (as a user types it), in a fresh temporary
+directory with no config; the median wall time of each is printed beside ``python -c pass`` in
+the same run, and ``above_bare_s`` is the difference (what exitguard itself costs).
+
+- ``version``: ``exitguard --version``
+- ``check_order``: ``exitguard check-order --product usdm-algo --file <the bundled example>``
+- ``config_check``: ``exitguard config check`` (built-in defaults: no config file)
+- ``status``: ``exitguard status`` (no store yet: the empty-state answer)
+
+Goal: ``--version`` and ``check-order`` at most 0.3 s above the bare interpreter.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+GOAL_ABOVE_BARE_S = 0.3
+
+
+def _median_s(argv: list[str], cwd: Path, env: dict[str, str], runs: int) -> float:
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        subprocess.run(argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=9)
+    args = parser.parse_args()
+    example = str(files("exitguard.examples") / "algo_take_profit.json")
+    cli = [sys.executable, "-m", "exitguard"]
+    commands = {
+        "bare": [sys.executable, "-c", "pass"],
+        "version": [*cli, "--version"],
+        "check_order": [*cli, "check-order", "--product", "usdm-algo", "--file", example],
+        "config_check": [*cli, "config", "check"],
+        "status": [*cli, "status"],
+    }
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("EXITGUARD_", "BINANCE_"))}
+    with tempfile.TemporaryDirectory() as tmp:
+        env["HOME"] = env["XDG_DATA_HOME"] = tmp  # no user config or state leaks in
+        medians = {
+            name: _median_s(argv, Path(tmp), env, args.runs) for name, argv in commands.items()
+        }
+    bare = medians["bare"]
+    result: dict[str, Any] = {"bench": "cli", "runs": args.runs, "bare_s": round(bare, 3)}
+    for name in ("version", "check_order", "config_check", "status"):
+        result[name] = {
+            "median_s": round(medians[name], 3),
+            "above_bare_s": round(medians[name] - bare, 3),
+        }
+    result["goal_met"] = all(
+        result[name]["above_bare_s"] <= GOAL_ABOVE_BARE_S for name in ("version", "check_order")
+    )
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
