@@ -233,7 +233,7 @@ def test_entry_parsing_rules(tmp_path: Path) -> None:
 
 
 def test_main_registers_the_commands() -> None:
-    from exitguard.cli.main import app as main_app
+    from exitguard.cli.main import COMMANDS, load_command
 
-    names = {command.name for command in main_app.registered_commands}
-    assert {"backtest", "sweep"} <= names
+    assert {"backtest", "sweep"} <= set(COMMANDS)
+    assert load_command("sweep").name == "sweep"
