@@ -3,18 +3,30 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+# What each target needs, installed once per change of pyproject.toml: the demo the runtime only
+# (no test, bench or Ray libraries); the tests their extras; the benchmarks the peer libraries.
+RUNTIME := $(VENV)/.runtime
 STAMP := $(VENV)/.installed
+BENCH_STAMP := $(VENV)/.bench
 
 .PHONY: demo test lint bench soak clean
 
-$(STAMP): pyproject.toml
+$(RUNTIME): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet -e .
+	touch $(RUNTIME)
+
+$(STAMP): $(RUNTIME)
+	$(BIN)/python -m pip install --quiet -e ".[test,lint,ray]"
 	touch $(STAMP)
 
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e ".[bench]"
+	touch $(BENCH_STAMP)
+
 # The main job: the paper-venue demo (no network, no credentials, under a minute).
-demo: $(STAMP)
+demo: $(RUNTIME)
 	$(BIN)/exitguard demo --out demo-output
 
 # The status page's browser tests drive Debian's Chromium: scripts/ensure-browser installs it when
@@ -28,7 +40,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
 
-bench: $(STAMP)
+bench: $(BENCH_STAMP)
 	for b in bench/bench_*.py; do $(BIN)/python $$b || exit 1; done
 
 # Chaos soak (src/exitguard/soak): the venue and `exitguard run` as subprocesses under a seeded
