@@ -660,7 +660,10 @@ def test_cli_missing_file_and_bad_toml_exit_2(tmp_path: Path) -> None:
 
 def test_cli_default_path_and_envvar(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
-    assert runner.invoke(app, ["check"]).exit_code == 2  # ./exitguard.toml missing
+    # No ./exitguard.toml: the built-in defaults are checked, as `run` would use them.
+    result = runner.invoke(app, ["check"])
+    assert result.exit_code == 0 and "OK: built-in defaults" in result.output
+    assert runner.invoke(app, ["check", "-c", "missing.toml"]).exit_code == 2
     (tmp_path / "exitguard.toml").write_text("")
     assert runner.invoke(app, ["check"]).exit_code == 0
     other = tmp_path / "other.toml"

@@ -146,16 +146,20 @@ def _summary(config: Config, console: Console) -> None:
 
 def check_command(
     config: Annotated[
-        Path,
+        Path | None,
         typer.Option(
             "--config",
             "-c",
             envvar="EXITGUARD_CONFIG",
-            help="The TOML file to check (default: exitguard.toml in the current directory).",
+            help="The TOML file to check (default: exitguard.toml in the current directory, "
+            "else the built-in defaults, as `run` does).",
         ),
-    ] = Path("exitguard.toml"),
+    ] = None,
 ) -> None:
     """Validate the config file and the environment; print every error with its path."""
+    if config is None and Path("exitguard.toml").exists():
+        config = Path("exitguard.toml")
+    label = str(config) if config is not None else "built-in defaults (no exitguard.toml here)"
     try:
         loaded = load_config(config, os.environ)
     except ConfigFileError as exc:
@@ -165,15 +169,23 @@ def check_command(
     except ConfigError as exc:
         count = len(exc.issues)
         typer.echo(
-            f"exitguard config check: {count} error{'s' if count != 1 else ''} in {config}",
+            f"exitguard config check: {count} error{'s' if count != 1 else ''} in {label}",
             err=True,
         )
         for issue in exc.issues:
             typer.echo(f"  {issue.path}: {issue.message}", err=True)
         raise typer.Exit(_EXIT_INVALID) from None
     console = Console(width=None if sys.stdout.isatty() else 160)
-    console.print(f"OK: {config}", markup=False, highlight=False)
+    problems = loaded.run_problems()
+    console.print(
+        f"{'NOT READY' if problems else 'OK'}: {label}", markup=False, highlight=False
+    )
     _summary(loaded, console)
+    if problems:
+        # Valid TOML, but `run` would refuse to start (or would send nothing): checked, invalid.
+        for issue in problems:
+            typer.echo(f"exitguard config check: run would refuse: {issue}", err=True)
+        raise typer.Exit(_EXIT_INVALID)
 
 
 app.command("check")(check_command)

@@ -56,7 +56,8 @@ ConfigOption = Annotated[
 
 
 def load_or_exit(path: Path | None) -> Config:
-    """The validated config, or every problem printed with its path and exit code 1/2."""
+    """The validated config, or every problem printed with its path and exit code 2 (a usage or
+    config error: the command did not start)."""
     if path is None and Path("exitguard.toml").exists():
         path = Path("exitguard.toml")
     try:
@@ -68,7 +69,7 @@ def load_or_exit(path: Path | None) -> Config:
         for issue in exc.issues:
             # escape: "[[notifications.webhook]]" in a message is text, not rich markup
             console.print(f"[red]config[/red] {escape(str(issue))}")
-        raise typer.Exit(2 if type(exc).__name__ == "ConfigFileError" else 1) from None
+        raise typer.Exit(2) from None
 
 
 def refuse(message: str, code: int = 2) -> NoReturn:
@@ -228,6 +229,8 @@ def run_command(
     default_format = "console" if sys.stderr.isatty() else "json"
     fmt = _option("--log-format", log_format or default_format, LOG_FORMATS)
     cfg = load_or_exit(config)
+    for problem in cfg.run_problems():
+        refuse(f"exitguard run: {problem}")  # before anything starts: the first one, one line
     with store_refusals(cfg), contextlib.ExitStack() as stack:
         # Before the venue starts or anything is read: a store that cannot be trusted or
         # written, or that another run holds, stops the run here, in one line.
@@ -299,6 +302,8 @@ def plan_command(
 ) -> None:
     """One planning pass: print the actions the manager would take; change nothing."""
     cfg = load_or_exit(config)
+    if (problem := cfg.private_state_problem()) is not None:
+        refuse(f"exitguard plan: {problem}")
     with store_refusals(cfg):
         actions = asyncio.run(_plan(cfg))
     if as_json:

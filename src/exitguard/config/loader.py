@@ -104,6 +104,27 @@ class Config:
     # [notifications] (exitguard.config.notifications); None when the section is absent.
     notifications: Any = None
 
+    def private_state_problem(self) -> ConfigIssue | None:
+        """Reading an account anywhere but the embedded paper venue needs credentials."""
+        if self.venue == "embedded" or self.credentials is not None:
+            return None
+        return ConfigIssue(
+            "env.BINANCE_API_KEY",
+            f"required: the venue is {self.venue}, and reading its account needs BINANCE_API_KEY "
+            "with BINANCE_API_SECRET or BINANCE_PRIVATE_KEY_FILE in the environment",
+        )
+
+    def run_problems(self) -> tuple[ConfigIssue, ...]:
+        """What ``exitguard run`` needs and lacks: the account's credentials, and in a mode that
+        sends (DEMO/TESTNET/LIVE) whatever would make the gate refuse every order, which would
+        leave positions unprotected while the manager looked alive."""
+        problems = [p] if (p := self.private_state_problem()) is not None else []
+        if self.mode.sends_to_binance:
+            gate = self.mutation_gate().preflight()
+            if not gate.allowed and p is None:  # no credentials: said once, above
+                problems.append(ConfigIssue("manager.mode", f"nothing would be sent: {gate.reason}"))
+        return tuple(problems)
+
     def manages(self, product: Product, symbol: str) -> bool:
         """True when positions in ``symbol`` of ``product`` are this manager's to protect."""
         if product not in self.products:
