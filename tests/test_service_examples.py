@@ -116,3 +116,22 @@ async def test_a_remote_api_without_a_token_is_refused_loudly(venue: Venue, tmp_
     assert ready["ready"] is True and ready["api"] is None
     assert "EXITGUARD_API_TOKEN must be set" in ready["api_error"]
     assert '"level": "error"' in logs and "api not started" in logs
+
+
+async def test_a_taken_api_port_leaves_protection_running(venue: Venue, tmp_path: Path) -> None:
+    """uvicorn exits the process when it cannot bind: the run must not die with it."""
+    import socket
+
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    try:
+        port = taken.getsockname()[1]
+        proc, ready = await start_run(venue, tmp_path, api=f"port = {port}")
+        alive = proc.returncode is None
+        logs = await stop_run(proc)
+    finally:
+        taken.close()
+    assert alive and ready["ready"] is True and ready["api"] is None
+    assert "could not listen" in ready["api_error"]
+    assert '"level": "error"' in logs and "api not started" in logs

@@ -81,7 +81,7 @@ class ApiServer:
         self._server = server
         # ``serve()`` would take over SIGINT/SIGTERM (``capture_signals``), which belong to
         # ``exitguard run``'s own shutdown; ``_serve`` is the same server without that.
-        serve = asyncio.create_task(server._serve(), name="api-server")
+        serve = asyncio.create_task(_serve(server, self.host, self.port), name="api-server")
         self._tasks.append(serve)
         async with asyncio.timeout(10):
             while not server.started:
@@ -127,3 +127,13 @@ class ApiServer:
                 async with asyncio.timeout(5):
                     await task
         self._tasks.clear()
+
+
+async def _serve(server: Any, host: str, port: int) -> None:
+    """uvicorn ends the *process* (``sys.exit(3)``) when it cannot bind; raised from a task that
+    SystemExit would stop ``exitguard run`` and its protection with it. The service is optional:
+    turn it into an error the caller reports (``api_error``) while protection goes on."""
+    try:
+        await server._serve()
+    except SystemExit:
+        raise OSError(f"api: could not listen on {host}:{port} (address in use?)") from None
