@@ -22,7 +22,9 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar, cast
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-from rich.table import Table
+
+from exitguard.cli.inputs import file_problem
+from exitguard.cli.tables import Col, Rows
 
 if TYPE_CHECKING:
     from exitguard.backtest.entries import Entries, SideMode
@@ -170,8 +172,8 @@ def _load(
         if not paths:
             continue
         for path in paths:
-            if not path.is_file():
-                _usage(option, f"{path}: no such file")
+            if (problem := file_problem(path)) is not None:
+                _usage(option, problem)
         try:
             loaded[option] = loader(paths)
         except (ValueError, OSError) as exc:
@@ -270,35 +272,37 @@ def _fmt(value: Any, digits: int = 2, pct: bool = False) -> str:
     return f"{float(value):,.{digits}f}"
 
 
-def _table(result: RunResult, params: list[str], top: int, chosen: int) -> Table:
+def _table(result: RunResult, params: list[str], top: int, chosen: int) -> Rows:
     import numpy as np
 
     s = result.summary
-    table = Table(
-        title=f"{result.command}: {len(result.policies)} policies x {len(result.entries)} entries"
+    columns = [Col("#", number=True)]
+    columns += [Col(p.replace("_bps", " bps").replace("_", " "), number=True) for p in params]
+    columns += [
+        Col(name, number=True)
+        for name in (
+            "net PnL",
+            "max DD",
+            "win",
+            "SL",
+            "TP",
+            "trail",
+            "end",
+            "slip bps",
+            "hold s",
+            "ambig.",
+        )
+    ]
+    table = Rows(
+        f"{result.command}: {len(result.policies)} policies x {len(result.entries)} entries",
+        columns,
     )
-    table.add_column("#", justify="right")
-    for p in params:
-        table.add_column(p.replace("_bps", "").replace("_", " "), justify="right")
-    for name in (
-        "net PnL",
-        "max DD",
-        "win",
-        "SL",
-        "TP",
-        "trail",
-        "end",
-        "slip bps",
-        "hold s",
-        "ambig.",
-    ):
-        table.add_column(name, justify="right")
     order = [int(i) for i in np.argsort(-np.asarray(s["net_pnl"]), kind="stable")[:top]]
     if chosen not in order:
         order.append(chosen)
     for i in order:
         policy = result.policies[i].as_dict()
-        table.add_row(
+        table.add(
             f"{i}{'*' if i == chosen else ''}",
             *(str(policy[p]) for p in params),
             _fmt(s["net_pnl"][i]),
@@ -324,7 +328,7 @@ def _finish(
     top: int,
     heatmap: tuple[str, str] | None,
 ) -> None:
-    console.print(_table(result, params, top, chosen))
+    _table(result, params, top, chosen).print(console)
     files = result.write(report, chosen, heatmap)
     console.print(f"report: {report} ({', '.join(p.name for p in files)})")
 

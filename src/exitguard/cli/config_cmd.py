@@ -177,9 +177,7 @@ def check_command(
         raise typer.Exit(_EXIT_INVALID) from None
     console = Console(width=None if sys.stdout.isatty() else 160)
     problems = loaded.run_problems()
-    console.print(
-        f"{'NOT READY' if problems else 'OK'}: {label}", markup=False, highlight=False
-    )
+    console.print(f"{'NOT READY' if problems else 'OK'}: {label}", markup=False, highlight=False)
     _summary(loaded, console)
     if problems:
         # Valid TOML, but `run` would refuse to start (or would send nothing): checked, invalid.

@@ -21,6 +21,7 @@ import typer
 from rich.console import Console
 from rich.table import Table as RichTable
 
+from exitguard.cli.inputs import file_problem
 from exitguard.data.fetch import DataFetchError, fetch_archives
 from exitguard.data.names import INTERVALS, KLINE_TYPES, MARKET_TYPES, DataType
 from exitguard.data.read import DataFileError, Table, read_table
@@ -260,6 +261,8 @@ def info(
     for col in ("decimals", "time unit", "header", "checksum"):
         out.add_column(col, no_wrap=True)
     for path in paths:
+        if (problem := file_problem(path)) is not None:
+            _usage("PATHS", problem)
         try:
             table = read_table(path, kind, mkt)
         except (DataFileError, MarketDataError) as exc:

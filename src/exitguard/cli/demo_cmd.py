@@ -14,7 +14,6 @@ and fills.
 from __future__ import annotations
 
 import asyncio
-import tempfile
 import time
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -23,8 +22,8 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
+from exitguard.cli.tables import Col, Rows, at_step, bundled_steps
 from exitguard.domain.enums import Product, Side
 from exitguard.planner.policy import (
     Distance,
@@ -207,31 +206,76 @@ async def run_demo(
 
 def demo_command(
     out: Annotated[
-        Path | None, typer.Option("--out", help="Folder for the chart and the state file.")
-    ] = None,
+        Path,
+        typer.Option(
+            "--out",
+            help="Folder for the chart and the state file (created; the previous demo's files "
+            "in it are replaced).",
+        ),
+    ] = Path("exitguard-demo"),
 ) -> None:
     """Protect a paper position end to end and watch the exits work (no network, no keys)."""
+    from exitguard.cli.inputs import folder_problem
+
+    if (problem := folder_problem(out)) is not None:
+        raise typer.BadParameter(problem, param_hint="--out")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # e.g. under /proc, where even root's access() check says yes
+        raise typer.BadParameter(
+            f"{out}: cannot be created ({exc.strerror or exc})", param_hint="--out"
+        ) from None
     console = Console()
-    out_dir = out or Path(tempfile.mkdtemp(prefix="exitguard-demo-"))
-    out_dir.mkdir(parents=True, exist_ok=True)
-    result = asyncio.run(run_demo(out_dir, console))
-    table = Table(title="exits")
-    for col in ("product", "role", "type", "trigger/price", "status", "client id"):
-        table.add_column(col)
-    for e in result.exits:
-        table.add_row(
-            e["product"],
-            e["role"],
-            e["type"] or "OCO",
-            str(e["trigger"]),
-            e["status"],
-            e["client_id"],
-        )
-    console.print(table)
-    fills = ", ".join(f"{slot} @ {price}" for _t, price, slot in result.fills) or "none"
-    console.print(
-        f"position closed: {result.position_closed}; fills: {fills}; "
-        f"{result.seconds:.1f}s; chart: {result.chart}"
-    )
+    result = asyncio.run(run_demo(out, console))
+    print_summary(result, console)
     if not result.position_closed:
         raise typer.Exit(1)
+
+
+def _slot_words(slot: str) -> str:
+    """``demo/usdm/BTCUSDT/BOTH/trailing`` → ``usdm BTCUSDT trailing``."""
+    parts = slot.split("/")
+    if len(parts) != 5:
+        return slot
+    _account, product, symbol, side, role = parts
+    return " ".join(p for p in (product, symbol, "" if side == "BOTH" else side, role) if p)
+
+
+def _trigger_text(product: str, symbol: str, trigger: str) -> str:
+    tick, _step = bundled_steps(product, symbol)
+    return " / ".join(at_step(part, tick) for part in str(trigger).split("/"))
+
+
+def print_summary(result: DemoResult, console: Console) -> None:
+    """The exits with their final states, the fills, and where the chart is (80 columns)."""
+    table = Rows(
+        "exits",
+        [
+            Col("product"),
+            Col("exit"),
+            Col("type"),
+            Col("trigger / price", number=True),
+            Col("final state"),
+        ],
+    )
+    for e in result.exits:
+        symbol = e.get("symbol") or ("BTCUSDT" if e["product"] == "usdm" else ETH)
+        kind = e["type"] or "OCO (TP / stop)"
+        price = _trigger_text(e["product"], symbol, e["trigger"])
+        table.add(
+            f"{e['product']} {symbol}",
+            e["role"].replace("_", "-"),
+            kind,
+            price,
+            e["status"].lower(),
+        )
+    table.print(console)
+    for _t, price, slot in result.fills:
+        product, symbol = slot.split("/")[1:3]
+        tick, _step = bundled_steps(product, symbol)
+        console.print(f"filled: {_slot_words(slot)} at {at_step(price, tick)}", highlight=False)
+    if not result.fills:
+        console.print("filled: nothing")
+    state = "closed by its exits" if result.position_closed else "STILL OPEN (the demo failed)"
+    console.print(f"positions: {state}; {result.seconds:.1f} s", highlight=False)
+    console.print(f"chart: {result.chart}", highlight=False, overflow="fold")

@@ -20,12 +20,12 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import typer
-from rich import box
 from rich.console import Console
-from rich.table import Table
 
 from exitguard.cli.run_cmd import ConfigOption, load_or_exit, store_refusals
+from exitguard.cli.tables import Col, Rows
 from exitguard.config import Config
+from exitguard.manager.exit_views import exit_view
 from exitguard.planner.model import ExitStatus
 from exitguard.store.exits import ExitRow, ExitStore
 from exitguard.store.safety import read_only_copy, run_lock_holder
@@ -82,6 +82,28 @@ def _shown_reason(row: ExitRow) -> str:
     if not row.status.terminal or row.status is ExitStatus.REJECTED:
         return row.reason
     return ""
+
+
+def _exit_entry(row: ExitRow) -> dict[str, Any]:
+    # The side of the exit says which position it protects: a SELL exit closes a long.
+    view = exit_view(row, None, row.side.value == "SELL")
+    return {
+        "client_id": row.client_id,
+        "position": _position_of(row),
+        "role": row.slot.role.value,
+        "kind": row.kind.value,
+        "type": view["type"],
+        "side": row.side.value,
+        "quantity": view["quantity"],
+        "close_position": view["close_position"],
+        "trigger_price": view["trigger_price"],
+        "limit_price": view["price"],
+        "trailing": view["trailing"],
+        "status": row.status.value,
+        "reason": _shown_reason(row),
+        "created_ms": row.created_ms,
+        "updated_ms": row.updated_ms,
+    }
 
 
 def gather_status(
@@ -154,21 +176,7 @@ def gather_status(
     kept = done[-finished:] if finished > 0 else []
     report["finished_not_shown"] = len(done) - len(kept)
     shown = sorted(open_rows + kept, key=lambda r: (r.created_ms, r.client_id))
-    report["exits"] = [
-        {
-            "client_id": r.client_id,
-            "position": _position_of(r),
-            "role": r.slot.role.value,
-            "kind": r.kind.value,
-            "side": r.side.value,
-            "quantity": None if r.quantity is None else str(r.quantity),
-            "status": r.status.value,
-            "reason": _shown_reason(r),
-            "created_ms": r.created_ms,
-            "updated_ms": r.updated_ms,
-        }
-        for r in shown
-    ]
+    report["exits"] = [_exit_entry(r) for r in shown]
     states = store.scope_states()
     report["scopes"] = [
         {"scope": f"{account}/{p}", "product": p, "state": states.get(f"{account}/{p}", "")}
@@ -203,66 +211,156 @@ def status_problems(report: dict[str, Any]) -> list[str]:
     return problems
 
 
-def _table(title: str) -> Table:
-    # No vertical rules: at 80 columns every character goes to the content.
-    return Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+def live_positions(cfg: Config, timeout_s: float = 2.0) -> tuple[list[dict[str, Any]] | None, str]:
+    """The running manager's positions with sizes, prices and P&L, from its own API
+    (``GET /api/v1/positions``; docs/service.md), or None and why not. The store holds exits
+    and verdicts only: prices live in the running process."""
+    import urllib.error
+    import urllib.request
+
+    from exitguard.service.auth import TOKEN_ENV, token_file_for
+
+    api = cfg.api
+    if not api.enabled:
+        return None, "the API is disabled ([api] enabled = false)"
+    host = "127.0.0.1" if api.host in ("0.0.0.0", "::") else api.host
+    url = f"http://{host}:{api.port}/api/v1/positions"
+    token = os.environ.get(TOKEN_ENV, "")
+    if not token:
+        try:
+            token = token_file_for(cfg.state_db).read_text().strip()
+        except OSError:
+            return None, "no API token (run `exitguard run` once, or set EXITGUARD_API_TOKEN)"
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout_s) as answer:
+            body = json.loads(answer.read())
+    except urllib.error.HTTPError as exc:
+        return None, f"{url} answered HTTP {exc.code}"
+    except (OSError, ValueError) as exc:
+        return None, f"no answer from {url} ({getattr(exc, 'reason', exc)})"
+    positions = body.get("positions") if isinstance(body, dict) else body
+    if not isinstance(positions, list):
+        return None, f"{url} answered an unexpected shape"
+    return positions, url
+
+
+def _stop_distance(live: dict[str, Any]) -> str:
+    for e in live.get("exits", []):
+        if e.get("role") in ("stop_loss", "oco", "trailing") and e.get("distance_pct") is not None:
+            return f"{e['distance_pct']}%"
+    return ""
 
 
 def render_status(report: dict[str, Any], console: Console) -> None:
-    """The tables. Text columns wrap; numbers and ids are never cut (``overflow="fold"``)."""
-    positions = _table(f"positions (account {report['account']})")
-    positions.add_column("position", overflow="fold")
-    positions.add_column("protection", overflow="fold", ratio=3)
-    positions.add_column("open exits", overflow="fold", ratio=2)
-    for view in report["positions"]:
-        style = "green" if view["protection"] == "protected" else "bold red"
-        positions.add_row(
-            f"{view['product']} {view['symbol']} {view['position_side']}",
-            f"[{style}]{view['text']}[/{style}]",
-            ", ".join(view["open_exits"]),
+    """The tables (``tables.Rows``: numbers are never cut; narrow terminals fold or stack)."""
+    account = report["account"]
+    live = {
+        f"{account}/{p['product']}/{p['symbol']}/{p['position_side']}": p
+        for p in report.get("live") or []
+    }
+    if live:
+        positions = Rows(
+            f"positions (account {account}, live from {report['live_source']})",
+            [
+                Col("position"),
+                Col("size", number=True),
+                Col("entry", number=True),
+                Col("mark", number=True),
+                Col("uPnL", number=True),
+                Col("to stop", number=True),
+                Col("protection"),
+            ],
         )
+        for view in report["positions"]:
+            lp = live.get(view["position"], {})
+            positions.add(
+                f"{view['product']} {view['symbol']} {view['position_side']}",
+                lp.get("size", ""),
+                lp.get("entry_price", ""),
+                lp.get("mark_price") or lp.get("last_price") or "",
+                lp.get("unrealized_pnl") or "",
+                _stop_distance(lp),
+                view["text"],
+                style="" if view["protection"] == "protected" else "bold red",
+            )
+    else:
+        positions = Rows(
+            f"positions (account {account})",
+            [Col("position"), Col("protection"), Col("open exits")],
+        )
+        for view in report["positions"]:
+            positions.add(
+                f"{view['product']} {view['symbol']} {view['position_side']}",
+                view["text"],
+                ", ".join(view["open_exits"]),
+                style="" if view["protection"] == "protected" else "bold red",
+            )
     if report["positions"]:
-        console.print(positions)
+        positions.print(console)
+        if not live:
+            console.print(
+                f"(size, entry, mark and P&L come from a running `exitguard run`: "
+                f"{report.get('live_source') or 'none answered'})",
+                highlight=False,
+            )
     else:
         console.print("positions: none with a verdict or an open exit")
-    exits = _table(f"exits in {report['state_db']}")
-    exits.show_lines = True  # a row is three lines: the rule keeps them apart
-    exits.add_column("exit / client id", overflow="fold", min_width=26)
-    exits.add_column("side qty", no_wrap=True)
-    exits.add_column("status", no_wrap=True)
-    exits.add_column("reason", overflow="fold", ratio=1)
+    exits = Rows(
+        f"exits in {report['state_db']}",
+        [
+            Col("exit"),
+            Col("type"),
+            Col("side"),
+            Col("qty", number=True),
+            Col("trigger", number=True),
+            Col("limit", number=True),
+            Col("state"),
+            Col("reason"),
+        ],
+    )
     for e in report["exits"]:
         _account, product, symbol, side = e["position"].split("/")
-        exits.add_row(
-            f"{product} {symbol} {side}\n{e['role']} · {e['kind']}\n{e['client_id']}",
-            f"{e['side']} {e['quantity'] or 'close'}",
-            e["status"],
+        trigger = e["trigger_price"] or ""
+        trailing = e.get("trailing")
+        if trailing:
+            start = trailing.get("activation_price")
+            trigger = f"{trailing['callback_rate']}%" + (f" from {start}" if start else "")
+        exits.add(
+            f"{product} {symbol} {'' if side == 'BOTH' else side} {e['role']}\n{e['client_id']}",
+            e["type"],
+            e["side"],
+            e["quantity"] or ("close" if e.get("close_position") else ""),
+            trigger,
+            e["limit_price"] or "",
+            e["status"].lower(),
             e["reason"],
         )
-    console.print(exits if report["exits"] else "exits: none")
+    if report["exits"]:
+        exits.print(console)
+    else:
+        console.print("exits: none")
     if report["finished_not_shown"]:
         console.print(
             f"({report['finished_not_shown']} older finished exits not shown: --finished N)"
         )
-    scopes = _table("scopes")
-    scopes.add_column("scope", overflow="fold")
-    scopes.add_column("state", overflow="fold")
+    scopes = Rows("scopes", [Col("scope"), Col("state")])
     for scope in report["scopes"]:
-        scopes.add_row(scope["scope"], scope["state"] or "not started")
-    console.print(scopes)
+        scopes.add(scope["scope"], scope["state"] or "not started (no run has started it yet)")
+    scopes.print(console)
     run = report["run"]
     console.print(
         f"run: exitguard run is holding the store (pid {run['pid']})"
         if run["running"]
-        else "run: no exitguard run holds the store"
+        else "run: no exitguard run holds the store: nothing is protecting these positions now"
     )
     if report["holds"]:
-        held = _table("held slots (no action until the position changes)")
-        held.add_column("slot", overflow="fold")
-        held.add_column("reason", overflow="fold", ratio=1)
+        held = Rows(
+            "held slots (no action until the position changes)", [Col("slot"), Col("reason")]
+        )
         for hold in report["holds"]:
-            held.add_row(hold["slot"], hold["reason"])
-        console.print(held)
+            held.add(hold["slot"], hold["reason"])
+        held.print(console)
 
 
 def _read(cfg: Config, now_ms: int, finished: int) -> dict[str, Any]:
@@ -295,6 +393,10 @@ def status_command(
     cfg = load_or_exit(config)
     with store_refusals(cfg):
         report = _read(cfg, time.time_ns() // 1_000_000, finished)
+    if report["exists"] and report["run"]["running"]:
+        report["live"], report["live_source"] = live_positions(cfg)
+    else:
+        report["live"], report["live_source"] = None, "no run holds the store"
     problems = status_problems(report)
     report["check"] = {"ok": not problems, "problems": problems}
     if as_json:

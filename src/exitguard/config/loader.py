@@ -122,7 +122,9 @@ class Config:
         if self.mode.sends_to_binance:
             gate = self.mutation_gate().preflight()
             if not gate.allowed and p is None:  # no credentials: said once, above
-                problems.append(ConfigIssue("manager.mode", f"nothing would be sent: {gate.reason}"))
+                problems.append(
+                    ConfigIssue("manager.mode", f"nothing would be sent: {gate.reason}")
+                )
         return tuple(problems)
 
     def manages(self, product: Product, symbol: str) -> bool:

@@ -17,12 +17,11 @@ from exitguard.domain.enums import Product
 from exitguard.planner.model import Position, Role
 from exitguard.store.exits import ExitRow
 
+from .exit_views import decimal_or_none, exit_view, pct
 from .health import HealthBoard, ProtectionState
 from .scope import ProductScope
 
 __all__ = ["Quote", "exit_view", "health_view", "position_view"]
-
-_HUNDRED = Decimal(100)
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,83 +29,6 @@ class Quote:
     mark: Decimal
     last: Decimal
     time_ms: int
-
-
-def _pct(level: Decimal | None, ref: Decimal | None) -> str | None:
-    if level is None or ref is None or ref == 0:
-        return None
-    return str(((level - ref) / ref * _HUNDRED).quantize(Decimal("0.01")))
-
-
-def _dec(text: object) -> Decimal | None:
-    if text is None or text == "":
-        return None
-    try:
-        return Decimal(str(text))
-    except ArithmeticError:
-        return None
-
-
-def _trailing_stop(
-    params: Mapping[str, Any], long: bool, extreme: Decimal | None
-) -> dict[str, Any] | None:
-    """The trailing stop's callback and, from the best price seen since it rests, where its
-    stop is now (an estimate: the venue does not report it; trigger-semantics.md §trailing)."""
-    rate = _dec(params.get("callbackRate"))
-    bips = _dec(params.get("trailingDelta"))
-    if rate is None and bips is None:
-        return None
-    fraction = rate / _HUNDRED if rate is not None else (bips or Decimal(0)) / Decimal(10_000)
-    activation = _dec(params.get("activatePrice") or params.get("activationPrice"))
-    if activation is None and "trailingDelta" in params:
-        activation = _dec(params.get("stopPrice"))
-    current = None
-    if extreme is not None:
-        active = activation is None or (extreme >= activation if long else extreme <= activation)
-        if active:
-            raw = extreme * (1 - fraction) if long else extreme * (1 + fraction)
-            exponent = extreme.as_tuple().exponent
-            places = exponent if isinstance(exponent, int) else -2
-            current = raw.quantize(Decimal(1).scaleb(min(-2, places)))
-    return {
-        "callback_rate": str(rate) if rate is not None else str(bips / _HUNDRED if bips else 0),
-        "activation_price": None if activation is None else str(activation),
-        "current_stop": None if current is None else str(current),
-    }
-
-
-def exit_view(
-    row: ExitRow, mark: Decimal | None, long: bool, extreme: Decimal | None = None
-) -> dict[str, Any]:
-    """One resting exit as the API shows it (``distance_pct``: trigger vs the mark, in %)."""
-    p = row.request
-    if row.slot.role is Role.OCO:
-        trigger = _dec(p.get("belowStopPrice") if long else p.get("aboveStopPrice"))
-        price = _dec(p.get("abovePrice") if long else p.get("belowPrice"))
-        kind = f"OCO {p.get('aboveType', '')}/{p.get('belowType', '')}"
-    else:
-        trigger = _dec(p.get("triggerPrice") or p.get("stopPrice"))
-        price = _dec(p.get("price"))
-        kind = str(p.get("type", ""))
-    trailing = _trailing_stop(p, long, extreme) if row.slot.role is Role.TRAILING else None
-    if trailing is not None and trailing["current_stop"] is not None:
-        trigger_for_distance: Decimal | None = Decimal(trailing["current_stop"])
-    else:
-        trigger_for_distance = trigger if trigger is not None else price
-    return {
-        "role": row.slot.role.value,
-        "client_id": row.client_id,
-        "type": kind,
-        "side": row.side.value,
-        "trigger_price": None if trigger is None else str(trigger),
-        "price": None if price is None else str(price),
-        "quantity": None if row.quantity is None else str(row.quantity),
-        "close_position": p.get("closePosition") == "true",
-        "state": row.status.value.upper(),
-        "distance_pct": _pct(trigger_for_distance, mark),
-        "trailing": trailing,
-        "plan": "bot" if row.policy_tag else "config",
-    }
 
 
 def position_view(
@@ -129,7 +51,8 @@ def position_view(
     ]
     exits = [exit_view(r, mark, pos.is_long, extreme) for r in sorted(rows, key=_role_order)]
     stop = next(
-        (_dec(e["trigger_price"]) for e in exits if e["role"] in ("stop_loss", "oco")), None
+        (decimal_or_none(e["trigger_price"]) for e in exits if e["role"] in ("stop_loss", "oco")),
+        None,
     )
     return {
         "id": f"{product.value}/{pos.symbol}/{pos.position_side.value}",
@@ -143,7 +66,7 @@ def position_view(
         "last_price": None if quote is None else str(quote.last),
         "unrealized_pnl": None if pnl is None else str(pnl.quantize(Decimal("0.0001"))),
         "liquidation_price": None if liquidation is None else str(liquidation),
-        "stop_to_liquidation_pct": _pct(liquidation, stop),
+        "stop_to_liquidation_pct": pct(liquidation, stop),
         "managed": scope.managed(pos),
         "protection": {
             "state": verdict.state.value if verdict else "unmanaged",
