@@ -178,10 +178,30 @@ def test_backtest_and_sweep_agree_on_one_policy(
 def test_backtest_bad_input_exits_2_naming_option_and_rule(
     archives: tuple[list[Path], list[Path]], tmp_path: Path, args: list[str], option: str, rule: str
 ) -> None:
-    result = invoke("backtest", *data_args(archives), *args, "--report", str(tmp_path / "r"))
+    # Some exit, so each case meets the rule it tests (a stop-limit needs no stop beside a TP).
+    exit_args = ["--tp-bps", "100"] if "--stop-limit-bps" in args else ["--stop-bps", "100"]
+    exit_args = [] if "--stop-bps" in args else exit_args
+    result = invoke(
+        "backtest", *data_args(archives), *exit_args, *args, "--report", str(tmp_path / "r")
+    )
     message = usage_error(result)
     assert option in message and rule in message, message
     assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "option", "rule"),
+    [
+        ([], "--stop-bps", "no exit to test"),
+        (["--stop-bps", "100", "--size", "0"], "--size", "must be a positive quantity"),
+    ],
+)
+def test_backtest_without_an_exit_or_a_size_says_so(
+    archives: tuple[list[Path], list[Path]], tmp_path: Path, args: list[str], option: str, rule: str
+) -> None:
+    result = invoke("backtest", *data_args(archives), *args, "--report", str(tmp_path / "r"))
+    message = usage_error(result)
+    assert option in message and rule in message, message
 
 
 def test_sweep_bad_input_exits_2(archives: tuple[list[Path], list[Path]], tmp_path: Path) -> None:
@@ -203,17 +223,25 @@ def test_missing_files_and_bad_entries_csv(
     trades, _ = archives
     message = usage_error(invoke("backtest", "--stop-bps", "10"))
     assert "--trades" in message and "at least one" in message
-    message = usage_error(invoke("backtest", "--trades", str(trades[0]), "--source", "mark"))
+    message = usage_error(
+        invoke("backtest", "--stop-bps", "10", "--trades", str(trades[0]), "--source", "mark")
+    )
     assert "--mark" in message and "markPriceKlines" in message
-    message = usage_error(invoke("backtest", "--trades", str(tmp_path / "none.zip")))
+    message = usage_error(
+        invoke("backtest", "--stop-bps", "10", "--trades", str(tmp_path / "none.zip"))
+    )
     assert "no such file" in message
     bad = tmp_path / "bad.csv"
     bad.write_text("time,side,size\n1709251200000,HOLD,1\n")
-    message = usage_error(invoke("backtest", "--trades", str(trades[0]), "--entries", str(bad)))
+    message = usage_error(
+        invoke("backtest", "--stop-bps", "10", "--trades", str(trades[0]), "--entries", str(bad))
+    )
     assert "bad.csv line 2 field side" in message and "BUY/LONG or SELL/SHORT" in message
     late = tmp_path / "late.csv"
     late.write_text("2030-01-01T00:00:00Z,BUY,1\n")
-    message = usage_error(invoke("backtest", "--trades", str(trades[0]), "--entries", str(late)))
+    message = usage_error(
+        invoke("backtest", "--stop-bps", "10", "--trades", str(trades[0]), "--entries", str(late))
+    )
     assert "outside the data's time range" in message
 
 

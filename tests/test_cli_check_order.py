@@ -169,7 +169,7 @@ def test_human_output_valid_lists_wire_parameters_in_order() -> None:
     assert lines[0] == "VALID usdm-algo order for BTCUSDT"
     shown = [name for name in TAKE_PROFIT_PARAMS if any(name in line for line in lines)]
     assert shown == list(TAKE_PROFIT_PARAMS)
-    positions = [result.stdout.index(f" {name} ") for name in TAKE_PROFIT_PARAMS]
+    positions = [result.stdout.index(f"\n{name} ") for name in TAKE_PROFIT_PARAMS]
     assert positions == sorted(positions)
     assert "exg-8qlFURem51pQl0RiEwt11X" in result.stdout
     assert result.stderr == ""

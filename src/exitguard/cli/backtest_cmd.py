@@ -12,8 +12,6 @@ Exit status: 0 done, 2 bad input (the message names the option or field and the 
 from __future__ import annotations
 
 import math
-import os
-import sys
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -24,7 +22,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from exitguard.cli.inputs import file_problem
-from exitguard.cli.tables import Col, Rows
+from exitguard.cli.tables import Col, Rows, stdout_console
 
 if TYPE_CHECKING:
     from exitguard.backtest.entries import Entries, SideMode
@@ -63,64 +61,100 @@ def _usage(option: str, message: str) -> NoReturn:
 Trades = Annotated[
     list[Path] | None,
     typer.Option(
-        "--trades", help="trades/aggTrades files (zip or CSV, repeatable).", show_default=False
+        "--trades",
+        metavar="FILE",
+        help="trades/aggTrades files (zip or CSV, repeatable).",
+        show_default=False,
     ),
 ]
 Mark = Annotated[
     list[Path] | None,
     typer.Option(
-        "--mark", help="markPriceKlines files (needed for --source mark).", show_default=False
+        "--mark",
+        metavar="FILE",
+        help="markPriceKlines files (needed for --source mark).",
+        show_default=False,
     ),
 ]
 Book = Annotated[
     list[Path] | None,
     typer.Option(
         "--book",
+        metavar="FILE",
         help="USD-M bookTicker files: fill at bid/ask instead of the next trade.",
         show_default=False,
     ),
 ]
 Tick = Annotated[
-    str | None, typer.Option("--tick", help="price tick (default: the trades' resolution).")
+    str | None,
+    typer.Option("--tick", metavar="PRICE", help="price tick (default: the trades' resolution)."),
 ]
-EntriesCsv = Annotated[Path | None, typer.Option("--entries", help="CSV of time,side,size.")]
+EntriesCsv = Annotated[
+    Path | None, typer.Option("--entries", metavar="CSV", help="CSV of time,side,size.")
+]
 Every = Annotated[
     str | None,
     typer.Option(
         "--every",
+        metavar="DURATION",
         help="one entry every DURATION (30s, 15m, 1h, 1d; 1h when no entry option is given).",
     ),
 ]
-RandomN = Annotated[int | None, typer.Option("--random", help="N entries at seeded random times.")]
-Seed = Annotated[int, typer.Option("--seed", help="seed for --random.")]
-SideOpt = Annotated[str, typer.Option("--side", help="generated entries: long, short or both.")]
-Size = Annotated[str, typer.Option("--size", help="generated entries' size (base asset).")]
+RandomN = Annotated[
+    int | None, typer.Option("--random", metavar="N", help="N entries at seeded random times.")
+]
+Seed = Annotated[int, typer.Option("--seed", metavar="N", help="seed for --random.")]
+SideOpt = Annotated[
+    str,
+    typer.Option(
+        "--side", metavar="long|short|both", help="generated entries: long, short or both."
+    ),
+]
+Size = Annotated[
+    str, typer.Option("--size", metavar="QTY", help="generated entries' size (base asset).")
+]
 Fill = Annotated[
     str,
     typer.Option(
-        "--fill", help="market exits fill at the next print (next) or the touching price (touch)."
+        "--fill",
+        metavar="next|touch",
+        help="market exits fill at the next print (next) or the touching price (touch).",
     ),
 ]
 Slippage = Annotated[
-    int, typer.Option("--slippage-bps", help="adverse slippage on every market fill.")
+    int,
+    typer.Option("--slippage-bps", metavar="BPS", help="adverse slippage on every market fill."),
 ]
 TakerFee = Annotated[
-    str, typer.Option("--taker-fee-bps", help="taker fee in bps (entries, market exits).")
+    str,
+    typer.Option(
+        "--taker-fee-bps", metavar="BPS", help="taker fee in bps (entries, market exits)."
+    ),
 ]
 MakerFee = Annotated[
-    str, typer.Option("--maker-fee-bps", help="maker fee in bps (rested stop-limits).")
+    str,
+    typer.Option("--maker-fee-bps", metavar="BPS", help="maker fee in bps (rested stop-limits)."),
 ]
 StopLimit = Annotated[
     int | None,
     typer.Option(
-        "--stop-limit-bps", help="make the stop a STOP limit order this far beyond its trigger."
+        "--stop-limit-bps",
+        metavar="BPS",
+        help="make the stop a STOP limit order this far beyond its trigger.",
     ),
 ]
-Report = Annotated[Path, typer.Option("--report", help="report folder (JSON, CSV, PNG).")]
+Report = Annotated[
+    Path, typer.Option("--report", metavar="DIR", help="report folder (JSON, CSV, PNG).")
+]
+AsJson = Annotated[
+    bool, typer.Option("--json", help="Print the report's results.json instead of the table.")
+]
 ChartPolicy = Annotated[
     str,
     typer.Option(
-        "--chart-policy", help="policy charted and listed trade by trade: best, worst or an index."
+        "--chart-policy",
+        metavar="best|worst|INDEX",
+        help="policy charted and listed trade by trade: best, worst or an index.",
     ),
 ]
 
@@ -216,6 +250,8 @@ def _entries(
         _usage("/".join(given), "give one source of entries")
     start, end = int(market.fills.time_ms[0]), int(market.fills.time_ms[-1])
     size_value = _decimal("--size", size)
+    if size_value <= 0:
+        _usage("--size", f"must be a positive quantity of the base asset, got {size}")
     if side not in ("long", "short", "both"):
         _usage("--side", f"must be long, short or both, got {side!r}")
     mode = cast("SideMode", side)
@@ -240,13 +276,6 @@ def _execution(fill: str, slippage: int, taker: str, maker: str) -> Any:
             _decimal("--maker-fee-bps", maker),
         ).validate()
     )
-
-
-def _console() -> Console:
-    """Stdout console; piped output gets a wide table instead of rich's 80-column default."""
-    if sys.stdout.isatty() or os.environ.get("COLUMNS"):
-        return Console()
-    return Console(width=160)
 
 
 def _progress(console: Console, label: str) -> Progress:
@@ -327,10 +356,16 @@ def _finish(
     params: list[str],
     top: int,
     heatmap: tuple[str, str] | None,
+    as_json: bool = False,
 ) -> None:
-    _table(result, params, top, chosen).print(console)
+    replaced = (report / "results.json").exists()
     files = result.write(report, chosen, heatmap)
-    console.print(f"report: {report} ({', '.join(p.name for p in files)})")
+    if as_json:
+        typer.echo((report / "results.json").read_text(encoding="utf-8"))
+        return
+    _table(result, params, top, chosen).print(console)
+    note = "; the previous report there was replaced" if replaced else ""
+    console.print(f"report: {report} ({', '.join(p.name for p in files)}){note}")
 
 
 # --- commands ---------------------------------------------------------------------------------
@@ -341,13 +376,22 @@ def backtest_command(
     mark: Mark = None,
     book: Book = None,
     source: Annotated[
-        str, typer.Option("--source", help="trigger source: contract or mark.")
+        str, typer.Option("--source", metavar="contract|mark", help="trigger source.")
     ] = "contract",
-    stop_bps: Annotated[int, typer.Option("--stop-bps", help="stop-loss distance (0: none).")] = 0,
-    tp_bps: Annotated[int, typer.Option("--tp-bps", help="take-profit distance (0: none).")] = 0,
-    trail_bps: Annotated[int, typer.Option("--trail-bps", help="trailing callback (0: none).")] = 0,
+    stop_bps: Annotated[
+        int, typer.Option("--stop-bps", metavar="BPS", help="stop-loss distance (0: none).")
+    ] = 0,
+    tp_bps: Annotated[
+        int, typer.Option("--tp-bps", metavar="BPS", help="take-profit distance (0: none).")
+    ] = 0,
+    trail_bps: Annotated[
+        int, typer.Option("--trail-bps", metavar="BPS", help="trailing callback (0: none).")
+    ] = 0,
     activation_bps: Annotated[
-        int, typer.Option("--activation-bps", help="trailing activation distance (0: at once).")
+        int,
+        typer.Option(
+            "--activation-bps", metavar="BPS", help="trailing activation distance (0: at once)."
+        ),
     ] = 0,
     stop_limit_bps: StopLimit = None,
     tick: Tick = None,
@@ -362,12 +406,15 @@ def backtest_command(
     taker_fee_bps: TakerFee = "0",
     maker_fee_bps: MakerFee = "0",
     report: Report = Path("exitguard-report/backtest"),
+    as_json: AsJson = False,
 ) -> None:
     """Replay one exit policy event by event through the venue's trigger rules."""
     from exitguard.backtest.model import ExitPolicy
     from exitguard.backtest.run import run_backtest
 
     src = _source(source)
+    if stop_bps == tp_bps == trail_bps == 0:
+        _usage("--stop-bps", "no exit to test: give --stop-bps, --tp-bps or --trail-bps")
     policy = _build(
         lambda: ExitPolicy(
             stop_bps, tp_bps, trail_bps, activation_bps, src, stop_limit_bps
@@ -376,7 +423,7 @@ def backtest_command(
     execution = _execution(fill, slippage_bps, taker_fee_bps, maker_fee_bps)
     markets = _load(trades, mark, book, {src}, tick)
     entry_set = _entries(markets[src], entries, every, random_count, seed, side, size)
-    console = _console()
+    console = stdout_console()
     with _progress(Console(stderr=True), "replay") as bar:
         task = bar.add_task("replay", total=len(markets[src].path))
         result = _build(
@@ -389,7 +436,7 @@ def backtest_command(
             )
         )
     params = ["stop_bps", "take_profit_bps", "trail_bps", "activation_bps", "source"]
-    _finish(result, console, report, 0, params, 1, None)
+    _finish(result, console, report, 0, params, 1, None, as_json)
 
 
 def sweep_command(
@@ -397,15 +444,26 @@ def sweep_command(
     mark: Mark = None,
     book: Book = None,
     source: Annotated[
-        str, typer.Option("--source", help="trigger sources: contract, mark or contract,mark.")
+        str,
+        typer.Option("--source", metavar="contract|mark|contract,mark", help="trigger sources."),
     ] = "contract",
     stop_bps: Annotated[
-        str, typer.Option("--stop-bps", help="stop distances: 50,100 or 50:500:50.")
+        str,
+        typer.Option(
+            "--stop-bps", metavar="BPS,...|A:B:STEP", help="stop distances: 50,100 or 50:500:50."
+        ),
     ] = "0",
-    tp_bps: Annotated[str, typer.Option("--tp-bps", help="take-profit distances.")] = "0",
-    trail_bps: Annotated[str, typer.Option("--trail-bps", help="trailing callbacks.")] = "0",
+    tp_bps: Annotated[
+        str, typer.Option("--tp-bps", metavar="BPS,...|A:B:STEP", help="take-profit distances.")
+    ] = "0",
+    trail_bps: Annotated[
+        str, typer.Option("--trail-bps", metavar="BPS,...|A:B:STEP", help="trailing callbacks.")
+    ] = "0",
     activation_bps: Annotated[
-        str, typer.Option("--activation-bps", help="trailing activation distances.")
+        str,
+        typer.Option(
+            "--activation-bps", metavar="BPS,...|A:B:STEP", help="trailing activation distances."
+        ),
     ] = "0",
     stop_limit_bps: StopLimit = None,
     tick: Tick = None,
@@ -419,20 +477,35 @@ def sweep_command(
     slippage_bps: Slippage = 0,
     taker_fee_bps: TakerFee = "0",
     maker_fee_bps: MakerFee = "0",
-    executor: Annotated[str, typer.Option("--executor", help="local, processes or ray.")] = "local",
-    chunk_size: Annotated[int, typer.Option("--chunk-size", help="policies per chunk.")] = 64,
+    executor: Annotated[
+        str, typer.Option("--executor", metavar="local|processes|ray", help="where the grid runs.")
+    ] = "local",
+    chunk_size: Annotated[
+        int, typer.Option("--chunk-size", metavar="N", help="policies per chunk.")
+    ] = 64,
     workers: Annotated[
-        int | None, typer.Option("--workers", help="processes (default: cores).")
+        int | None, typer.Option("--workers", metavar="N", help="processes (default: cores).")
     ] = None,
     ray_address: Annotated[
-        str | None, typer.Option("--ray-address", help="Ray cluster (default: a local instance).")
+        str | None,
+        typer.Option(
+            "--ray-address", metavar="ADDRESS", help="Ray cluster (default: a local instance)."
+        ),
     ] = None,
     heatmap: Annotated[
-        str | None, typer.Option("--heatmap", help="two parameters, e.g. stop_bps,take_profit_bps.")
+        str | None,
+        typer.Option(
+            "--heatmap",
+            metavar="PARAM,PARAM",
+            help="two parameters, e.g. stop_bps,take_profit_bps.",
+        ),
     ] = None,
     chart_policy: ChartPolicy = "best",
-    top: Annotated[int, typer.Option("--top", help="table rows (best net PnL first).")] = 20,
+    top: Annotated[
+        int, typer.Option("--top", metavar="N", help="table rows (best net PnL first).")
+    ] = 20,
     report: Report = Path("exitguard-report/sweep"),
+    as_json: AsJson = False,
 ) -> None:
     """Evaluate a grid of exit policies with the vectorised kernel (same rules as backtest)."""
     from exitguard.backtest.report import POLICY_PARAMS
@@ -469,7 +542,7 @@ def sweep_command(
     entry_set = _entries(
         next(iter(markets.values())), entries, every, random_count, seed, side, size
     )
-    console = _console()
+    console = stdout_console()
     with _progress(Console(stderr=True), "sweep") as bar:
         task = bar.add_task("sweep", total=len(grid))
         result = _build(
@@ -489,4 +562,4 @@ def sweep_command(
     if axes is None and len(params) >= 2:
         axes = (params[0], params[1])
     chosen = _build(lambda: choose_policy(result, chart_policy))
-    _finish(result, console, report, chosen, params, top, axes)
+    _finish(result, console, report, chosen, params, top, axes, as_json)

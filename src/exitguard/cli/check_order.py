@@ -18,9 +18,9 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
-from rich.table import Table
 from rich.text import Text
 
+from exitguard.cli.tables import Col, Rows
 from exitguard.domain import (
     CheckResult,
     Dialect,
@@ -220,10 +220,10 @@ def _render(console: Console, result: CheckResult, symbol: str | None) -> None:
     subject = f"{result.kind.value} order" + (f" for {symbol}" if symbol else "")
     if result.ok:
         console.print(Text.assemble(("VALID", "bold green"), f" {subject}"))
-        table = Table("parameter", "value", show_edge=False)
+        table = Rows("", [Col("parameter"), Col("value", number=True)])
         for name, value in (result.params or {}).items():
-            table.add_row(Text(name), Text(value))
-        console.print(table)
+            table.add(name, value)
+        table.print(console)
     else:
         n = len(result.violations)
         console.print(
@@ -231,15 +231,10 @@ def _render(console: Console, result: CheckResult, symbol: str | None) -> None:
                 ("INVALID", "bold red"), f" {subject}: {n} violation{'s' if n != 1 else ''}"
             )
         )
-        table = Table("code", "field", "rule", "message", show_edge=False)
+        table = Rows("", [Col("code", number=True), Col("field"), Col("rule"), Col("message")])
         for v in result.violations:
-            table.add_row(
-                Text(str(v.code)),
-                Text(v.field if v.field is not None else "—"),
-                Text(v.rule),
-                Text(v.message, overflow="fold"),
-            )
-        console.print(table)
+            table.add(str(v.code), v.field if v.field is not None else "—", v.rule, v.message)
+        table.print(console)
     if result.adjustments:
         console.print("Quantisation adjustments:")
         for a in result.adjustments:

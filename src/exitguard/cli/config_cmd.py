@@ -36,6 +36,7 @@ app = typer.Typer(
     help="The configuration: exitguard.toml plus environment variables.",
     no_args_is_help=True,
     add_completion=False,
+    rich_markup_mode=None,  # click's plain help and one-line errors (cli/main.py)
     pretty_exceptions_show_locals=False,
 )
 

@@ -12,16 +12,16 @@ Paths go to stdout (one per line, for scripts); progress and notes go to stderr.
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, NoReturn, cast
 
 import typer
-from rich.console import Console
-from rich.table import Table as RichTable
 
 from exitguard.cli.inputs import file_problem
+from exitguard.cli.tables import Col, Rows, stdout_console
 from exitguard.data.fetch import DataFetchError, fetch_archives
 from exitguard.data.names import INTERVALS, KLINE_TYPES, MARKET_TYPES, DataType
 from exitguard.data.read import DataFileError, Table, read_table
@@ -36,6 +36,7 @@ app = typer.Typer(
     help="Binance public history (data.binance.vision): fetch, synthesise, inspect.",
     no_args_is_help=True,
     add_completion=False,
+    rich_markup_mode=None,  # click's plain help and one-line errors (cli/main.py)
     pretty_exceptions_show_locals=False,
 )
 
@@ -95,9 +96,14 @@ _FETCH_TYPES = ("aggTrades", "trades", "klines", "markPriceKlines", "bookTicker"
 @app.command("fetch")
 def fetch(
     symbol: Annotated[str, typer.Argument(help="Symbol as published, e.g. BTCUSDT.")],
-    market: Annotated[str, typer.Option("--market", help="spot or um (USD-M futures).")],
+    market: Annotated[
+        str, typer.Option("--market", metavar="spot|um", help="spot or um (USD-M futures).")
+    ],
     data_type: Annotated[
-        str, typer.Option("--type", help="aggTrades, trades, klines, markPriceKlines, bookTicker.")
+        str,
+        typer.Option(
+            "--type", metavar="TYPE", help="aggTrades, trades, klines, markPriceKlines, bookTicker."
+        ),
     ],
     start: Annotated[str, typer.Option("--from", help="First day, YYYY-MM-DD (UTC).")],
     end: Annotated[str, typer.Option("--to", help="Last day, YYYY-MM-DD (inclusive).")],
@@ -147,9 +153,14 @@ def fetch(
 @app.command("synth")
 def synth(
     symbol: Annotated[str, typer.Argument(help="Symbol, e.g. BTCUSDT (grids from exchangeInfo).")],
-    market: Annotated[str, typer.Option("--market", help="spot or um (USD-M futures).")],
+    market: Annotated[
+        str, typer.Option("--market", metavar="spot|um", help="spot or um (USD-M futures).")
+    ],
     data_type: Annotated[
-        str, typer.Option("--type", help="aggTrades, trades, klines, markPriceKlines, bookTicker.")
+        str,
+        typer.Option(
+            "--type", metavar="TYPE", help="aggTrades, trades, klines, markPriceKlines, bookTicker."
+        ),
     ],
     start: Annotated[str, typer.Option("--from", help="First day, YYYY-MM-DD (UTC).")],
     out: Annotated[Path, typer.Option("--out", help="Output directory (published layout).")],
@@ -208,6 +219,33 @@ def _when(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
+def _summary_json(table: Table) -> dict[str, object]:
+    """The same facts as ``_summary``, as values (times in UTC ms, prices as decimal text)."""
+    if "open_time_ms" in table.columns:
+        t0, t1, lo, hi = (table.col(c) for c in ("open_time_ms", "close_time_ms", "low", "high"))
+    elif table.data_type == "bookTicker":
+        t0 = t1 = table.col("time_ms")
+        lo, hi = table.col("bid"), table.col("ask")
+    else:
+        t0 = t1 = table.col("time_ms")
+        lo = hi = table.col("price")
+    empty = table.rows == 0
+    return {
+        "file": str(table.path),
+        "type": table.data_type,
+        "market": table.market,
+        "rows": table.rows,
+        "first_ms": None if empty else int(t0.min()),
+        "last_ms": None if empty else int(t1.max()),
+        "low": None if empty else str(units_to_decimal(int(lo.min()), table.price_exp)),
+        "high": None if empty else str(units_to_decimal(int(hi.max()), table.price_exp)),
+        "price_decimals": table.price_exp,
+        "time_unit": table.time_unit,
+        "header": bool(table.header),
+        "checksum_verified": bool(table.checksum_verified),
+    }
+
+
 def _summary(table: Table) -> list[str]:
     if "open_time_ms" in table.columns:
         t0, t1 = table.col("open_time_ms"), table.col("close_time_ms")
@@ -244,22 +282,34 @@ def _summary(table: Table) -> list[str]:
 def info(
     paths: Annotated[list[Path], typer.Argument(help="Archives (.zip) or CSV files.")],
     market: Annotated[
-        str | None, typer.Option("--market", help="spot or um, when the path does not say.")
+        str | None, typer.Option("--market", metavar="spot|um", help="When the path does not say.")
     ] = None,
     data_type: Annotated[
-        str | None, typer.Option("--type", help="The data type, when the path does not say.")
+        str | None,
+        typer.Option("--type", metavar="TYPE", help="The data type, when the path does not say."),
     ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """Rows, time span (UTC), price range and detected timestamp unit of each file."""
     mkt = _market(market) if market is not None else None
     kind: DataType | None = None
     if data_type is not None:
         kind = _type(data_type, mkt or "um", _FETCH_TYPES)
-    out = RichTable(title="data.binance.vision files")
-    for col in ("file", "type", "market", "rows", "time span (UTC)", "price range"):
-        out.add_column(col, overflow="fold", justify="right" if col == "rows" else "left")
-    for col in ("decimals", "time unit", "header", "checksum"):
-        out.add_column(col, no_wrap=True)
+    names = (
+        "file",
+        "type",
+        "market",
+        "rows",
+        "time span (UTC)",
+        "price range",
+        "decimals",
+        "time unit",
+        "header",
+        "checksum",
+    )
+    numeric = {"rows", "time span (UTC)", "price range", "decimals"}
+    out = Rows("data.binance.vision files", [Col(n, number=n in numeric) for n in names])
+    docs = []
     for path in paths:
         if (problem := file_problem(path)) is not None:
             _usage("PATHS", problem)
@@ -267,8 +317,9 @@ def info(
             table = read_table(path, kind, mkt)
         except (DataFileError, MarketDataError) as exc:
             _fail(str(exc))
-        out.add_row(*_summary(table))
-    console = Console()
-    if not console.is_terminal:
-        console = Console(width=200)  # piped: one row per line rather than the 80-column default
-    console.print(out)
+        out.add(*_summary(table))
+        docs.append(_summary_json(table))
+    if as_json:
+        typer.echo(json.dumps(docs, indent=2))
+        return
+    out.print(stdout_console())

@@ -88,7 +88,9 @@ def load_command(name: str) -> click.Command:
     spec = COMMANDS[name]
     target: Any = getattr(importlib.import_module(spec.module), spec.attribute)
     if not isinstance(target, typer.Typer):
-        single = typer.Typer(add_completion=False, pretty_exceptions_show_locals=False)
+        single = typer.Typer(
+            add_completion=False, pretty_exceptions_show_locals=False, rich_markup_mode=None
+        )
         single.command(name)(target)
         target = single
     command = typer.main.get_command(target)
@@ -131,6 +133,9 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_show_locals=False,
+    # Click's plain help (choices shown as <a|b>, no "<bool>" on flags) and plain one-line
+    # usage errors ("Error: Invalid value for '--out': ...") instead of rich panels.
+    rich_markup_mode=None,
 )
 
 

@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
+from exitguard.cli.tables import Col, Rows
 from exitguard.config import Config, ConfigError, load_config
 from exitguard.config.modes import ExecutionMode, UrlKey
 from exitguard.logs import LOG_FORMATS, LOG_LEVELS, configure_logging, get_logger
@@ -214,13 +214,14 @@ def _option(name: str, value: str, allowed: tuple[str, ...]) -> str:
 def run_command(
     config: ConfigOption = None,
     log_level: Annotated[
-        str, typer.Option("--log-level", help="debug | info | warning | error.")
+        str, typer.Option("--log-level", metavar="debug|info|warning|error", help="Log level.")
     ] = "info",
     log_format: Annotated[
         str | None,
         typer.Option(
             "--log-format",
-            help="json | console (default: console when stderr is a terminal, json otherwise).",
+            metavar="json|console",
+            help="Default: console when stderr is a terminal, json otherwise.",
         ),
     ] = None,
 ) -> None:
@@ -309,11 +310,15 @@ def plan_command(
     if as_json:
         print(json.dumps(actions, indent=2))
         return
-    table = Table(title=f"plan ({cfg.mode.value})")
-    for col in ("action", "slot", "request", "reason"):
-        table.add_column(col, overflow="fold")  # wrap, never cut a price with "…"
+    if not actions:
+        Console().print("nothing to do: every managed position is protected")
+        return
+    table = Rows(
+        f"plan ({cfg.mode.value})",
+        [Col("action"), Col("slot"), Col("request", min_width=24), Col("reason", min_width=16)],
+    )
     for a in actions:
         params = a.get("params", {})
         summary = " ".join(f"{k}={v}" for k, v in params.items() if k != "algoType")
-        table.add_row(a["action"], a["slot"], summary, a["reason"])
-    Console().print(table if actions else "nothing to do: every managed position is protected")
+        table.add(a["action"], a["slot"], summary, a["reason"])
+    table.print(Console())

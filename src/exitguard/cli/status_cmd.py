@@ -23,7 +23,7 @@ import typer
 from rich.console import Console
 
 from exitguard.cli.run_cmd import ConfigOption, load_or_exit, store_refusals
-from exitguard.cli.tables import Col, Rows
+from exitguard.cli.tables import Col, Rows, at_step
 from exitguard.config import Config
 from exitguard.manager.exit_views import exit_view
 from exitguard.planner.model import ExitStatus
@@ -218,13 +218,17 @@ def live_positions(cfg: Config, timeout_s: float = 2.0) -> tuple[list[dict[str, 
     import urllib.error
     import urllib.request
 
-    from exitguard.service.auth import TOKEN_ENV, token_file_for
+    from exitguard.service.auth import TOKEN_ENV, token_file_for, url_file_for
 
     api = cfg.api
     if not api.enabled:
         return None, "the API is disabled ([api] enabled = false)"
-    host = "127.0.0.1" if api.host in ("0.0.0.0", "::") else api.host
-    url = f"http://{host}:{api.port}/api/v1/positions"
+    try:  # the running service's own URL (right even with port = 0)
+        base = url_file_for(cfg.state_db).read_text(encoding="utf-8").strip()
+    except OSError:
+        host = "127.0.0.1" if api.host in ("0.0.0.0", "::") else api.host
+        base = f"http://{host}:{api.port}"
+    url = f"{base}/api/v1/positions"
     token = os.environ.get(TOKEN_ENV, "")
     if not token:
         try:
@@ -243,6 +247,11 @@ def live_positions(cfg: Config, timeout_s: float = 2.0) -> tuple[list[dict[str, 
     if not isinstance(positions, list):
         return None, f"{url} answered an unexpected shape"
     return positions, url
+
+
+def _position_words(view: dict[str, Any]) -> str:
+    side = view["position_side"]
+    return f"{view['product']} {view['symbol']}" + ("" if side == "BOTH" else f" {side}")
 
 
 def _stop_distance(live: dict[str, Any]) -> str:
@@ -275,11 +284,11 @@ def render_status(report: dict[str, Any], console: Console) -> None:
         for view in report["positions"]:
             lp = live.get(view["position"], {})
             positions.add(
-                f"{view['product']} {view['symbol']} {view['position_side']}",
-                lp.get("size", ""),
-                lp.get("entry_price", ""),
-                lp.get("mark_price") or lp.get("last_price") or "",
-                lp.get("unrealized_pnl") or "",
+                _position_words(view),
+                at_step(lp.get("size")),
+                at_step(lp.get("entry_price")),
+                at_step(lp.get("mark_price") or lp.get("last_price")),
+                at_step(lp.get("unrealized_pnl")),
                 _stop_distance(lp),
                 view["text"],
                 style="" if view["protection"] == "protected" else "bold red",
@@ -291,7 +300,7 @@ def render_status(report: dict[str, Any], console: Console) -> None:
         )
         for view in report["positions"]:
             positions.add(
-                f"{view['product']} {view['symbol']} {view['position_side']}",
+                _position_words(view),
                 view["text"],
                 ", ".join(view["open_exits"]),
                 style="" if view["protection"] == "protected" else "bold red",
@@ -309,14 +318,13 @@ def render_status(report: dict[str, Any], console: Console) -> None:
     exits = Rows(
         f"exits in {report['state_db']}",
         [
-            Col("exit"),
+            Col("exit", min_width=18),
             Col("type"),
-            Col("side"),
-            Col("qty", number=True),
+            Col("side qty", number=True),
             Col("trigger", number=True),
             Col("limit", number=True),
             Col("state"),
-            Col("reason"),
+            Col("reason", min_width=24),
         ],
     )
     for e in report["exits"]:
@@ -327,12 +335,13 @@ def render_status(report: dict[str, Any], console: Console) -> None:
             start = trailing.get("activation_price")
             trigger = f"{trailing['callback_rate']}%" + (f" from {start}" if start else "")
         exits.add(
-            f"{product} {symbol} {'' if side == 'BOTH' else side} {e['role']}\n{e['client_id']}",
+            # The id abbreviated (whole in --json): ten characters tell exits apart.
+            f"{product} {symbol} {'' if side == 'BOTH' else side} {e['role']} "
+            f"{e['client_id'][:10]}…",
             e["type"],
-            e["side"],
-            e["quantity"] or ("close" if e.get("close_position") else ""),
-            trigger,
-            e["limit_price"] or "",
+            f"{e['side']} {at_step(e['quantity']) or ('all' if e.get('close_position') else '')}",
+            at_step(trigger),
+            at_step(e["limit_price"]),
             e["status"].lower(),
             e["reason"],
         )

@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-__all__ = ["Col", "Rows", "at_step", "bundled_steps"]
+__all__ = ["Col", "Rows", "at_step", "bundled_steps", "stdout_console"]
 
 _WORD_MAX = 20  # a text column keeps its longest word whole up to this length, then folds it
 _CELL_PAD = 3  # padding and the rule between two columns of a SIMPLE_HEAD table
@@ -31,6 +31,7 @@ class Col:
 
     name: str
     number: bool = False
+    min_width: int = 0  # a text column narrower than this would fold too often to read
 
 
 @dataclass(slots=True)
@@ -52,7 +53,7 @@ class Rows:
         """Each column's narrowest width: a number's full length; a text's longest word."""
         return [
             max(
-                [len(c.name) if c.number else _longest_word(c.name)]
+                [len(c.name) if c.number else max(_longest_word(c.name), c.min_width)]
                 + [_longest_line(r[i]) if c.number else _longest_word(r[i]) for r in self.rows]
             )
             for i, c in enumerate(self.columns)
@@ -102,7 +103,7 @@ class Rows:
 
     def _fitted(self, width: int) -> list[int]:
         """Column widths within ``width``: numbers at full length; the text columns narrowed,
-        widest slack first, down to their longest word (``fits`` said that is enough)."""
+        widest first, down to their longest word (``fits`` said that is enough)."""
         floor = self._widths()
         widths = [
             max([len(c.name), *(_longest_line(r[i]) for r in self.rows)])
@@ -110,10 +111,14 @@ class Rows:
         ]
         room = width - _CELL_PAD * (len(self.columns) - 1) - _EDGES
         while sum(widths) > room:
-            slack, i = max((w - f, i) for i, (w, f) in enumerate(zip(widths, floor, strict=True)))
-            if slack <= 0:
+            # The widest text column that can still give a character gives it: long columns
+            # fold before short ones do.
+            shrinkable = [
+                (w, i) for i, (w, f) in enumerate(zip(widths, floor, strict=True)) if w > f
+            ]
+            if not shrinkable:
                 break
-            widths[i] -= 1
+            widths[max(shrinkable)[1]] -= 1
         return widths
 
     def _table(self, width: int) -> Table:
@@ -189,3 +194,14 @@ def bundled_steps(product: str, symbol: str) -> tuple[Any, Any]:
     if rules is None:
         return None, None
     return rules.price_filter.tick_size, rules.lot_size.step_size
+
+
+def stdout_console() -> Console:
+    """Standard output: the terminal's width; piped, ``$COLUMNS`` or else 200 columns (one row
+    per line for grep and less, rather than rich's 80-column default)."""
+    import os
+    import sys
+
+    if sys.stdout.isatty() or os.environ.get("COLUMNS"):
+        return Console()
+    return Console(width=200)

@@ -11,7 +11,14 @@ from pathlib import Path
 
 from exitguard.logs import register_secret
 
-__all__ = ["TOKEN_ENV", "TokenError", "check_token", "resolve_token", "token_file_for"]
+__all__ = [
+    "TOKEN_ENV",
+    "TokenError",
+    "check_token",
+    "resolve_token",
+    "token_file_for",
+    "url_file_for",
+]
 
 TOKEN_ENV = "EXITGUARD_API_TOKEN"
 _MIN_LENGTH = 16
@@ -27,6 +34,13 @@ def token_file_for(state_db: Path) -> Path:
     name = "exitguard" if str(state_db) == ":memory:" else state_db.name
     folder = Path(".") if str(state_db) == ":memory:" else state_db.parent
     return folder / f"{name}.api-token"
+
+
+def url_file_for(state_db: Path) -> Path:
+    """Where a running service writes its base URL (``exitguard status`` reads it: with
+    ``port = 0`` the port is known only once bound)."""
+    token = token_file_for(state_db)
+    return token.with_name(token.name.replace(".api-token", ".api-url"))
 
 
 def _read_token_file(path: Path) -> str | None:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .auth import resolve_token, token_file_for
+from .auth import resolve_token, token_file_for, url_file_for
 from .hub import EventHub
 from .server import ApiServer
 
@@ -82,6 +83,9 @@ async def start_service(config: Config, manager: ExitManager, venue: str) -> Run
         if notifier is not None:
             notifier.stop(1.0)
         raise
+    if str(config.state_db) != ":memory:":
+        with contextlib.suppress(OSError):  # a convenience for `exitguard status`, not a need
+            url_file_for(config.state_db).write_text(url + "\n", encoding="utf-8")
     return RunningService(server, hub, url, token_file, notifier)
 
 

@@ -44,6 +44,7 @@ app = typer.Typer(
     help="The Binance-compatible paper venue (USD-M and Spot) on loopback.",
     no_args_is_help=True,
     add_completion=False,
+    rich_markup_mode=None,  # click's plain help and one-line errors (cli/main.py)
     pretty_exceptions_show_locals=False,
 )
 
