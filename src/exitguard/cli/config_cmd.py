@@ -8,14 +8,13 @@ invalid configuration (every error with its path), 2 the file is missing, unread
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
+from exitguard.cli.tables import Col, Rows, stdout_console
 from exitguard.config import (
     Config,
     ConfigError,
@@ -84,19 +83,30 @@ def _describe(product: Product, policy: ProtectionPolicy) -> list[str]:
     return [sl, tp, tr, policy.on_immediate_trigger.value]
 
 
-def _policy_table(config: Config) -> Table:
-    table = Table(title="Effective policy per symbol", title_justify="left")
-    for column in ("product", "symbol", "stop-loss", "take-profit", "trailing", "if already past"):
-        table.add_column(column)
+def _policy_table(config: Config) -> Rows:
+    table = Rows(
+        "Effective policy per symbol",
+        [
+            Col(name)
+            for name in (
+                "product",
+                "symbol",
+                "stop-loss",
+                "take-profit",
+                "trailing",
+                "if already past",
+            )
+        ],
+    )
     for product in config.products:
         policies = config.policies[product]
         label = "default (built-in)" if policies.default_is_builtin else "default"
-        table.add_row(product.value, label, *_describe(product, policies.default))
+        table.add(product.value, label, *_describe(product, policies.default))
         listed = config.symbols.get(product)
         names = sorted(set(policies.symbols) | set(listed or ()))
         for name in names:
             own = name in policies.symbols
-            table.add_row(
+            table.add(
                 product.value,
                 name if own else f"{name} (default)",
                 *_describe(product, policies.for_symbol(name)),
@@ -142,7 +152,7 @@ def _summary(config: Config, console: Console) -> None:
         console.print(f"{key:<{width}}  {value}", markup=False, highlight=False)
     for issue in config.warnings:
         console.print(f"warning: {issue}", markup=False, highlight=False)
-    console.print(_policy_table(config))
+    _policy_table(config).print(console)
 
 
 def check_command(
@@ -176,7 +186,7 @@ def check_command(
         for issue in exc.issues:
             typer.echo(f"  {issue.path}: {issue.message}", err=True)
         raise typer.Exit(_EXIT_INVALID) from None
-    console = Console(width=None if sys.stdout.isatty() else 160)
+    console = stdout_console()
     problems = loaded.run_problems()
     console.print(f"{'NOT READY' if problems else 'OK'}: {label}", markup=False, highlight=False)
     _summary(loaded, console)

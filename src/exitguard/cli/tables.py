@@ -75,7 +75,7 @@ class Rows:
         for i in range(1, len(self.columns)):
             if self._need([*current, i]) <= width:
                 current.append(i)
-            elif len(current) > 1:
+            elif len(current) > 1 and self._need([0, i]) <= width:
                 groups.append(current)
                 current = [0, i]
             else:
