@@ -210,8 +210,7 @@ def _resolve_venue(
     }
     overrides = {**file_urls, **env_urls}
     wanted = [k for p in products for k in PRODUCT_URL_KEYS[p]]
-    if usdm_ws_api and Product.USDM in products:
-        wanted.append(UrlKey.USDM_WS_API)
+    ws_api_key = UrlKey.USDM_WS_API
     if mode.sends_to_binance:
         if venue in ("embedded", "external"):
             issues.add(
@@ -247,6 +246,9 @@ def _resolve_venue(
                 )
     if kind == "embedded":
         return kind, Endpoints()
+    # The WebSocket API's URL: required by the ws_api transport, known anyway on Binance.
+    if Product.USDM in products and (usdm_ws_api or ws_api_key in official):
+        wanted.insert(wanted.index(UrlKey.USDM_WS) + 1, ws_api_key)
     resolved: dict[UrlKey, str] = {}
     for key in wanted:
         url = overrides.get(key, official.get(key))
