@@ -188,6 +188,8 @@ async def test_manager_protects_over_ws_api_and_a_drop_mid_place_leaves_one_stop
     finally:
         await m.stop()
         m.store.close()
+        for scope in m.scopes.values():
+            await scope.ops.trader.close()  # type: ignore[union-attr]
 
 
 def test_config_transport_setting(tmp_path: Path) -> None:
