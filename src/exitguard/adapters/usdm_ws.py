@@ -44,7 +44,7 @@ from exitguard.domain.requests import AlgoOrderRequest, FuturesOrderRequest
 
 from .errors import ExchangeError, Transient, UnknownOutcome, error_for
 from .port import AlgoOrderSnapshot, OrderSnapshot
-from .rest_core import PrivateKey, sdk_call
+from .rest_core import PrivateKey
 from .sdk_client import convert
 from .usdm_convert import algo_snapshot, order_snapshot
 from .usdm_trader import SdkUsdmTrader
@@ -119,22 +119,8 @@ class WsUsdmTrader(SdkUsdmTrader):
     async def cancel_algo_order(self, client_algo_id: str) -> AlgoOrderSnapshot:
         """``algoOrder.cancel``, then the order read over REST (the cancel answer carries only
         ids; see :meth:`SdkUsdmTrader.cancel_algo_order`)."""
-        params = {"clientAlgoId": client_algo_id}
-        await self._ws("algoOrder.cancel", params)
-        rest = self._core.rest
-        try:
-            answer = await self._core.signed(
-                "GET", "/fapi/v1/algoOrder", params, sdk_call(rest.query_algo_order, params)
-            )
-        except ExchangeError as exc:
-            err = UnknownOutcome(
-                f"cancel of {client_algo_id} accepted, its state could not be read: {exc.msg}",
-                code=exc.code,
-                http_status=exc.http_status,
-            )
-        else:
-            return convert(algo_snapshot, answer, "algo order", self.redact)
-        raise err
+        await self._ws("algoOrder.cancel", {"clientAlgoId": client_algo_id})
+        return await self._state_after_cancel(client_algo_id)
 
     async def place_order(self, request: FuturesOrderRequest) -> OrderSnapshot:
         """``order.place`` (LIMIT, MARKET; the conditional types answer -4120 as on REST)."""
