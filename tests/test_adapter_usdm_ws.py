@@ -145,6 +145,13 @@ async def test_drop_mid_place_is_unknown_then_reconnects_and_logs_on(venue: Venu
         # The next request opens a new connection and logs on again (Ed25519: no signature).
         await t.place_algo_order(stop("exg-ws-next", "39000"))
         assert open_algo_ids(venue) == ["exg-ws-drop", "exg-ws-next"]
+        assert venue.ws_fapi.connections == 1 and venue.ws_fapi.logged_on == 1
+        # A connection the venue closes while idle is replaced before the next request is sent.
+        assert venue.ws_fapi.drop_connections() == 1
+        await until(lambda: venue.ws_fapi.connections == 0)
+        await asyncio.sleep(0.05)  # the client sees the close
+        await t.cancel_algo_order("exg-ws-next")
+        assert open_algo_ids(venue) == ["exg-ws-drop"] and venue.ws_fapi.logged_on == 1
     finally:
         await t.close()
 

@@ -133,6 +133,11 @@ class WsApiBase(Generic[S]):
     def connections(self) -> int:
         return len(self._sessions)
 
+    @property
+    def logged_on(self) -> int:
+        """How many connections are logged on (``session.logon``)."""
+        return sum(1 for s in self._sessions if s.logon is not None)
+
     async def stop(self) -> None:
         for sess in list(self._sessions):
             self._closing(sess)
