@@ -8,11 +8,15 @@
    manager's own cost, not the venue's.
 2. ``fill_to_exit``: entry fill -> protective exit accepted, on the paper venue over loopback
    with the official SDK (PAPER mode): the time from the venue's ACCOUNT_UPDATE for a new
-   position to the venue's answer accepting the stop (p50, p99 over N positions).
+   position to the venue's answer accepting the stop (p50, p99 over N positions), once per
+   ``transport``: ``rest`` (``POST /fapi/v1/algoOrder``) and ``ws_api`` (``algoOrder.place`` on
+   the USD-M WebSocket API), side by side. ``place_roundtrip`` isolates the trader's share:
+   ``place_algo_order`` sent -> acceptance read, per transport.
 3. ``hydration``: startup with 200 open algo orders across 50 symbols: REST hydration plus
    reconciliation plus a planning pass that finds nothing to do.
 
-Goals (issue 5): >= 50,000 events/s; fill -> exit p99 < 50 ms; hydration < 1 s.
+Goals: >= 50,000 events/s; fill -> exit p99 < 50 ms (REST); fill -> exit p99 < 1 ms over the
+WebSocket API on loopback; hydration < 1 s.
 """
 
 from __future__ import annotations
@@ -199,21 +203,33 @@ async def main(argv: list[str]) -> int:
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--batch", type=int, default=50)
     parser.add_argument("--quick", action="store_true", help="smaller runs (CI smoke)")
+    parser.add_argument(
+        "--transport",
+        choices=["rest", "ws_api", "both"],
+        default="both",
+        help="how the fill -> exit benchmark places exits (default: both, side by side)",
+    )
     args = parser.parse_args(argv)
     n = 5_000 if args.quick else args.events
     out: dict[str, Any] = {"intake": await bench_intake(n, args.batch)}
+    transports = ["rest", "ws_api"] if args.transport == "both" else [args.transport]
     try:
-        from manager_venue import bench_fill_to_exit, bench_hydration
+        from manager_venue import bench_fill_to_exit, bench_hydration, bench_place_roundtrip
 
-        out["fill_to_exit"] = await bench_fill_to_exit(10 if args.quick else 100)
+        samples = 10 if args.quick else 100
+        out["fill_to_exit"] = {t: await bench_fill_to_exit(samples, t) for t in transports}
+        out["place_roundtrip"] = {t: await bench_place_roundtrip(samples, t) for t in transports}
         out["hydration"] = await bench_hydration()
     except ImportError:
         pass
     out["goals"] = {
         "events_per_s_ge_50k": out["intake"]["events_per_s"] >= 50_000,
     }
-    if "fill_to_exit" in out:
-        out["goals"]["fill_to_exit_p99_lt_50ms"] = out["fill_to_exit"]["p99_ms"] < 50
+    fill = out.get("fill_to_exit", {})
+    if "rest" in fill:
+        out["goals"]["fill_to_exit_p99_lt_50ms"] = fill["rest"]["p99_ms"] < 50
+    if "ws_api" in fill:
+        out["goals"]["fill_to_exit_ws_api_p99_lt_1ms"] = fill["ws_api"]["p99_ms"] < 1
     if "hydration" in out:
         out["goals"]["hydration_lt_1s"] = out["hydration"]["seconds"] < 1
     print(json.dumps(out, indent=2))

@@ -2,6 +2,8 @@
 
 Both run the real manager (PAPER mode, the official SDK adapters) against the paper venue in
 this process, so the figures include HTTP, signing, the venue and the private stream.
+``transport`` picks how exits are placed: ``"rest"`` (``POST /fapi/v1/algoOrder``) or
+``"ws_api"`` (``algoOrder.place`` on ``/ws-fapi/v1``, :class:`WsUsdmTrader`).
 """
 
 from __future__ import annotations
@@ -15,7 +17,10 @@ from typing import Any
 
 from exitguard.adapters.usdm_reader import SdkUsdmReader
 from exitguard.adapters.usdm_trader import SdkUsdmTrader
-from exitguard.domain.enums import Product, Side
+from exitguard.adapters.usdm_ws import WsUsdmTrader
+from exitguard.domain.enums import AlgoOrderType, Product, Side
+from exitguard.domain.ids import ClientAlgoId
+from exitguard.domain.requests import AlgoOrderRequest
 from exitguard.manager.ops import UsdmOps
 from exitguard.manager.scope import ScopeConfig
 from exitguard.manager.service import ExitManager
@@ -25,16 +30,27 @@ from exitguard.store.exits import ExitStore
 STOP_ONLY = ProtectionPolicy(stop_loss=StopLossPolicy(Distance(percent=Decimal(2))))
 
 
-def _manager(venue: Any, db: Path, on_event: Any = None) -> ExitManager:
+def _trader(venue: Any, transport: str = "rest") -> SdkUsdmTrader:
+    if transport == "ws_api":
+        return WsUsdmTrader(
+            rest_url=venue.rest_url,
+            ws_api_url=venue.ws_api_url,
+            api_key=venue.api_key,
+            api_secret=venue.api_secret,
+        )
+    return SdkUsdmTrader(
+        rest_url=venue.rest_url, api_key=venue.api_key, api_secret=venue.api_secret
+    )
+
+
+def _manager(venue: Any, db: Path, on_event: Any = None, transport: str = "rest") -> ExitManager:
     reader = SdkUsdmReader(
         rest_url=venue.rest_url,
         ws_streams_url=venue.ws_streams_url,
         api_key=venue.api_key,
         api_secret=venue.api_secret,
     )
-    trader = SdkUsdmTrader(
-        rest_url=venue.rest_url, api_key=venue.api_key, api_secret=venue.api_secret
-    )
+    trader = _trader(venue, transport)
     return ExitManager(
         [UsdmOps(reader, trader)],
         ExitStore(db),
@@ -48,7 +64,60 @@ def _pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-async def bench_fill_to_exit(n: int) -> dict[str, Any]:
+async def _close_traders(manager: ExitManager) -> None:
+    """The manager leaves its clients open; the WebSocket API trader holds a socket."""
+    for scope in manager.scopes.values():
+        trader = getattr(scope.ops, "trader", None)
+        if trader is not None:
+            await trader.close()
+
+
+def _stats(latencies: list[float], **extra: Any) -> dict[str, Any]:
+    return {
+        **extra,
+        "n": len(latencies),
+        "p50_ms": round(_pct(latencies, 0.5), 3),
+        "p99_ms": round(_pct(latencies, 0.99), 3),
+        "max_ms": round(max(latencies), 3),
+    }
+
+
+async def bench_place_roundtrip(n: int, transport: str = "rest") -> dict[str, Any]:
+    """The trader alone: ``place_algo_order`` sent -> the venue's acceptance read, n times (a
+    resting STOP_MARKET far from the price; cancelled over REST between samples, not timed)."""
+    from exitguard.domain.enums import Side as S
+    from exitguard.venue.clock import RealtimeClock
+    from exitguard.venue.server import Venue
+
+    latencies: list[float] = []
+    async with Venue(clock=RealtimeClock(), feed=None) as venue:
+        trader = _trader(venue, transport)
+        rest = SdkUsdmTrader(
+            rest_url=venue.rest_url, api_key=venue.api_key, api_secret=venue.api_secret
+        )
+        try:
+            for i in range(n + 5):  # the first 5 warm up (connect, logon, caches)
+                cid = f"bench-rt-{transport}-{i}"
+                request = AlgoOrderRequest(
+                    symbol="BTCUSDT",
+                    side=S.SELL,
+                    type=AlgoOrderType.STOP_MARKET,
+                    quantity=Decimal("0.01"),
+                    trigger_price=Decimal(10000),
+                    client_algo_id=ClientAlgoId(cid),
+                )
+                start = time.perf_counter()
+                await trader.place_algo_order(request)
+                if i >= 5:
+                    latencies.append((time.perf_counter() - start) * 1000)
+                await rest.cancel_algo_order(cid)
+        finally:
+            await trader.close()
+            await rest.close()
+    return _stats(latencies, transport=transport)
+
+
+async def bench_fill_to_exit(n: int, transport: str = "rest") -> dict[str, Any]:
     """Entry fill (the venue's ACCOUNT_UPDATE) -> the stop accepted by the venue, n times."""
     from exitguard.venue.clock import RealtimeClock
     from exitguard.venue.server import Venue
@@ -63,7 +132,7 @@ async def bench_fill_to_exit(n: int) -> dict[str, Any]:
     async with Venue(clock=RealtimeClock(), feed=None) as venue:
         account = venue.exchange.account_by_api_key(venue.api_key)
         with tempfile.TemporaryDirectory() as tmp:
-            manager = _manager(venue, Path(tmp) / "b.db", on_event)
+            manager = _manager(venue, Path(tmp) / "b.db", on_event, transport)
             await manager.start()
             scope = manager.scope(Product.USDM)
             for i in range(n):
@@ -81,12 +150,8 @@ async def bench_fill_to_exit(n: int) -> dict[str, Any]:
                 _ = i
             await manager.stop()
             manager.store.close()
-    return {
-        "n": n,
-        "p50_ms": round(_pct(latencies, 0.5), 2),
-        "p99_ms": round(_pct(latencies, 0.99), 2),
-        "max_ms": round(max(latencies), 2),
-    }
+            await _close_traders(manager)
+    return _stats(latencies, transport=transport)
 
 
 async def bench_hydration(n_symbols: int = 50) -> dict[str, Any]:

@@ -223,7 +223,7 @@ policy = 3
 [policy.usdm] | default = 3
     => policy.usdm.default: must be a table, got 3
 [managr]
-    => managr: unknown section; allowed: manager, urls, venue, policy, api, notifications
+    => managr: unknown section; allowed: manager, urls, venue, usdm, policy, api, notifications
 manager = 1
     => manager: must be a table, got 1
 [manager] | acount = 'x'
@@ -275,7 +275,7 @@ manager = 1
 [urls] | usdm_rest = 'http://127.0.0.1:99999'
     => urls.usdm_rest: is not a valid URL, got 'http://127.0.0.1:99999'
 [urls] | usdm_grpc = 'http://x'
-    => urls.usdm_grpc: unknown key; allowed keys: usdm_rest, usdm_ws, spot_rest, spot_ws_api, spot_ws_streams
+    => urls.usdm_grpc: unknown key; allowed keys: usdm_rest, usdm_ws, spot_rest, spot_ws_api, spot_ws_streams, usdm_ws_api
 """
 
 

@@ -263,8 +263,10 @@ def test_targets_are_checked_per_product_and_never_streams() -> None:
     refused = check(Product.USDM, OFFICIAL_URLS[ExecutionMode.TESTNET][UrlKey.USDM_REST])
     assert refused.reason.startswith(
         "target https://testnet.binancefuture.com:443 is not a LIVE usdm endpoint "
-        "(allowed: https://fapi.binance.com:443); override it with EXITGUARD_USDM_REST_URL"
+        "(allowed: https://fapi.binance.com:443, wss://ws-fapi.binance.com:443); override it "
+        "with EXITGUARD_USDM_REST_URL or EXITGUARD_USDM_WS_API_URL"
     )
+    assert check(Product.USDM, live[UrlKey.USDM_WS_API]).allowed  # the WebSocket API trades
     assert (
         check(Product.USDM, "garbage").reason
         == "target URL 'garbage' is not an absolute http(s)/ws(s) URL"

@@ -38,6 +38,10 @@ SDK surface used (``rest`` = ``DerivativesTradingUsdsFutures(config_rest_api=...
 | ``binance_common.models.ApiResponse`` (``.data()``) | - | - | every typed result |
 | ``binance_common.errors`` (base ``Error``): BadRequestError, UnauthorizedError, ForbiddenError, NotFoundError, TooManyRequestsError (``retry_after``), RateLimitBanError, ServerError, ClientError, NetworkError, RequiredError | - | - | error boundary (:mod:`.sdk_errors`) |
 
+With ``[usdm] transport = "ws_api"`` the placements and cancels go over the WebSocket API
+instead (:class:`.usdm_ws.WsUsdmTrader`: ``websocket_api.send_signed_message`` with
+``order.place``, ``order.cancel``, ``algoOrder.place``, ``algoOrder.cancel``; queries stay REST).
+
 Not used, on purpose: the SDK's ``websocket_streams`` client (the private stream uses aiohttp;
 why in :mod:`.usdm_stream`), the rest client's ``send_signed_request`` (broken in 18.0.1, see
 :mod:`.rest_core`), and SDK retries (``retries=0``).

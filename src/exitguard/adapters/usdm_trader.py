@@ -53,9 +53,15 @@ class SdkUsdmTrader(SdkTrader[UsdmRestCore]):
         params = {"clientAlgoId": client_algo_id}
         path = "/fapi/v1/algoOrder"
         await self._core.signed("DELETE", path, params, sdk_call(rest.cancel_algo_order, params))
+        return await self._state_after_cancel(client_algo_id)
+
+    async def _state_after_cancel(self, client_algo_id: str) -> AlgoOrderSnapshot:
+        """``GET /fapi/v1/algoOrder`` of an algo order whose cancel was just accepted."""
+        rest = self._core.rest
+        params = {"clientAlgoId": client_algo_id}
         try:
             answer = await self._core.signed(
-                "GET", path, params, sdk_call(rest.query_algo_order, params)
+                "GET", "/fapi/v1/algoOrder", params, sdk_call(rest.query_algo_order, params)
             )
         except ExchangeError as exc:
             # The cancel was accepted; only its result is unknown to us. The manager resolves

@@ -108,6 +108,7 @@ async def embedded_connection(config: Config) -> AsyncIterator[tuple[Connection,
         urls = {
             UrlKey.USDM_REST: venue.rest_url,
             UrlKey.USDM_WS: venue.ws_streams_url,
+            UrlKey.USDM_WS_API: venue.ws_api_url,
             UrlKey.SPOT_REST: venue.rest_url,
             UrlKey.SPOT_WS_API: venue.spot_ws_api_url,
         }

@@ -36,12 +36,12 @@ from .modes import (
     is_loopback_url,
 )
 from .policies import ProductPolicies, build_product_policies
-from .schema import ManagerSection, UrlsSection, VenueSection, validate_section
+from .schema import ManagerSection, UrlsSection, UsdmSection, VenueSection, validate_section
 
 __all__ = ["Config", "EmbeddedVenueSettings", "VenueKind", "load_config"]
 
 VenueKind = Literal["embedded", "external", "binance"]
-_TOP_LEVEL = ("manager", "urls", "venue", "policy", "api", "notifications")
+_TOP_LEVEL = ("manager", "urls", "venue", "usdm", "policy", "api", "notifications")
 # A key whose name contains one of these is a credential, wherever it is in the file.
 _CREDENTIAL_WORDS = (
     "secret",
@@ -100,6 +100,8 @@ class Config:
     source: Path | None = None
     warnings: tuple[ConfigIssue, ...] = ()
     spot_stream_auth: Literal["auto", "signature", "logon"] = "auto"
+    # [usdm] transport: place/cancel USD-M exits over REST or the WebSocket API.
+    usdm_transport: Literal["rest", "ws_api"] = "rest"
     api: ApiSettings = field(default_factory=ApiSettings)
     # [notifications] (exitguard.config.notifications); None when the section is absent.
     notifications: Any = None
@@ -221,13 +223,17 @@ def _resolve_venue(
     products: tuple[Product, ...],
     issues: IssueList,
     warnings: IssueList,
+    *,
+    usdm_ws_api: bool = False,
 ) -> tuple[VenueKind, Endpoints]:
-    """Which venue, and its URLs: the official table, then ``[urls]``, then the environment."""
+    """Which venue, and its URLs: the official table, then ``[urls]``, then the environment.
+    ``usdm_ws_api``: USD-M exits go over the WebSocket API, which needs its URL too."""
     source = {k: f"urls.{k.value}" for k in file_urls} | {
         k: f"env.{URL_ENV_VARS[k]}" for k in env_urls
     }
     overrides = {**file_urls, **env_urls}
     wanted = [k for p in products for k in PRODUCT_URL_KEYS[p]]
+    ws_api_key = UrlKey.USDM_WS_API
     if mode.sends_to_binance:
         if venue in ("embedded", "external"):
             issues.add(
@@ -263,16 +269,23 @@ def _resolve_venue(
                 )
     if kind == "embedded":
         return kind, Endpoints()
+    # The WebSocket API's URL: required by the ws_api transport, known anyway on Binance.
+    if Product.USDM in products and (usdm_ws_api or ws_api_key in official):
+        wanted.insert(wanted.index(UrlKey.USDM_WS) + 1, ws_api_key)
     resolved: dict[UrlKey, str] = {}
     for key in wanted:
         url = overrides.get(key, official.get(key))
         if url is None:
             env_name = URL_ENV_VARS[key]
-            product = next(p for p in products if key in PRODUCT_URL_KEYS[p])
+            product = next((p for p in products if key in PRODUCT_URL_KEYS[p]), None)
+            why = (
+                f"product {product.value} is enabled"
+                if product is not None
+                else "usdm.transport is 'ws_api'"
+            )
             issues.add(
                 f"urls.{key.value}",
-                f"required: the venue is external and product {product.value} is enabled "
-                f"(or set {env_name})",
+                f"required: the venue is external and {why} (or set {env_name})",
             )
             continue
         resolved[key] = url
@@ -312,6 +325,8 @@ def load_config(path: Path | None, env: Mapping[str, str]) -> Config:
     manager = validate_section(ManagerSection, raw.get("manager", {}), ("manager",), issues)
     urls = validate_section(UrlsSection, raw.get("urls", {}), ("urls",), issues)
     venue_section = validate_section(VenueSection, raw.get("venue", {}), ("venue",), issues)
+    usdm = validate_section(UsdmSection, raw.get("usdm", {}), ("usdm",), issues)
+    ws_api = usdm is not None and usdm.transport == "ws_api"
     api = load_api(raw.get("api"), issues)
     notifications = _load_notifications(raw.get("notifications"), issues)
     env_settings = read_env(env, issues, warnings)
@@ -342,7 +357,14 @@ def load_config(path: Path | None, env: Mapping[str, str]) -> Config:
 
     file_urls = {k: v for k in UrlKey if urls is not None and (v := getattr(urls, k.value))}
     kind, endpoints = _resolve_venue(
-        mode, mgr.venue, file_urls, env_settings.urls, products, issues, warnings
+        mode,
+        mgr.venue,
+        file_urls,
+        env_settings.urls,
+        products,
+        issues,
+        warnings,
+        usdm_ws_api=ws_api,
     )
     if kind != "embedded" and "venue" in raw:
         warnings.add("venue", f"ignored: the venue is {kind}, not the embedded paper venue")
@@ -375,6 +397,7 @@ def load_config(path: Path | None, env: Mapping[str, str]) -> Config:
         state_db=state_db,
         notional_cap=manager.notional_cap,
         spot_stream_auth=manager.spot_stream_auth,
+        usdm_transport=usdm.transport if usdm is not None else "rest",
         venue=kind,
         endpoints=endpoints,
         embedded_venue=EmbeddedVenueSettings(

@@ -82,6 +82,7 @@ class UrlKey(StrEnum):
 
     USDM_REST = "usdm_rest"
     USDM_WS = "usdm_ws"  # USD-M WebSocket streams (market + user data)
+    USDM_WS_API = "usdm_ws_api"  # USD-M WebSocket API (order methods; [usdm] transport)
     SPOT_REST = "spot_rest"
     SPOT_WS_API = "spot_ws_api"  # Spot WebSocket API (user data subscription, order methods)
     SPOT_WS_STREAMS = "spot_ws_streams"
@@ -95,6 +96,7 @@ URL_ENV_VARS: Mapping[UrlKey, str] = MappingProxyType(
     {
         UrlKey.USDM_REST: "EXITGUARD_USDM_REST_URL",
         UrlKey.USDM_WS: "EXITGUARD_USDM_WS_URL",
+        UrlKey.USDM_WS_API: "EXITGUARD_USDM_WS_API_URL",
         UrlKey.SPOT_REST: "EXITGUARD_SPOT_REST_URL",
         UrlKey.SPOT_WS_API: "EXITGUARD_SPOT_WS_API_URL",
         UrlKey.SPOT_WS_STREAMS: "EXITGUARD_SPOT_WS_STREAMS_URL",
@@ -113,7 +115,7 @@ PRODUCT_URL_KEYS: Mapping[Product, tuple[UrlKey, ...]] = MappingProxyType(
 # stream host is refused even in LIVE.
 MUTATING_URL_KEYS: Mapping[Product, tuple[UrlKey, ...]] = MappingProxyType(
     {
-        Product.USDM: (UrlKey.USDM_REST,),
+        Product.USDM: (UrlKey.USDM_REST, UrlKey.USDM_WS_API),
         Product.SPOT: (UrlKey.SPOT_REST, UrlKey.SPOT_WS_API),
     }
 )
@@ -132,6 +134,7 @@ OFFICIAL_URLS: Mapping[ExecutionMode, Mapping[UrlKey, str]] = MappingProxyType(
             {
                 UrlKey.USDM_REST: "https://fapi.binance.com",
                 UrlKey.USDM_WS: "wss://fstream.binance.com",
+                UrlKey.USDM_WS_API: "wss://ws-fapi.binance.com/ws-fapi/v1",
                 UrlKey.SPOT_REST: "https://api.binance.com",
                 UrlKey.SPOT_WS_API: "wss://ws-api.binance.com:443/ws-api/v3",
                 UrlKey.SPOT_WS_STREAMS: "wss://stream.binance.com:9443",
@@ -141,6 +144,7 @@ OFFICIAL_URLS: Mapping[ExecutionMode, Mapping[UrlKey, str]] = MappingProxyType(
             {
                 UrlKey.USDM_REST: "https://testnet.binancefuture.com",
                 UrlKey.USDM_WS: "wss://fstream.binancefuture.com",
+                UrlKey.USDM_WS_API: "wss://testnet.binancefuture.com/ws-fapi/v1",
                 UrlKey.SPOT_REST: "https://testnet.binance.vision",
                 UrlKey.SPOT_WS_API: "wss://ws-api.testnet.binance.vision/ws-api/v3",
                 UrlKey.SPOT_WS_STREAMS: "wss://stream.testnet.binance.vision",
@@ -150,6 +154,7 @@ OFFICIAL_URLS: Mapping[ExecutionMode, Mapping[UrlKey, str]] = MappingProxyType(
             {
                 UrlKey.USDM_REST: "https://demo-fapi.binance.com",
                 UrlKey.USDM_WS: "wss://fstream.binancefuture.com",
+                UrlKey.USDM_WS_API: "wss://testnet.binancefuture.com/ws-fapi/v1",
                 UrlKey.SPOT_REST: "https://demo-api.binance.com",
                 UrlKey.SPOT_WS_API: "wss://demo-ws-api.binance.com/ws-api/v3",
                 UrlKey.SPOT_WS_STREAMS: "wss://demo-stream.binance.com:9443",
@@ -215,6 +220,7 @@ class Endpoints:
     spot_rest: str | None = None
     spot_ws_api: str | None = None
     spot_ws_streams: str | None = None
+    usdm_ws_api: str | None = None
 
     def get(self, key: UrlKey) -> str | None:
         value: str | None = getattr(self, key.value)

@@ -268,6 +268,14 @@ class UrlsSection(_Section):
     spot_rest: Annotated[str, _url_validator(UrlKey.SPOT_REST)] | None = None
     spot_ws_api: Annotated[str, _url_validator(UrlKey.SPOT_WS_API)] | None = None
     spot_ws_streams: Annotated[str, _url_validator(UrlKey.SPOT_WS_STREAMS)] | None = None
+    usdm_ws_api: Annotated[str, _url_validator(UrlKey.USDM_WS_API)] | None = None
+
+
+class UsdmSection(_Section):
+    """``[usdm]``: how USD-M exits are placed and cancelled. ``"rest"`` (``/fapi/v1``) or
+    ``"ws_api"`` (the WebSocket API, ``urls.usdm_ws_api``); queries stay REST either way."""
+
+    transport: Literal["rest", "ws_api"] = "rest"
 
 
 class VenueSection(_Section):

@@ -21,6 +21,7 @@ from exitguard.adapters.spot_reader import SdkSpotReader
 from exitguard.adapters.spot_trader import SdkSpotTrader
 from exitguard.adapters.usdm_reader import SdkUsdmReader
 from exitguard.adapters.usdm_trader import SdkUsdmTrader
+from exitguard.adapters.usdm_ws import WsUsdmTrader
 from exitguard.config import Config
 from exitguard.config.modes import UrlKey
 from exitguard.domain.enums import Product
@@ -95,7 +96,10 @@ def build_manager(
     sends = config.mutation_gate().preflight().allowed
     rest = conn.urls.get(UrlKey.USDM_REST, "")
     spot_rest = conn.urls.get(UrlKey.SPOT_REST, "")
-    targets = {Product.USDM: rest, Product.SPOT: spot_rest}
+    usdm_ws_api = conn.urls.get(UrlKey.USDM_WS_API, "")
+    ws_api = config.usdm_transport == "ws_api"
+    # The gate checks the URL the changing requests really go to.
+    targets = {Product.USDM: usdm_ws_api if ws_api else rest, Product.SPOT: spot_rest}
     store = ExitStore(config.state_db)
     key_kw: dict[str, Any] = {
         "api_key": conn.api_key,
@@ -107,7 +111,11 @@ def build_manager(
         reader = SdkUsdmReader(
             rest_url=rest, ws_streams_url=conn.urls.get(UrlKey.USDM_WS, ""), **key_kw
         )
-        trader = SdkUsdmTrader(rest_url=rest, **key_kw) if sends else None
+        trader: SdkUsdmTrader | None = None
+        if sends and ws_api:
+            trader = WsUsdmTrader(rest_url=rest, ws_api_url=usdm_ws_api, **key_kw)
+        elif sends:
+            trader = SdkUsdmTrader(rest_url=rest, **key_kw)
         ops.append(UsdmOps(reader, trader))
     if Product.SPOT in config.products:
         try:

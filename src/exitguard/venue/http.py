@@ -45,6 +45,7 @@ from .ratelimit import SPOT_RATE_LIMITS, RateLimitConfig, RateLimiter
 from .spot.exchange import SpotExchange
 from .streams import StreamHub
 from .ws_api import WsApi
+from .ws_fapi import WS_FAPI, WsFapi
 
 if TYPE_CHECKING:
     from .usdm.exchange import UsdmExchange
@@ -261,7 +262,7 @@ def create_app(
     spot_limits: RateLimitConfig | None = None,
 ) -> web.Application:
     """The venue as an aiohttp application: USD-M and Spot REST, streams, the Spot WebSocket
-    API (``/ws-api/v3``) and the control API.
+    API (``/ws-api/v3``), the USD-M WebSocket API (``/ws-fapi/v1``) and the control API.
 
     ``spot`` defaults to a :class:`SpotExchange` of the bundled Spot exchangeInfo on the same
     clock. ``advance_clock`` (a :class:`SteppedClock`'s ``advance``) enables
@@ -297,7 +298,9 @@ def create_app(
     )
     ws_api = WsApi(ctx, queue_size=stream_queue_size, heartbeat_s=ws_heartbeat_s)
     ctx.ws_api = ws_api
+    ws_fapi = WsFapi(ctx, queue_size=stream_queue_size, heartbeat_s=ws_heartbeat_s)
     app[CONTEXT] = ctx
+    app[WS_FAPI] = ws_fapi
     for ep in ALL_ENDPOINTS:
         app.router.add_route(ep.method, ep.path, _rest_handler(ep))
     for method in ("POST", "PUT", "DELETE"):
@@ -305,6 +308,7 @@ def create_app(
     hub.add_routes(app.router)
     spot_hub.add_routes(app.router)
     ws_api.add_routes(app.router)
+    ws_fapi.add_routes(app.router)
     add_control_routes(app.router)
 
     async def _start(_: web.Application) -> None:
@@ -313,6 +317,7 @@ def create_app(
 
     async def _stop(_: web.Application) -> None:
         await ws_api.stop()
+        await ws_fapi.stop()
         await spot_hub.stop()
         await hub.stop()
 

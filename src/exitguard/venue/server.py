@@ -49,6 +49,7 @@ from .spot.base import SpotFees
 from .spot.exchange import DEFAULT_SPOT_BALANCES, SpotExchange
 from .usdm.accounts import Account
 from .usdm.exchange import DEFAULT_START_PRICES, UsdmExchange
+from .ws_fapi import WS_FAPI, WsFapi
 
 __all__ = ["Venue", "is_loopback", "load_usdm_exchange_info"]
 
@@ -189,7 +190,7 @@ class Venue:
 
     @property
     def ws_api_url(self) -> str:
-        """Where the USD-M WebSocket API (``ws-fapi``) would live; not served by this venue yet."""
+        """The USD-M WebSocket API (``ConfigurationWebSocketAPI(stream_url=...)``)."""
         return f"ws://{self._netloc}/ws-fapi/v1"
 
     @property
@@ -205,6 +206,11 @@ class Venue:
     @property
     def context(self) -> VenueContext:
         return self._app[CONTEXT]
+
+    @property
+    def ws_fapi(self) -> WsFapi:
+        """The USD-M WebSocket API's connections (``drop_connections()`` for fault tests)."""
+        return self._app[WS_FAPI]
 
     def urls(self) -> dict[str, str]:
         return {

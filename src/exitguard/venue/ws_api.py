@@ -36,48 +36,27 @@ An unknown method is answered 400 ``-1000`` "Unknown method" (Binance's text is 
 
 from __future__ import annotations
 
-import asyncio
-import json
-import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal
-from typing import TYPE_CHECKING, Any
-from urllib.parse import quote_plus
-
-from aiohttp import WSCloseCode, WSMsgType, web
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from exitguard.domain.enums import Product
-from exitguard.domain.numbers import format_decimal
 
-from .auth import Security, check_api_key, check_timestamp, verify_signature
+from .auth import Security
 from .endpoints import spot_depth_weight, spot_many_weight, spot_test_weight
 from .errors import VenueError
 from .streams import Conn, dumps
+from .ws_frame import Method, WsApiBase, WsSession
+from .ws_frame import payloads as _payloads
 
 if TYPE_CHECKING:
-    from .context import VenueContext
     from .spot.accounts import SpotAccount
 
-__all__ = ["METHODS", "WsApi"]
-
-log = logging.getLogger(__name__)
+__all__ = ["METHODS", "WsApi", "_payloads"]
 
 MAX_ACTIVE_SUBSCRIPTIONS = 1000
 MAX_SUBSCRIPTION_IDS = 65_535
 _N, _US, _T, _UD = Security.NONE, Security.USER_STREAM, Security.TRADE, Security.USER_DATA
-_NOT_PARAMS = frozenset({"apiKey", "returnRateLimits"})
-
-
-@dataclass(frozen=True, slots=True)
-class Method:
-    handler: str  # a SpotExchange endpoint, or "_name" for a session method of WsApi
-    security: Security
-    weight: int | Callable[[Mapping[str, str]], int]
-    orders: int = 0
-
-    def weight_for(self, params: Mapping[str, str]) -> int:
-        return self.weight(params) if callable(self.weight) else self.weight
 
 
 def _open_orders_weight(params: Mapping[str, str]) -> int:
@@ -132,54 +111,17 @@ class _Sub:
 
 
 @dataclass(slots=True, eq=False)  # identity: sessions live in a set
-class _Session:
-    conn: Conn
-    ip: str
-    connected_since: int
-    return_rate_limits: bool = True
-    logon: SpotAccount | None = None
-    authorized_since: int | None = None
+class _Session(WsSession):
     subs: dict[int, _Sub] = field(default_factory=dict)
     next_sub_id: int = 0
 
 
-def _wire(value: object) -> str:
-    """A JSON parameter value as the wire string the REST handlers read (and signatures cover)."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return value
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, Decimal):
-        return format_decimal(value) if value.is_finite() else str(value)
-    return json.dumps(value, separators=(",", ":"))
+class WsApi(WsApiBase[_Session]):
+    """Every Spot WebSocket API connection of the venue and their user-data subscriptions."""
 
-
-def _payloads(params: Mapping[str, str]) -> tuple[str, str]:
-    pairs = sorted((k, v) for k, v in params.items() if k != "signature")
-    raw = "&".join(f"{k}={v}" for k, v in pairs)
-    encoded = "&".join(f"{quote_plus(k)}={quote_plus(v)}" for k, v in pairs)
-    return raw, encoded
-
-
-class WsApi:
-    """Every WebSocket API connection of the venue and their user-data subscriptions."""
-
-    def __init__(
-        self, ctx: VenueContext, *, queue_size: int = 1000, heartbeat_s: float | None = 180.0
-    ) -> None:
-        self.ctx = ctx
-        self.queue_size = queue_size
-        self.heartbeat_s = heartbeat_s
-        self._sessions: set[_Session] = set()
-
-    def add_routes(self, router: web.UrlDispatcher) -> None:
-        router.add_get("/ws-api/v3", self._handle)
-
-    @property
-    def connections(self) -> int:
-        return len(self._sessions)
+    path: ClassVar[str] = "/ws-api/v3"
+    product: ClassVar[Product] = Product.SPOT
+    methods: ClassVar[Mapping[str, Method]] = METHODS
 
     def subscriptions(self, api_key: str | None = None) -> int:
         return sum(
@@ -188,12 +130,6 @@ class WsApi:
             for sub in s.subs.values()
             if api_key is None or sub.account.api_key == api_key
         )
-
-    async def stop(self) -> None:
-        for sess in list(self._sessions):
-            self._drop_all(sess, notify=False)
-            sess.conn.close(WSCloseCode.GOING_AWAY, b"venue stopping")
-        await asyncio.sleep(0)
 
     def terminate_subscriptions(self, *, logout: bool = False) -> int:
         """The venue closes every subscription (``eventStreamTerminated``); connections stay.
@@ -207,168 +143,26 @@ class WsApi:
                 sess.authorized_since = None
         return count
 
-    # -- connection ------------------------------------------------------------------------
+    # -- hooks of the shared base ----------------------------------------------------------
 
-    async def _handle(self, request: web.Request) -> web.StreamResponse:
-        ws = web.WebSocketResponse(heartbeat=self.heartbeat_s, autoping=True)
-        await ws.prepare(request)
-        conn = Conn(ws, combined=False, user_only=False, queue_size=self.queue_size)
-        sess = _Session(conn, request.remote or "?", self.ctx.spot.now_ms())
-        sess.return_rate_limits = request.query.get("returnRateLimits", "true") != "false"
-        self._sessions.add(sess)
-        conn.writer = asyncio.get_running_loop().create_task(conn.write_loop())
-        try:
-            async for msg in ws:
-                if msg.type is WSMsgType.TEXT:
-                    await self._on_text(sess, msg.data)
-                elif msg.type is WSMsgType.BINARY:
-                    self._send(sess, None, 400, error=_malformed(), rate=None)
-                elif msg.type is WSMsgType.ERROR:
-                    break
-        except Exception:  # a venue bug: log it, drop the connection, never crash the server
-            log.exception("venue ws-api: unexpected error")
-        finally:
-            self._drop_all(sess, notify=False)
-            self._sessions.discard(sess)
-            await conn.finish()
-        return ws
+    def _new_session(self, conn: Conn, ip: str, now: int) -> _Session:
+        return _Session(conn, ip, now)
 
-    def _send(
-        self,
-        sess: _Session,
-        req_id: object,
-        status: int,
-        *,
-        result: object = None,
-        error: Mapping[str, object] | None = None,
-        rate: list[dict[str, object]] | None,
-    ) -> None:
-        out: dict[str, object] = {"id": req_id, "status": status}
-        if error is not None:
-            out["error"] = error
-        else:
-            out["result"] = result
-        if rate is not None:
-            out["rateLimits"] = rate
-        sess.conn.offer(dumps(out))
+    def _closing(self, sess: _Session) -> None:
+        self._drop_all(sess, notify=False)
 
-    async def _on_text(self, sess: _Session, text: str) -> None:
-        try:
-            msg = json.loads(text, parse_float=Decimal)
-        except ValueError:
-            self._send(sess, None, 400, error=_malformed(), rate=None)
-            return
-        req_id = msg.get("id") if isinstance(msg, dict) else None
-        if isinstance(req_id, bool) or not isinstance(req_id, int | str | type(None)):
-            req_id = None
-        method = msg.get("method") if isinstance(msg, dict) else None
-        raw = msg.get("params", {}) if isinstance(msg, dict) else None
-        if not isinstance(method, str) or not isinstance(raw, dict):
-            self._send(sess, req_id, 400, error=_malformed(), rate=None)
-            return
-        method = method.removeprefix("v3/")
-        show = sess.return_rate_limits
-        if "returnRateLimits" in raw:
-            show = raw["returnRateLimits"] in (True, "true")
-        params = {str(k): _wire(v) for k, v in raw.items() if k not in ("returnRateLimits",)}
-        faults = self.ctx.faults
-        if faults.latency_ms > 0:
-            await asyncio.sleep(faults.latency_ms / 1000)
-        limiter = self.ctx.spot_limiter
-        key_for_rate: str | None = None
-        try:
-            if faults.status_429 > 0:
-                faults.status_429 -= 1
-                raise faults.forced_429(Product.SPOT)
-            spec = METHODS.get(method)
-            if spec is None:
-                limiter.charge_weight(sess.ip, 1)
-                raise VenueError(-1000, f"Unknown method: {method!r}.")
-            limiter.charge_weight(sess.ip, spec.weight_for(params))
-            account = self._authenticate(sess, spec.security, params)
-            if spec.orders and account is not None:
-                key_for_rate = account.api_key
-                limiter.charge_orders(sess.ip, account.api_key, spec.orders)
-            wire = {k: v for k, v in params.items() if k not in _NOT_PARAMS}
-            if spec.handler.startswith("_"):
-                result = getattr(self, spec.handler)(sess, account, params)
-            else:
-                result = getattr(self.ctx.spot, spec.handler)(account, wire)
-        except VenueError as err:
-            rate = limiter.status(sess.ip, key_for_rate) if show else None
-            self._send(sess, req_id, err.http_status, error=err.body(), rate=rate)
-            return
-        except Exception:
-            log.exception("venue bug: ws-api %s raised", method)
-            bug = VenueError(-1000, "An unknown error occurred while processing the request.")
-            self._send(sess, req_id, 400, error=bug.body(), rate=None)
-            return
-        rate = limiter.status(sess.ip, key_for_rate) if show else None
-        self._send(sess, req_id, 200, result=result, rate=rate)
+    def _logon_changed(self, sess: _Session) -> None:
+        self._drop_logon_sub(sess)
 
-    # -- authentication --------------------------------------------------------------------
-
-    def _authenticate(
-        self, sess: _Session, security: Security, params: Mapping[str, str]
-    ) -> SpotAccount | None:
-        if not security.needs_key:
-            return None
-        now = self.ctx.server_now()
-        api_key = params.get("apiKey")
-        if api_key is None and sess.logon is not None:
-            if security.signed:
-                check_timestamp(params, now, spot=True)
-            return sess.logon
-        account = check_api_key(api_key, self.ctx.spot_account)
-        if security.signed:
-            self._verify(account, params, now)
-        return account
-
-    @staticmethod
-    def _verify(account: SpotAccount, params: Mapping[str, str], now: int) -> None:
-        signature = params.get("signature")
-        if not signature:
-            raise VenueError(
-                -1102, "Mandatory parameter 'signature' was not sent, was empty/null, or malformed."
-            )
-        check_timestamp(params, now, spot=True)
-        if not any(verify_signature(account, p, signature) for p in _payloads(params)):
-            raise VenueError(-1022, "Signature for this request is not valid.")
-
-    # -- session methods -------------------------------------------------------------------
+    def _method_name(self, method: str) -> str:
+        return method.removeprefix("v3/")
 
     def _session_json(self, sess: _Session) -> dict[str, object]:
-        return {
-            "apiKey": sess.logon.api_key if sess.logon is not None else None,
-            "authorizedSince": sess.authorized_since,
-            "connectedSince": sess.connected_since,
-            "returnRateLimits": sess.return_rate_limits,
-            "serverTime": self.ctx.server_now(),
-            "userDataStream": any(sub.via_logon for sub in sess.subs.values()),
-        }
+        out = WsApiBase._session_json(self, sess)
+        out["userDataStream"] = any(sub.via_logon for sub in sess.subs.values())
+        return out
 
-    def _logon(self, sess: _Session, _: object, params: Mapping[str, str]) -> object:
-        account = check_api_key(params.get("apiKey"), self.ctx.spot_account)
-        signature = params.get("signature") or ""
-        if not account.ed25519_public_key_pem or (
-            len(signature) == 64 and all(c in "0123456789abcdefABCDEF" for c in signature)
-        ):
-            raise VenueError(-4056, "HMAC_SHA256 API key is not supported.")
-        self._verify(account, params, self.ctx.server_now())
-        if sess.logon is not None and sess.logon.api_key != account.api_key:
-            self._drop_logon_sub(sess)
-        sess.logon = account
-        sess.authorized_since = self.ctx.spot.now_ms()
-        return self._session_json(sess)
-
-    def _status(self, sess: _Session, _: object, params: Mapping[str, str]) -> object:
-        return self._session_json(sess)
-
-    def _logout(self, sess: _Session, _: object, params: Mapping[str, str]) -> object:
-        self._drop_logon_sub(sess)
-        sess.logon = None
-        sess.authorized_since = None
-        return self._session_json(sess)
+    # -- session methods -------------------------------------------------------------------
 
     def _subscriptions(self, sess: _Session, _: object, params: Mapping[str, str]) -> object:
         return [{"subscriptionId": sid} for sid in sorted(sess.subs)]
@@ -436,10 +230,3 @@ class WsApi:
     def _drop_all(self, sess: _Session, *, notify: bool) -> None:
         for sub in list(sess.subs.values()):
             self._drop(sess, sub, notify=notify)
-
-
-def _malformed() -> dict[str, object]:
-    return {
-        "code": -1102,
-        "msg": "Mandatory parameter 'method' was not sent, was empty/null, or malformed.",
-    }
