@@ -31,7 +31,8 @@ READY_TIMEOUT_S = 90
 
 @pytest.fixture
 def work(tmp_path: Path) -> Path:
-    (tmp_path / "exitguard.toml").write_text(EXAMPLE)
+    # Any free port: a fixed 8737 would collide with another run on the same machine.
+    (tmp_path / "exitguard.toml").write_text(EXAMPLE.replace("port = 8737 ", "port = 0    "))
     return tmp_path
 
 

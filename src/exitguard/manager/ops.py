@@ -191,6 +191,12 @@ class UsdmOps:
     def can_mutate(self) -> bool:
         return self.trader is not None
 
+    async def close(self) -> None:
+        """Release the trader's connection (the WebSocket API transport keeps one open)."""
+        close = getattr(self.trader, "close", None)
+        if close is not None:
+            await close()
+
     def _need_trader(self) -> UsdmTrader:
         if self.trader is None:  # DRY_RUN_PRIVATE: the mutating client was never built
             raise RuntimeError("no mutating client in this execution mode")

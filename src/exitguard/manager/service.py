@@ -92,6 +92,10 @@ class ExitManager:
     async def stop(self) -> None:
         for scope in self.scopes.values():
             await scope.stop()
+        for scope in self.scopes.values():  # after every scope stopped: nothing sends any more
+            close = getattr(scope.ops, "close", None)
+            if close is not None:
+                await close()
 
     def ready(self) -> bool:
         return all(s.state is ScopeState.READY for s in self.scopes.values())
