@@ -1,6 +1,8 @@
 """Benchmark: the service's API. Prints one JSON object.
 
-1. ``put_protection``: ``exitguard venue serve`` and ``EXECUTION_MODE=PAPER exitguard run`` run as
+1. ``put_protection`` (``rest`` and ``ws_api``: the exit placed over REST, and over the USD-M
+   WebSocket API with ``[usdm] transport = "ws_api"``): ``exitguard venue serve`` and
+   ``EXECUTION_MODE=PAPER exitguard run`` run as
    subprocesses (the soak's harness); one USD-M BTCUSDT long is open. Each sample is one
    ``PUT /api/v1/positions/usdm/BTCUSDT/protection`` over loopback with a new absolute stop
    (alternating two levels, so every request replaces the resting stop, placed first). The
@@ -41,7 +43,7 @@ def _pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-async def bench_put(repeats: int, warmup: int) -> dict[str, Any]:
+async def bench_put(repeats: int, warmup: int, transport: str = "rest") -> dict[str, Any]:
     import aiohttp
 
     procs = Processes()
@@ -52,11 +54,18 @@ async def bench_put(repeats: int, warmup: int) -> dict[str, Any]:
             config = manager_config(
                 work, urls, spot=False, usdm_symbols=("BTCUSDT",), spot_symbols=()
             )
+            extra = {}
+            if transport == "ws_api":  # exits placed and cancelled over /ws-fapi/v1
+                with config.open("a") as f:
+                    f.write('\n[usdm]\ntransport = "ws_api"\n')
+                ws = "ws://" + urls["rest_url"].rstrip("/").split("://", 1)[1]
+                extra["EXITGUARD_USDM_WS_API_URL"] = ws + "/ws-fapi/v1"
             env = child_env(
                 {
                     "EXECUTION_MODE": "PAPER",
                     "BINANCE_API_KEY": urls["api_key"],
                     "BINANCE_API_SECRET": urls["api_secret"],
+                    **extra,
                 }
             )
             with (work / "run.log").open("ab") as log:
@@ -234,7 +243,9 @@ async def main() -> None:
     p.add_argument("--warmup", type=int, default=20)
     p.add_argument("--events", type=int, default=100_000)
     args = p.parse_args()
-    put = await bench_put(args.repeats, args.warmup)
+    # Side by side in one run: the exit placed over REST (the default) and over the USD-M
+    # WebSocket API ([usdm] transport = "ws_api").
+    put = {t: await bench_put(args.repeats, args.warmup, t) for t in ("rest", "ws_api")}
     stream = await bench_stream(args.events)
     print(json.dumps({"bench": "api", "put_protection": put, "stream": stream}))
 
