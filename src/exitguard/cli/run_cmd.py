@@ -169,6 +169,8 @@ async def _run(config: Config) -> None:
             "products": [p.value for p in manager.scopes],
             "venue": "embedded" if venue is not None else config.venue,
             "state_db": str(config.state_db),
+            # Which settings are in force: a file, or the built-in defaults when none was found.
+            "config": str(config.source) if config.source is not None else "built-in defaults",
         }
         if venue is not None:
             ready["rest_url"] = venue.rest_url

@@ -135,7 +135,20 @@ class Submitter:
         }
         if scope.pass_reason == "supervisor":
             summary["repair"] = True  # the supervisor found the slot uncovered and fixed it
-        for name in ("stopPrice", "triggerPrice", "price", "quantity", "activatePrice"):
+        for name in (
+            "stopPrice",
+            "triggerPrice",
+            "price",
+            "quantity",
+            "closePosition",
+            "activatePrice",
+            "callbackRate",
+            "trailingDelta",
+            "abovePrice",
+            "aboveStopPrice",
+            "belowPrice",
+            "belowStopPrice",
+        ):
             if name in params:
                 summary[name] = params[name]
         # The same level under one name whatever the order type (the service's event shape).
