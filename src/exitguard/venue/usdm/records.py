@@ -134,13 +134,8 @@ class AlgoOrder:
     def open(self) -> bool:
         return self.status not in TERMINAL_ALGO
 
-    def _trailing(self, value: Decimal | None) -> str:
-        if self.type != "TRAILING_STOP_MARKET":
-            return ""
-        return _s(value)
-
-    def new_response(self) -> dict[str, object]:
-        """``NewAlgoOrderResponse``."""
+    def _row(self) -> dict[str, object]:
+        """The keys shared by the new-order answer and the query rows."""
         return {
             "algoId": self.algo_id,
             "clientAlgoId": self.client_algo_id,
@@ -161,21 +156,26 @@ class AlgoOrder:
             "closePosition": self.close_position,
             "priceProtect": self.price_protect,
             "reduceOnly": self.reduce_only,
-            "activatePrice": self._trailing(self.activate_price),
-            "callbackRate": self._trailing(self.callback_rate),
             "createTime": self.create_time,
             "updateTime": self.update_time,
             "triggerTime": self.trigger_time,
             "goodTillDate": self.good_till_date,
         }
 
-    def to_json(self) -> dict[str, object]:
-        """``QueryAlgoOrderResponse`` (also the items of openAlgoOrders / allAlgoOrders).
+    def new_response(self) -> dict[str, object]:
+        """``NewAlgoOrderResponse``: ``activatePrice``/``callbackRate`` only on a trailing stop
+        (a client that parses every present key as a decimal must not meet ``""``)."""
+        out = self._row()
+        if self.type == "TRAILING_STOP_MARKET":
+            out["activatePrice"] = _s(self.activate_price)
+            out["callbackRate"] = _s(self.callback_rate)
+        return out
 
-        The query models carry no activatePrice/callbackRate (reference 1.4, UNVERIFIED whether
-        Binance returns them); the venue adds them for trailing orders, which is harmless for
-        clients that ignore unknown keys."""
-        out = self.new_response()
+    def to_json(self) -> dict[str, object]:
+        """``QueryAlgoOrderResponse`` (also the items of openAlgoOrders / allAlgoOrders): the
+        documented keys only. The query models carry no activatePrice/callbackRate (reference
+        1.4), so neither does the venue, not even for a trailing stop."""
+        out = self._row()
         out.update(
             {
                 "actualOrderId": "" if self.actual_order_id is None else str(self.actual_order_id),
