@@ -122,15 +122,15 @@ class Tape:
             and (end is None or t.time <= end)
         ]
 
-    def klines(
-        self, step_ms: int, start: int | None, end: int | None, limit: int
-    ) -> list[Candle]:
+    def klines(self, step_ms: int, start: int | None, end: int | None, limit: int) -> list[Candle]:
         """Candles of ``step_ms`` built from the minute candles (no trades: no candle, as the
         venue has nothing to say about an empty interval)."""
         out: list[Candle] = []
         for c in self.minutes:
             begin = c.open_time - c.open_time % step_ms
-            if (start is not None and begin + step_ms <= start) or (end is not None and begin > end):
+            if (start is not None and begin + step_ms <= start) or (
+                end is not None and begin > end
+            ):
                 continue
             if out and out[-1].open_time == begin:
                 last = out[-1]
@@ -141,7 +141,9 @@ class Tape:
                 last.trades += c.trades
             else:
                 out.append(
-                    Candle(begin, c.open, c.high, c.low, c.close, c.volume, c.quote_volume, c.trades)
+                    Candle(
+                        begin, c.open, c.high, c.low, c.close, c.volume, c.quote_volume, c.trades
+                    )
                 )
         return out[:limit] if start is not None else out[-limit:]
 

@@ -118,9 +118,7 @@ def not_served_message(method: str, path: str) -> str:
     venue does not serve it (not that Binance would refuse it) and lists the product's served
     routes (``venue/coverage.md`` maps every SDK method)."""
     product = product_of(path)
-    served = ", ".join(
-        f"{ep.method} {ep.path}" for ep in ALL_ENDPOINTS if ep.product is product
-    )
+    served = ", ".join(f"{ep.method} {ep.path}" for ep in ALL_ENDPOINTS if ep.product is product)
     return (
         f"Path {path}, Method {method} is not served by the paper venue "
         f"(see venue/coverage.md); served: {served}"

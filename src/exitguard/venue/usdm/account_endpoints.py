@@ -89,9 +89,7 @@ class AccountEndpoints(ExchangeBase):
         """``GET /fapi/v2/account`` (Account-Information-V2 page)."""
         return account_v2(*self._account_parts(require_account(account)))
 
-    def account_info_v3(
-        self, account: Account | None, params: Mapping[str, str]
-    ) -> dict[str, Any]:
+    def account_info_v3(self, account: Account | None, params: Mapping[str, str]) -> dict[str, Any]:
         """``GET /fapi/v3/account`` (Account-Information-V3 page)."""
         return account_v3(*self._account_parts(require_account(account)))
 
@@ -113,9 +111,7 @@ class AccountEndpoints(ExchangeBase):
             for s in names
         ]
 
-    def commission_rate(
-        self, account: Account | None, params: Mapping[str, str]
-    ) -> dict[str, Any]:
+    def commission_rate(self, account: Account | None, params: Mapping[str, str]) -> dict[str, Any]:
         """``GET /fapi/v1/commissionRate``: the venue's maker/taker fees (no RPI orders: 0)."""
         require_account(account)
         m = self.market(req_str(params, "symbol"))
@@ -126,9 +122,7 @@ class AccountEndpoints(ExchangeBase):
             "rpiCommissionRate": "0",
         }
 
-    def set_margin_type(
-        self, account: Account | None, params: Mapping[str, str]
-    ) -> dict[str, Any]:
+    def set_margin_type(self, account: Account | None, params: Mapping[str, str]) -> dict[str, Any]:
         """``POST /fapi/v1/marginType``. The venue models cross margin only: CROSSED is the
         current type (-4046, as Binance answers an unchanged type); ISOLATED is refused."""
         require_account(account)
@@ -178,7 +172,10 @@ class AccountEndpoints(ExchangeBase):
                 continue
             if (start is not None and fill.time < start) or (end is not None and fill.time > end):
                 continue
-            for name, amount in (("REALIZED_PNL", fill.realized_pnl), ("COMMISSION", -fill.commission)):
+            for name, amount in (
+                ("REALIZED_PNL", fill.realized_pnl),
+                ("COMMISSION", -fill.commission),
+            ):
                 if (kind is not None and kind != name) or not amount:
                     continue
                 rows.append(
@@ -195,18 +192,52 @@ class AccountEndpoints(ExchangeBase):
                 )
         return rows[:limit]
 
-    def position_risk(
-        self, account: Account | None, params: Mapping[str, str]
-    ) -> list[dict[str, Any]]:
-        acct = require_account(account)
+    def _positions(self, acct: Account, params: Mapping[str, str]) -> list[Any]:
         symbol = opt_str(params, "symbol")
         if symbol is not None:
             self.market(symbol)
+        return [p for p in acct.positions.values() if symbol is None or p.symbol == symbol]
+
+    def position_risk(
+        self, account: Account | None, params: Mapping[str, str]
+    ) -> list[dict[str, Any]]:
+        """``GET /fapi/v2/positionRisk`` (Position-Information-V2 page; cross margin)."""
+        acct = require_account(account)
         out = []
-        for p in acct.positions.values():
-            if symbol is not None and p.symbol != symbol:
-                continue
+        for p in self._positions(acct, params):
             mark = self.markets[p.symbol].mark
+            out.append(
+                {
+                    "entryPrice": format_decimal(p.entry_price),
+                    "breakEvenPrice": format_decimal(p.entry_price),
+                    "marginType": "cross",
+                    "isAutoAddMargin": "false",
+                    "isolatedMargin": "0",
+                    "leverage": str(acct.leverage_for(p.symbol)),
+                    "liquidationPrice": "0",
+                    "markPrice": format_decimal(mark),
+                    "maxNotionalValue": "1000000",
+                    "positionAmt": format_decimal(p.amount),
+                    "notional": format_decimal(p.amount * mark),
+                    "isolatedWallet": "0",
+                    "symbol": p.symbol,
+                    "unRealizedProfit": format_decimal(p.unrealized_pnl(mark)),
+                    "positionSide": p.position_side.value,
+                    "updateTime": p.update_time,
+                }
+            )
+        return out
+
+    def position_risk_v3(
+        self, account: Account | None, params: Mapping[str, str]
+    ) -> list[dict[str, Any]]:
+        """``GET /fapi/v3/positionRisk`` (Position-Information-V3 page; cross margin, no
+        maintenance-margin model: 0)."""
+        acct = require_account(account)
+        out = []
+        for p in self._positions(acct, params):
+            mark = self.markets[p.symbol].mark
+            margin = format_decimal(abs(p.amount) * mark / acct.leverage_for(p.symbol))
             out.append(
                 {
                     "symbol": p.symbol,
@@ -217,17 +248,17 @@ class AccountEndpoints(ExchangeBase):
                     "markPrice": format_decimal(mark),
                     "unRealizedProfit": format_decimal(p.unrealized_pnl(mark)),
                     "liquidationPrice": "0",
-                    "leverage": str(acct.leverage_for(p.symbol)),
-                    "notional": format_decimal(p.amount * mark),
-                    "marginType": "cross",
                     "isolatedMargin": "0",
-                    "isolatedWallet": "0",
+                    "notional": format_decimal(p.amount * mark),
                     "marginAsset": "USDT",
-                    "initialMargin": format_decimal(
-                        abs(p.amount) * mark / acct.leverage_for(p.symbol)
-                    ),
+                    "isolatedWallet": "0",
+                    "initialMargin": margin,
                     "maintMargin": "0",
+                    "positionInitialMargin": margin,
+                    "openOrderInitialMargin": "0",
                     "adl": 0,
+                    "bidNotional": "0",
+                    "askNotional": "0",
                     "updateTime": p.update_time,
                 }
             )

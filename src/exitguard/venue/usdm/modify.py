@@ -9,8 +9,8 @@ Binance's rules, as the page states them:
   not above the executed quantity, or when it is GTX (post-only) and the new price would execute
   at once;
 - the order keeps its id and client id; the user stream reports ``x=AMENDMENT``.
-The answer is the order row of ``ModifyOrderResponse`` (the query row without ``avgPrice``,
-``cumQuote`` and ``time``, plus ``pair``).
+The answer is the order row of ``ModifyOrderResponse`` (the new-order answer without
+``avgPrice`` and ``cumQuote``, plus ``pair``).
 """
 
 from __future__ import annotations
@@ -32,11 +32,11 @@ from .records import Order, order_trade_update
 
 __all__ = ["ModifyEndpoints", "modify_row"]
 
-_NOT_IN_MODIFY = ("avgPrice", "cumQuote", "time")
+_NOT_IN_MODIFY = ("avgPrice", "cumQuote")
 
 
 def modify_row(order: Order) -> dict[str, Any]:
-    out = {k: v for k, v in order.to_json().items() if k not in _NOT_IN_MODIFY}
+    out = {k: v for k, v in order.ack_json().items() if k not in _NOT_IN_MODIFY}
     out["pair"] = order.symbol
     return out
 

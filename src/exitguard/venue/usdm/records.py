@@ -66,6 +66,7 @@ class Order:
         return self.cum_quote / self.executed if self.executed else ZERO
 
     def to_json(self) -> dict[str, object]:
+        """The Query-Order row (also openOrders/allOrders items)."""
         return {
             "orderId": self.order_id,
             "symbol": self.symbol,
@@ -75,7 +76,6 @@ class Order:
             "avgPrice": _s(self.avg_price),
             "origQty": _s(self.qty),
             "executedQty": _s(self.executed),
-            "cumQty": _s(self.executed),
             "cumQuote": _s(self.cum_quote),
             "timeInForce": self.time_in_force,
             "type": self.type,
@@ -93,6 +93,15 @@ class Order:
             "time": self.time,
             "updateTime": self.update_time,
         }
+
+    def ack_json(self) -> dict[str, object]:
+        """The New-Order / Cancel-Order answer: the query row with ``cumQty`` and without
+        ``time`` (those pages' examples; ``avgPrice``/``cumQuote`` are in the examples though
+        the SDK's models lack them)."""
+        out = self.to_json()
+        del out["time"]
+        out["cumQty"] = _s(self.executed)
+        return out
 
 
 @dataclass(slots=True)
