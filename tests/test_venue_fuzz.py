@@ -413,6 +413,7 @@ PARAMS_BY_HANDLER: dict[str, tuple[str, ...]] = {
     "funding_rate": ("symbol", "startTime", "endTime", "limit"),
     "symbol_config": ("symbol",),
     "commission_rate": ("symbol",),
+    "leverage_bracket": ("symbol",),
     "set_margin_type": ("symbol", "marginType"),
     "get_multi_assets": (),
     "set_multi_assets": ("multiAssetsMargin",),

@@ -62,7 +62,7 @@ COMPLETE = frozenset(
         "ticker24hr_price_change_statistics", "kline_candlestick_data", "recent_trades_list",
         "compressed_aggregate_trades_list", "mark_price", "symbol_price_ticker",
         "symbol_price_ticker_v2", "symbol_order_book_ticker", "order_book",
-        "change_initial_leverage", "get_current_position_mode", "change_position_mode",
+        "change_initial_leverage", "get_current_position_mode", "notional_and_leverage_brackets", "change_position_mode",
         "start_user_data_stream", "keepalive_user_data_stream",
         # Spot
         "ticker24hr", "klines", "avg_price", "get_trades", "agg_trades", "ticker_price",
@@ -415,6 +415,8 @@ async def test_every_served_usdm_method_answers_the_documented_shape(
     c.called.add("change_margin_type")  # its success shape {code,msg} is the position-mode one
     await c("symbol_configuration", symbol=SYMBOL)
     await c("user_commission_rate", symbol=SYMBOL)
+    await c("notional_and_leverage_brackets", symbol=SYMBOL)
+    await c("notional_and_leverage_brackets")
     # A position, a resting LIMIT (modified), conditional exits, trades and income.
     await c("new_order", symbol=SYMBOL, side="BUY", type="MARKET", quantity="0.010")
     limit = await c(

@@ -141,6 +141,7 @@ ENDPOINTS: tuple[Endpoint, ...] = tuple(
         _ep("GET", "/fapi/v1/fundingRate", "funding_rate", _N, 1),
         _ep("GET", "/fapi/v1/symbolConfig", "symbol_config", _UD, 5),
         _ep("GET", "/fapi/v1/commissionRate", "commission_rate", _UD, 20),
+        _ep("GET", "/fapi/v1/leverageBracket", "leverage_bracket", _UD, 1),
         _ep("POST", "/fapi/v1/marginType", "set_margin_type", _T, 1),
         _ep("GET", "/fapi/v1/multiAssetsMargin", "get_multi_assets", _UD, 30),
         _ep("POST", "/fapi/v1/multiAssetsMargin", "set_multi_assets", _T, 1),

@@ -111,6 +111,29 @@ class AccountEndpoints(ExchangeBase):
             for s in names
         ]
 
+    def leverage_bracket(self, account: Account | None, params: Mapping[str, str]) -> Any:
+        """``GET /fapi/v1/leverageBracket``: one bracket per symbol (the venue has no bracket
+        table: leverage up to 125 on the notional the leverage answer quotes, no maintenance
+        margin). A list; one object when ``symbol`` is sent (the page's two forms). JSON
+        numbers as documented, whole numbers only (never a float on the wire)."""
+        require_account(account)
+        symbol = opt_str(params, "symbol")
+
+        def one(name: str) -> dict[str, Any]:
+            bracket = {
+                "bracket": 1,
+                "initialLeverage": 125,
+                "notionalCap": 1_000_000,
+                "notionalFloor": 0,
+                "maintMarginRatio": 0,
+                "cum": 0,
+            }
+            return {"symbol": name, "notionalCoef": 1, "brackets": [bracket]}
+
+        if symbol is not None:
+            return one(self.market(symbol).rules.symbol)
+        return [one(name) for name in self.markets]
+
     def commission_rate(self, account: Account | None, params: Mapping[str, str]) -> dict[str, Any]:
         """``GET /fapi/v1/commissionRate``: the venue's maker/taker fees (no RPI orders: 0)."""
         require_account(account)
