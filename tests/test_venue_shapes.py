@@ -563,3 +563,129 @@ def test_trade_fee_is_served_for_spot_instrument_loading() -> None:
     assert rows == [
         {"symbol": SYMBOL, "makerCommission": "0.00100000", "takerCommission": "0.00100000"}
     ]
+
+
+# -- the rules behind the new routes (exchange level, no HTTP) ---------------------------------
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.t = 1_800_000_000_000
+
+    def __call__(self) -> int:
+        return self.t
+
+
+@pytest.fixture
+def usdm() -> tuple[Any, Any, list[dict[str, Any]], _Clock]:
+    from importlib.resources import files
+
+    from exitguard.venue.usdm import UsdmExchange
+
+    doc = json.loads(files("exitguard").joinpath("fixtures/exchange_info/usdm.json").read_text())
+    clock = _Clock()
+    x = UsdmExchange(doc, clock)
+    acct = x.create_account(Decimal(100_000))
+    events: list[dict[str, Any]] = []
+    x.subscribe(acct, events.append)
+    return x, acct, events, clock
+
+
+def _limit(x: Any, acct: Any, **over: str) -> dict[str, Any]:
+    p = {"symbol": SYMBOL, "side": "BUY", "type": "LIMIT", "timeInForce": "GTC",
+         "quantity": "0.010", "price": "60000.0", **over}  # fmt: skip
+    return x.new_order(acct, p)  # type: ignore[no-any-return]
+
+
+def _modify(x: Any, acct: Any, order_id: int, **over: str) -> dict[str, Any]:
+    p = {"symbol": SYMBOL, "orderId": str(order_id), "side": "BUY", "quantity": "0.020",
+         "price": "60100.0", **over}  # fmt: skip
+    return x.modify_order(acct, p)  # type: ignore[no-any-return]
+
+
+def test_modify_order_follows_binances_rules(usdm: Any) -> None:
+    from exitguard.venue.errors import VenueError
+
+    x, acct, events, _ = usdm
+    order = _limit(x, acct)
+    moved = _modify(x, acct, order["orderId"])
+    assert (moved["status"], moved["price"], moved["origQty"]) == ("NEW", "60100.0", "0.020")
+    assert events[-1]["o"]["x"] == "AMENDMENT" and events[-1]["o"]["i"] == order["orderId"]
+    for over, code in (
+        ({"price": "60100.0", "quantity": "0.020"}, -5027),  # nothing changes
+        ({"side": "SELL"}, -1100),  # the order's side is part of the request
+        ({"price": "60100.05"}, -4014),  # off the tick: refused, the order stays as it is
+    ):
+        with pytest.raises(VenueError) as e:
+            _modify(x, acct, order["orderId"], **over)
+        assert e.value.code == code, over
+    assert x.query_order(acct, {"symbol": SYMBOL, "orderId": str(order["orderId"])})["price"] == (
+        "60100.0"
+    )
+    # A modified price that crosses the book executes at once (here: fills).
+    filled = _modify(x, acct, order["orderId"], price="66000.0")
+    assert filled["status"] == "FILLED"
+    with pytest.raises(VenueError) as e:
+        _modify(x, acct, order["orderId"], price="60000.0")
+    assert e.value.code == -2013  # a finished order cannot be modified
+    # GTX: a new price that would take is not a modification, the order is CANCELED.
+    post = _limit(x, acct, timeInForce="GTX")
+    assert _modify(x, acct, post["orderId"], price="66000.0")["status"] == "CANCELED"
+    market = x.new_order(
+        acct, {"symbol": SYMBOL, "side": "BUY", "type": "MARKET", "quantity": "0.01"}
+    )
+    with pytest.raises(VenueError) as e:
+        _modify(x, acct, market["orderId"])
+    assert e.value.code == -2013
+
+
+def test_trade_tape_is_bounded_and_deterministic(usdm: Any) -> None:
+    from exitguard.venue.history import MAX_MINUTES, MAX_TRADES
+
+    x, acct, _, clock = usdm
+    for n in range(MAX_TRADES + 500):
+        clock.t += 30_000  # two trades a minute
+        x.on_price(SYMBOL, last=Decimal(65_000 + n % 7), mark=None)
+    tape = x.markets[SYMBOL].tape
+    assert len(tape.trades) == MAX_TRADES and len(tape.minutes) <= MAX_MINUTES
+    trades = x.trades(None, {"symbol": SYMBOL, "limit": "3"})
+    assert [t["id"] for t in trades] == [MAX_TRADES + 498, MAX_TRADES + 499, MAX_TRADES + 500]
+    hourly = x.klines(None, {"symbol": SYMBOL, "interval": "1h", "limit": "2"})
+    assert [row[8] for row in hourly][0] == 120  # 60 minutes x 2 trades
+    assert hourly[0][6] - hourly[0][0] == 3_600_000 - 1
+    stats = x.ticker_24hr(None, {"symbol": SYMBOL})
+    assert (stats["highPrice"], stats["lowPrice"]) == ("65006", "65000")
+    again = x.ticker_24hr(None, {"symbol": SYMBOL})
+    assert again == stats  # same steps, same clock: same answer
+
+
+def test_income_margin_type_and_multi_assets(usdm: Any) -> None:
+    from exitguard.venue.errors import VenueError
+
+    x, acct, _, _ = usdm
+    x.new_order(acct, {"symbol": SYMBOL, "side": "BUY", "type": "MARKET", "quantity": "0.01"})
+    x.on_price(SYMBOL, last=Decimal(66_000), mark=Decimal(66_000))
+    x.new_order(acct, {"symbol": SYMBOL, "side": "SELL", "type": "MARKET", "quantity": "0.01"})
+    kinds = [(r["incomeType"], r["income"][0] != "-") for r in x.income(acct, {})]
+    assert kinds == [("COMMISSION", False), ("REALIZED_PNL", True), ("COMMISSION", False)]
+    assert [r["incomeType"] for r in x.income(acct, {"incomeType": "REALIZED_PNL"})] == [
+        "REALIZED_PNL"
+    ]
+    for params, code in (
+        ({"symbol": SYMBOL, "marginType": "CROSSED"}, -4046),
+        ({"symbol": SYMBOL, "marginType": "ISOLATED"}, -1000),
+        ({"symbol": SYMBOL, "marginType": "X"}, -1116),
+    ):
+        with pytest.raises(VenueError) as e:
+            x.set_margin_type(acct, params)
+        assert e.value.code == code
+    assert x.set_multi_assets(acct, {"multiAssetsMargin": "false"}) == {
+        "code": 200,
+        "msg": "success",
+    }
+    with pytest.raises(VenueError):
+        x.set_multi_assets(acct, {"multiAssetsMargin": "true"})
+    v3 = x.account_info_v3(acct, {})
+    assert v3["positions"] == [] and v3["assets"][0]["walletBalance"] == v3["totalWalletBalance"]
+    v2 = x.account_info(acct, {})
+    assert {p["symbol"] for p in v2["positions"]} == set(x.markets)  # every symbol, as Binance

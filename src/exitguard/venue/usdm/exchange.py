@@ -145,9 +145,11 @@ class UsdmExchange(MarketDataEndpoints, AccountEndpoints, ModifyEndpoints):
         else:
             symbol, last, mark = step.symbol, step.last, step.mark
         m = self.market(symbol)
+        trade_id = 0
         if last is not None:
             m.last = last
-            m.tape.record(self.now_ms(), last, Decimal(1))  # one trade of 1, as aggTrade says
+            # One trade of 1 (history.py); the aggTrade stream carries the same id as REST.
+            trade_id = m.tape.record(self.now_ms(), last, Decimal(1))
             for order_id in m.resting.fire(m.units(last)):
                 order = self.orders[order_id]
                 if not order.open:  # expired by an earlier fill of this step (position closed)
@@ -183,11 +185,11 @@ class UsdmExchange(MarketDataEndpoints, AccountEndpoints, ModifyEndpoints):
                     "e": "aggTrade",
                     "E": now,
                     "s": symbol,
-                    "a": now,
+                    "a": trade_id,
                     "p": format_decimal(m.last),
                     "q": "1",
-                    "f": now,
-                    "l": now,
+                    "f": trade_id,
+                    "l": trade_id,
                     "T": now,
                     "m": False,
                 },
