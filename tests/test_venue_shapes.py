@@ -642,7 +642,7 @@ def test_modify_order_follows_binances_rules(usdm: Any) -> None:
 def test_trade_tape_is_bounded_and_deterministic(usdm: Any) -> None:
     from exitguard.venue.history import MAX_MINUTES, MAX_TRADES
 
-    x, acct, _, clock = usdm
+    x, _, _, clock = usdm
     for n in range(MAX_TRADES + 500):
         clock.t += 30_000  # two trades a minute
         x.on_price(SYMBOL, last=Decimal(65_000 + n % 7), mark=None)
@@ -651,7 +651,7 @@ def test_trade_tape_is_bounded_and_deterministic(usdm: Any) -> None:
     trades = x.trades(None, {"symbol": SYMBOL, "limit": "3"})
     assert [t["id"] for t in trades] == [MAX_TRADES + 498, MAX_TRADES + 499, MAX_TRADES + 500]
     hourly = x.klines(None, {"symbol": SYMBOL, "interval": "1h", "limit": "2"})
-    assert [row[8] for row in hourly][0] == 120  # 60 minutes x 2 trades
+    assert hourly[0][8] == 120  # a full hour: 60 minutes x 2 trades
     assert hourly[0][6] - hourly[0][0] == 3_600_000 - 1
     stats = x.ticker_24hr(None, {"symbol": SYMBOL})
     assert (stats["highPrice"], stats["lowPrice"]) == ("65006", "65000")
