@@ -246,9 +246,9 @@ async def _errors_middleware(
 async def _faults_middleware(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
 ) -> web.StreamResponse:
-    """Latency and forced 429s for ``/fapi`` and ``/api`` requests (lost responses: see the REST
+    """Latency and forced 429s for ``/fapi``, ``/api`` and ``/sapi`` requests (lost responses: see the REST
     handler)."""
-    if not request.path.startswith(("/fapi/", "/api/")):
+    if not request.path.startswith(("/fapi/", "/api/", "/sapi/")):
         return await handler(request)
     faults = request.app[CONTEXT].faults
     if faults.latency_ms > 0:
