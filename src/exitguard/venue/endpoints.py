@@ -80,6 +80,22 @@ def spot_many_weight(params: Mapping[str, str]) -> int:
     return 2 if params.get("symbol") and not params.get("symbols") else 4
 
 
+def klines_weight(params: Mapping[str, str]) -> int:
+    """USD-M klines: 1 below limit 100, 2 below 500, 5 up to 1000, 10 above (Klines page)."""
+    raw = params.get("limit") or "500"
+    limit = int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 10 else 500
+    return 1 if limit < 100 else 2 if limit < 500 else 5 if limit <= 1000 else 10
+
+
+def spot_24hr_weight(params: Mapping[str, str]) -> int:
+    """Spot ticker/24hr: 2 for one symbol, 80 for all (40 for 21-100 symbols)."""
+    if params.get("symbol"):
+        return 2
+    many = params.get("symbols") or ""
+    count = many.count(",") + 1 if many else 0
+    return 2 if 0 < count <= 20 else 40 if 0 < count <= 100 else 80
+
+
 def spot_test_weight(params: Mapping[str, str]) -> int:
     return 20 if params.get("computeCommissionRates") == "true" else 1
 
@@ -98,9 +114,11 @@ ENDPOINTS: tuple[Endpoint, ...] = tuple(
         _ep("GET", "/fapi/v1/positionSide/dual", "get_position_mode", _UD, 30),
         _ep("POST", "/fapi/v1/positionSide/dual", "set_position_mode", _T, 1),
         _ep("POST", "/fapi/v1/leverage", "set_leverage", _T, 1),
-        _ep("GET", "/fapi/v2/account, /fapi/v3/account", "account_info", _UD, 5),
+        _ep("GET", "/fapi/v2/account", "account_info", _UD, 5),
+        _ep("GET", "/fapi/v3/account", "account_info_v3", _UD, 5),
         _ep("GET", "/fapi/v2/balance, /fapi/v3/balance", "balance", _UD, 5),
-        _ep("GET", "/fapi/v2/positionRisk, /fapi/v3/positionRisk", "position_risk", _UD, 5),
+        _ep("GET", "/fapi/v2/positionRisk", "position_risk", _UD, 5),
+        _ep("GET", "/fapi/v3/positionRisk", "position_risk_v3", _UD, 5),
         _ep("POST", "/fapi/v1/order", "new_order", _T, 1, places_orders=True),
         _ep("GET", "/fapi/v1/order", "query_order", _UD, 1),
         _ep("DELETE", "/fapi/v1/order", "cancel_order", _T, 1),
@@ -115,6 +133,20 @@ ENDPOINTS: tuple[Endpoint, ...] = tuple(
         _ep("GET", "/fapi/v1/openAlgoOrders", "open_algo_orders", _UD, 1, weight_without_symbol=40),
         _ep("GET", "/fapi/v1/allAlgoOrders", "all_algo_orders", _UD, 5),
         _ep("DELETE", "/fapi/v1/algoOpenOrders", "cancel_all_algo_open_orders", _T, 1),
+        # Served since the documented-shapes work: nautilus and ccxt call them on connect.
+        _ep("GET", "/fapi/v1/ticker/24hr", "ticker_24hr", _N, 1, weight_without_symbol=40),
+        _ep("GET", "/fapi/v1/klines", "klines", _N, 5, weight_fn=klines_weight),
+        _ep("GET", "/fapi/v1/trades", "trades", _N, 5),
+        _ep("GET", "/fapi/v1/aggTrades", "agg_trades", _N, 20),
+        _ep("GET", "/fapi/v1/fundingRate", "funding_rate", _N, 1),
+        _ep("GET", "/fapi/v1/symbolConfig", "symbol_config", _UD, 5),
+        _ep("GET", "/fapi/v1/commissionRate", "commission_rate", _UD, 20),
+        _ep("GET", "/fapi/v1/leverageBracket", "leverage_bracket", _UD, 1),
+        _ep("POST", "/fapi/v1/marginType", "set_margin_type", _T, 1),
+        _ep("GET", "/fapi/v1/multiAssetsMargin", "get_multi_assets", _UD, 30),
+        _ep("POST", "/fapi/v1/multiAssetsMargin", "set_multi_assets", _T, 1),
+        _ep("GET", "/fapi/v1/income", "income", _UD, 30),
+        _ep("PUT", "/fapi/v1/order", "modify_order", _T, 1, places_orders=True),
         _ep("POST", "/fapi/v1/listenKey", "listen_key_create", _US, 1),
         _ep("PUT", "/fapi/v1/listenKey", "listen_key_keepalive", _US, 1),
         _ep("DELETE", "/fapi/v1/listenKey", "listen_key_close", _US, 1),
@@ -150,6 +182,12 @@ SPOT_ENDPOINTS: tuple[Endpoint, ...] = tuple(
         _spot("DELETE", "orderList", "cancel_order_list", _T, 1),
         _spot("GET", "openOrderList", "open_order_lists", _UD, 6),
         _spot("GET", "allOrderList", "all_order_lists", _UD, 20),
+        _spot("GET", "ticker/24hr", "ticker_24hr", _N, 2, weight_fn=spot_24hr_weight),
+        _spot("GET", "klines", "klines", _N, 2),
+        _spot("GET", "avgPrice", "avg_price", _N, 2),
+        _spot("GET", "trades", "trades", _N, 25),
+        _spot("GET", "aggTrades", "agg_trades", _N, 4),
+        _ep("GET", "/sapi/v1/asset/tradeFee", "trade_fee", _UD, 1, product=Product.SPOT),
         _spot("POST", "userDataStream", "listen_key_create", _US, 2),
         _spot("PUT", "userDataStream", "listen_key_keepalive", _US, 2),
         _spot("DELETE", "userDataStream", "listen_key_close", _US, 2),

@@ -14,7 +14,8 @@ Every refusal is Binance-shaped, ``{"code": <int>, "msg": <str>}`` with Binance'
 (a Spot cancelReplace failure adds ``data``).
 Nothing answers 500: an unexpected exception is logged (it is a venue bug) and answered HTTP 400
 ``-1000``; an unknown path is HTTP 404 and a known path with another method HTTP 405, both with
-``{"code": -1000, "msg": "Path <path>, Method <METHOD> is invalid"}``.
+``{"code": -1000, "msg": "Path <path>, Method <METHOD> is not served by the paper venue ...;
+served: <METHOD path, ...>"}`` (:func:`not_served_message`).
 
 The control API (``/_venue/...``) is documented in :mod:`.control`.
 """
@@ -61,6 +62,7 @@ __all__ = [
     "VenueContext",
     "create_app",
     "load_spot_exchange_info",
+    "not_served_message",
     "parse_params",
     "product_of",
 ]
@@ -109,7 +111,19 @@ def _venue_error(err: VenueError, extra: Mapping[str, str] | None = None) -> web
 
 
 def product_of(path: str) -> Product:
-    return Product.SPOT if path.startswith(("/api/", "/ws-api/")) else Product.USDM
+    return Product.SPOT if path.startswith(("/api/", "/ws-api/", "/sapi/")) else Product.USDM
+
+
+def not_served_message(method: str, path: str) -> str:
+    """What a path the venue does not serve answers: it names the request, says the paper
+    venue does not serve it (not that Binance would refuse it) and lists the product's served
+    routes (``venue/coverage.md`` maps every SDK method)."""
+    product = product_of(path)
+    served = ", ".join(f"{ep.method} {ep.path}" for ep in ALL_ENDPOINTS if ep.product is product)
+    return (
+        f"Path {path}, Method {method} is not served by the paper venue "
+        f"(see venue/coverage.md); served: {served}"
+    )
 
 
 def _unknown_error(product: Product = Product.USDM) -> VenueError:
@@ -210,7 +224,7 @@ async def _errors_middleware(
         if control:
             return json_response({"error": exc.reason}, status=exc.status)
         msg = (
-            f"Path {request.path}, Method {request.method} is invalid"
+            not_served_message(request.method, request.path)
             if exc.status in (404, 405)
             else exc.reason
         )
@@ -233,9 +247,9 @@ async def _errors_middleware(
 async def _faults_middleware(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
 ) -> web.StreamResponse:
-    """Latency and forced 429s for ``/fapi`` and ``/api`` requests (lost responses: see the REST
+    """Latency and forced 429s for ``/fapi``, ``/api`` and ``/sapi`` requests (lost responses: see the REST
     handler)."""
-    if not request.path.startswith(("/fapi/", "/api/")):
+    if not request.path.startswith(("/fapi/", "/api/", "/sapi/")):
         return await handler(request)
     faults = request.app[CONTEXT].faults
     if faults.latency_ms > 0:

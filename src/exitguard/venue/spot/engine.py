@@ -438,6 +438,7 @@ class SpotEngine(SpotBase):
     def _emit_trade(self, m: SpotMarket, qty: Decimal | None, now: int) -> None:
         symbol = m.rules.symbol
         trade_id = next(self._trade_ids)
+        m.tape.record(now, m.last, qty if qty else Decimal(1), trade_id)
         shown = f8(qty if qty else Decimal(1))
         price = f8(m.last)
         self._emit_market(

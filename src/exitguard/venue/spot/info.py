@@ -1,5 +1,7 @@
 """Market-data and account endpoints of the Spot venue: ping, time, exchangeInfo, ticker/price,
-ticker/bookTicker, depth, account, and the deprecated listenKey requests (Spot ``rest-api.md``).
+ticker/bookTicker, depth, the trade history the venue has seen (klines, trades, aggTrades,
+ticker/24hr, avgPrice: :mod:`..history`), account, ``/sapi/v1/asset/tradeFee``, and the deprecated
+listenKey requests (Spot ``rest-api.md``).
 
 The spot listenKey requests (``POST``/``PUT``/``DELETE /api/v3/userDataStream``) lost their
 documentation on 2025-10-24 but "remain available until a future retirement announcement"
@@ -19,6 +21,7 @@ from typing import Any
 from exitguard.domain.enums import Side
 
 from ..errors import VenueError
+from ..history import MINUTE, interval_ms, kline_row, stats_24h
 from .accounts import SpotAccount
 from .base import SpotBase, opt_enum, opt_int, opt_str, req_str, require_account
 from .market import SpotMarket
@@ -133,6 +136,108 @@ class InfoEndpoints(SpotBase):
             return [[f8(p), f8(q)] for p, q in m.book.levels(m.last, side)[:limit]]
 
         return {"lastUpdateId": self.now_ms(), "bids": levels(Side.SELL), "asks": levels(Side.BUY)}
+
+    # -- what the venue has seen (history.py): deterministic, bounded ------------------------
+
+    def ticker_24hr(self, _: SpotAccount | None, params: Mapping[str, str]) -> Any:
+        """``GET /api/v3/ticker/24hr`` (FULL) from the venue's own trades of the last 24 h."""
+        if opt_str(params, "type") not in (None, "FULL"):
+            raise VenueError(-1000, "ticker/24hr type=MINI is not served by the paper venue.")
+        now = self.now_ms()
+
+        def one(m: SpotMarket) -> dict[str, Any]:
+            stats = stats_24h(m.tape, m.last, now, f8)
+            bid, ask = m.book.best(m.last)
+            bids, asks = m.book.levels(m.last, Side.SELL), m.book.levels(m.last, Side.BUY)
+            return {
+                "symbol": m.rules.symbol,
+                **{k: stats[k] for k in ("priceChange", "priceChangePercent", "weightedAvgPrice")},
+                "prevClosePrice": stats["openPrice"],
+                "lastPrice": stats["lastPrice"],
+                "lastQty": stats["lastQty"],
+                "bidPrice": f8(bid),
+                "bidQty": f8(bids[0][1]) if bids else f8(Decimal(0)),
+                "askPrice": f8(ask),
+                "askQty": f8(asks[0][1]) if asks else f8(Decimal(0)),
+                **{
+                    k: stats[k]
+                    for k in (
+                        "openPrice", "highPrice", "lowPrice", "volume", "quoteVolume",
+                        "openTime", "closeTime", "firstId", "lastId", "count",
+                    )
+                },
+            }  # fmt: skip
+
+        return self._each(params, one)
+
+    def klines(self, _: SpotAccount | None, params: Mapping[str, str]) -> list[list[object]]:
+        """``GET /api/v3/klines``: candles of the venue's own trades ("1s" is not kept)."""
+        m = self.market(req_str(params, "symbol"))
+        step = interval_ms(req_str(params, "interval"))
+        if step is None:
+            raise VenueError(-1120, "Invalid interval.")
+        limit = opt_int(params, "limit", 1, 1000) or 500
+        start, end = opt_int(params, "startTime"), opt_int(params, "endTime")
+        return [kline_row(c, step, f8) for c in m.tape.klines(step, start, end, limit)]
+
+    def avg_price(self, _: SpotAccount | None, params: Mapping[str, str]) -> dict[str, Any]:
+        """``GET /api/v3/avgPrice``: the 5-minute average of the venue's trades (the last price
+        when none fell in the window)."""
+        m = self.market(req_str(params, "symbol"))
+        now = self.now_ms()
+        recent = [t for t in m.tape.trades if t.time > now - 5 * MINUTE]
+        qty = sum((t.qty for t in recent), Decimal(0))
+        avg = sum((t.price * t.qty for t in recent), Decimal(0)) / qty if qty else m.last
+        return {
+            "mins": 5,
+            "price": f8(avg),
+            "closeTime": recent[-1].time if recent else now,
+        }
+
+    def trades(self, _: SpotAccount | None, params: Mapping[str, str]) -> list[dict[str, Any]]:
+        m = self.market(req_str(params, "symbol"))
+        limit = opt_int(params, "limit", 1, 1000) or 500
+        return [
+            {
+                "id": t.trade_id,
+                "price": f8(t.price),
+                "qty": f8(t.qty),
+                "quoteQty": f8(t.price * t.qty),
+                "time": t.time,
+                "isBuyerMaker": False,
+                "isBestMatch": True,
+            }
+            for t in m.tape.recent(limit)
+        ]
+
+    def agg_trades(self, _: SpotAccount | None, params: Mapping[str, str]) -> list[dict[str, Any]]:
+        m = self.market(req_str(params, "symbol"))
+        limit = opt_int(params, "limit", 1, 1000) or 500
+        from_id = opt_int(params, "fromId")
+        start, end = opt_int(params, "startTime"), opt_int(params, "endTime")
+        rows = m.tape.since(from_id, start, end)
+        rows = rows[:limit] if from_id is not None or start is not None else rows[-limit:]
+        return [
+            {"a": t.trade_id, "p": f8(t.price), "q": f8(t.qty), "f": t.trade_id,
+             "l": t.trade_id, "T": t.time, "m": False, "M": True}
+            for t in rows
+        ]  # fmt: skip
+
+    def trade_fee(
+        self, account: SpotAccount | None, params: Mapping[str, str]
+    ) -> list[dict[str, Any]]:
+        """``GET /sapi/v1/asset/tradeFee`` (Wallet API, not in the Spot SDK): the venue's fees,
+        the same for every symbol."""
+        require_account(account)
+        names = self._symbols_param(params) or list(self.markets)
+        return [
+            {
+                "symbol": name,
+                "makerCommission": f8(self.fees.maker),
+                "takerCommission": f8(self.fees.taker),
+            }
+            for name in names
+        ]
 
     # -- account ---------------------------------------------------------------------------
 

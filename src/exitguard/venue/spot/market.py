@@ -8,6 +8,7 @@ from exitguard.domain.filters import SymbolRules
 from exitguard.domain.trailing_book import TrailingBook
 from exitguard.domain.trigger_book import TriggerBook
 
+from ..history import Tape
 from ..usdm.book import BookConfig, SyntheticBook
 from ..usdm.market import _decimals
 
@@ -33,6 +34,7 @@ class SpotMarket:
         self.stops = TriggerBook()
         self.trailing = TrailingBook()
         self.resting = TriggerBook()
+        self.tape = Tape()  # what klines/trades/ticker 24hr answer from
         self.last = self.snap(last)
 
     def units(self, price: Decimal) -> int:

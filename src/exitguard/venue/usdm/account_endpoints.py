@@ -1,4 +1,5 @@
-"""Account endpoints of the USD-M venue: position mode, leverage, balances, positions, listen keys."""
+"""Account endpoints of the USD-M venue: position mode, leverage, margin settings, balances,
+account information, positions, commission, income, listen keys."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 from exitguard.domain.numbers import format_decimal
 
 from ..errors import VenueError
+from .account_shapes import account_v2, account_v3
 from .accounts import Account
 from .base import ZERO, ExchangeBase, require_account
 from .params import opt_int, opt_str, req_str
@@ -72,38 +74,193 @@ class AccountEndpoints(ExchangeBase):
             }
         ]
 
-    def account_info(self, account: Account | None, params: Mapping[str, str]) -> dict[str, Any]:
-        acct = require_account(account)
-        up, avail, im = self._unrealized(acct), self.available(acct), self._initial_margin(acct)
-        f = format_decimal
-        return {
-            "totalInitialMargin": f(im),
-            "totalMaintMargin": "0",
-            "totalWalletBalance": f(acct.wallet),
-            "totalUnrealizedProfit": f(up),
-            "totalMarginBalance": f(acct.wallet + up),
-            "totalPositionInitialMargin": f(im),
-            "totalOpenOrderInitialMargin": "0",
-            "totalCrossWalletBalance": f(acct.wallet),
-            "totalCrossUnPnl": f(up),
-            "availableBalance": f(avail),
-            "maxWithdrawAmount": f(max(avail, ZERO)),
-            "assets": self.balance(acct, params),
-            "positions": self.position_risk(acct, params),
-        }
+    def _account_parts(self, acct: Account) -> tuple[Any, ...]:
+        marks = {s: m.mark for s, m in self.markets.items()}
+        return (
+            acct,
+            marks,
+            self._unrealized(acct),
+            self.available(acct),
+            self._initial_margin(acct),
+            self.now_ms(),
+        )
 
-    def position_risk(
+    def account_info(self, account: Account | None, params: Mapping[str, str]) -> dict[str, Any]:
+        """``GET /fapi/v2/account`` (Account-Information-V2 page)."""
+        return account_v2(*self._account_parts(require_account(account)))
+
+    def account_info_v3(self, account: Account | None, params: Mapping[str, str]) -> dict[str, Any]:
+        """``GET /fapi/v3/account`` (Account-Information-V3 page)."""
+        return account_v3(*self._account_parts(require_account(account)))
+
+    def symbol_config(
         self, account: Account | None, params: Mapping[str, str]
     ) -> list[dict[str, Any]]:
+        """``GET /fapi/v1/symbolConfig``: one row per symbol (or the one asked), cross margin."""
+        acct = require_account(account)
+        symbol = opt_str(params, "symbol")
+        names = [self.market(symbol).rules.symbol] if symbol is not None else list(self.markets)
+        return [
+            {
+                "symbol": s,
+                "marginType": "CROSSED",
+                "isAutoAddMargin": False,
+                "leverage": acct.leverage_for(s),
+                "maxNotionalValue": "1000000",
+            }
+            for s in names
+        ]
+
+    def leverage_bracket(self, account: Account | None, params: Mapping[str, str]) -> Any:
+        """``GET /fapi/v1/leverageBracket``: one bracket per symbol (the venue has no bracket
+        table: leverage up to 125 on the notional the leverage answer quotes, no maintenance
+        margin). A list; one object when ``symbol`` is sent (the page's two forms). JSON
+        numbers as documented, whole numbers only (never a float on the wire)."""
+        require_account(account)
+        symbol = opt_str(params, "symbol")
+
+        def one(name: str) -> dict[str, Any]:
+            bracket = {
+                "bracket": 1,
+                "initialLeverage": 125,
+                "notionalCap": 1_000_000,
+                "notionalFloor": 0,
+                "maintMarginRatio": 0,
+                "cum": 0,
+            }
+            return {"symbol": name, "notionalCoef": 1, "brackets": [bracket]}
+
+        if symbol is not None:
+            return one(self.market(symbol).rules.symbol)
+        return [one(name) for name in self.markets]
+
+    def commission_rate(self, account: Account | None, params: Mapping[str, str]) -> dict[str, Any]:
+        """``GET /fapi/v1/commissionRate``: the venue's maker/taker fees (no RPI orders: 0)."""
+        require_account(account)
+        m = self.market(req_str(params, "symbol"))
+        return {
+            "symbol": m.rules.symbol,
+            "makerCommissionRate": format_decimal(self.fees.maker),
+            "takerCommissionRate": format_decimal(self.fees.taker),
+            "rpiCommissionRate": "0",
+        }
+
+    def set_margin_type(self, account: Account | None, params: Mapping[str, str]) -> dict[str, Any]:
+        """``POST /fapi/v1/marginType``. The venue models cross margin only: CROSSED is the
+        current type (-4046, as Binance answers an unchanged type); ISOLATED is refused."""
+        require_account(account)
+        self.market(req_str(params, "symbol"))
+        kind = req_str(params, "marginType").upper()
+        if kind == "CROSSED":
+            raise VenueError(-4046, "No need to change margin type.")
+        if kind == "ISOLATED":
+            raise VenueError(-1000, "Isolated margin is not modelled by the paper venue.")
+        raise VenueError(-1116, "Invalid marginType.")
+
+    def get_multi_assets(
+        self, account: Account | None, params: Mapping[str, str]
+    ) -> dict[str, Any]:
+        require_account(account)
+        return {"multiAssetsMargin": False}
+
+    def set_multi_assets(
+        self, account: Account | None, params: Mapping[str, str]
+    ) -> dict[str, Any]:
+        """``POST /fapi/v1/multiAssetsMargin``: single-asset (USDT) mode only."""
+        require_account(account)
+        raw = req_str(params, "multiAssetsMargin").lower()
+        if raw not in ("true", "false"):
+            raise VenueError(
+                -1100,
+                "Illegal characters found in parameter 'multiAssetsMargin'; legal range is "
+                "'true|false'.",
+            )
+        if raw == "true":
+            raise VenueError(-1000, "Multi-assets mode is not modelled by the paper venue.")
+        return {"code": 200, "msg": "success"}
+
+    def income(self, account: Account | None, params: Mapping[str, str]) -> list[dict[str, Any]]:
+        """``GET /fapi/v1/income``: the account's realised PnL and fees, one row each per fill
+        (``REALIZED_PNL`` only when non-zero, as Binance lists them), oldest first."""
         acct = require_account(account)
         symbol = opt_str(params, "symbol")
         if symbol is not None:
             self.market(symbol)
-        out = []
-        for p in acct.positions.values():
-            if symbol is not None and p.symbol != symbol:
+        kind = opt_str(params, "incomeType")
+        start, end = opt_int(params, "startTime"), opt_int(params, "endTime")
+        limit = opt_int(params, "limit", 1, 1000) or 100
+        rows: list[dict[str, Any]] = []
+        for fill in acct.trades:
+            if symbol is not None and fill.symbol != symbol:
                 continue
+            if (start is not None and fill.time < start) or (end is not None and fill.time > end):
+                continue
+            for name, amount in (
+                ("REALIZED_PNL", fill.realized_pnl),
+                ("COMMISSION", -fill.commission),
+            ):
+                if (kind is not None and kind != name) or not amount:
+                    continue
+                rows.append(
+                    {
+                        "symbol": fill.symbol,
+                        "incomeType": name,
+                        "income": format_decimal(amount),
+                        "asset": "USDT",
+                        "info": "",
+                        "time": fill.time,
+                        "tranId": fill.trade_id * 10 + (1 if name == "COMMISSION" else 0),
+                        "tradeId": str(fill.trade_id),
+                    }
+                )
+        return rows[:limit]
+
+    def _positions(self, acct: Account, params: Mapping[str, str]) -> list[Any]:
+        symbol = opt_str(params, "symbol")
+        if symbol is not None:
+            self.market(symbol)
+        return [p for p in acct.positions.values() if symbol is None or p.symbol == symbol]
+
+    def position_risk(
+        self, account: Account | None, params: Mapping[str, str]
+    ) -> list[dict[str, Any]]:
+        """``GET /fapi/v2/positionRisk`` (Position-Information-V2 page; cross margin)."""
+        acct = require_account(account)
+        out = []
+        for p in self._positions(acct, params):
             mark = self.markets[p.symbol].mark
+            out.append(
+                {
+                    "entryPrice": format_decimal(p.entry_price),
+                    "breakEvenPrice": format_decimal(p.entry_price),
+                    "marginType": "cross",
+                    "isAutoAddMargin": "false",
+                    "isolatedMargin": "0",
+                    "leverage": str(acct.leverage_for(p.symbol)),
+                    "liquidationPrice": "0",
+                    "markPrice": format_decimal(mark),
+                    "maxNotionalValue": "1000000",
+                    "positionAmt": format_decimal(p.amount),
+                    "notional": format_decimal(p.amount * mark),
+                    "isolatedWallet": "0",
+                    "symbol": p.symbol,
+                    "unRealizedProfit": format_decimal(p.unrealized_pnl(mark)),
+                    "positionSide": p.position_side.value,
+                    "updateTime": p.update_time,
+                }
+            )
+        return out
+
+    def position_risk_v3(
+        self, account: Account | None, params: Mapping[str, str]
+    ) -> list[dict[str, Any]]:
+        """``GET /fapi/v3/positionRisk`` (Position-Information-V3 page; cross margin, no
+        maintenance-margin model: 0)."""
+        acct = require_account(account)
+        out = []
+        for p in self._positions(acct, params):
+            mark = self.markets[p.symbol].mark
+            margin = format_decimal(abs(p.amount) * mark / acct.leverage_for(p.symbol))
             out.append(
                 {
                     "symbol": p.symbol,
@@ -114,17 +271,17 @@ class AccountEndpoints(ExchangeBase):
                     "markPrice": format_decimal(mark),
                     "unRealizedProfit": format_decimal(p.unrealized_pnl(mark)),
                     "liquidationPrice": "0",
-                    "leverage": str(acct.leverage_for(p.symbol)),
-                    "notional": format_decimal(p.amount * mark),
-                    "marginType": "cross",
                     "isolatedMargin": "0",
-                    "isolatedWallet": "0",
+                    "notional": format_decimal(p.amount * mark),
                     "marginAsset": "USDT",
-                    "initialMargin": format_decimal(
-                        abs(p.amount) * mark / acct.leverage_for(p.symbol)
-                    ),
+                    "isolatedWallet": "0",
+                    "initialMargin": margin,
                     "maintMargin": "0",
+                    "positionInitialMargin": margin,
+                    "openOrderInitialMargin": "0",
                     "adl": 0,
+                    "bidNotional": "0",
+                    "askNotional": "0",
                     "updateTime": p.update_time,
                 }
             )

@@ -27,7 +27,7 @@ from .base import ZERO, Fees, UserEvent, _Listeners, new_client_id, require_acco
 from .book import BookConfig
 from .market import SymbolMarket
 from .market_data import MarketDataEndpoints
-from .orders import OrderEndpoints
+from .modify import ModifyEndpoints
 from .records import Order, order_trade_update
 
 __all__ = ["DEFAULT_START_PRICES", "Account", "Fees", "UsdmExchange", "UserEvent"]
@@ -43,7 +43,7 @@ DEFAULT_BOOK = BookConfig()
 DEFAULT_FEES = Fees()
 
 
-class UsdmExchange(MarketDataEndpoints, AccountEndpoints, OrderEndpoints):
+class UsdmExchange(MarketDataEndpoints, AccountEndpoints, ModifyEndpoints):
     """All USD-M state of the venue, one endpoint group per base class. Not thread-safe: drive
     it from one event loop."""
 
@@ -145,8 +145,11 @@ class UsdmExchange(MarketDataEndpoints, AccountEndpoints, OrderEndpoints):
         else:
             symbol, last, mark = step.symbol, step.last, step.mark
         m = self.market(symbol)
+        trade_id = 0
         if last is not None:
             m.last = last
+            # One trade of 1 (history.py); the aggTrade stream carries the same id as REST.
+            trade_id = m.tape.record(self.now_ms(), last, Decimal(1))
             for order_id in m.resting.fire(m.units(last)):
                 order = self.orders[order_id]
                 if not order.open:  # expired by an earlier fill of this step (position closed)
@@ -182,11 +185,11 @@ class UsdmExchange(MarketDataEndpoints, AccountEndpoints, OrderEndpoints):
                     "e": "aggTrade",
                     "E": now,
                     "s": symbol,
-                    "a": now,
+                    "a": trade_id,
                     "p": format_decimal(m.last),
                     "q": "1",
-                    "f": now,
-                    "l": now,
+                    "f": trade_id,
+                    "l": trade_id,
                     "T": now,
                     "m": False,
                 },

@@ -9,6 +9,7 @@ from exitguard.domain.trailing_book import TrailingBook
 from exitguard.domain.trigger_book import TriggerBook
 from exitguard.domain.triggers import truncate_mark_price
 
+from ..history import Tape
 from .book import BookConfig, SyntheticBook
 
 __all__ = ["SymbolMarket"]
@@ -41,6 +42,7 @@ class SymbolMarket:
         self.static = {"CONTRACT_PRICE": TriggerBook(), "MARK_PRICE": TriggerBook()}
         self.trailing = {"CONTRACT_PRICE": TrailingBook(), "MARK_PRICE": TrailingBook()}
         self.resting = TriggerBook()
+        self.tape = Tape()  # what klines/trades/ticker 24hr answer from
 
     def units(self, price: Decimal) -> int:
         """Whole units of an on-grid price (floored for off-grid values such as raw marks)."""

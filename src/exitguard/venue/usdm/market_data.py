@@ -1,4 +1,5 @@
-"""Public market-data endpoints of the USD-M venue (ping, time, exchangeInfo, prices, depth)."""
+"""Public market-data endpoints of the USD-M venue: ping, time, exchangeInfo, prices, depth, and
+the trade history the venue has seen (klines, trades, aggTrades, ticker/24hr; :mod:`..history`)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from typing import Any
 from exitguard.domain.enums import Side
 from exitguard.domain.numbers import format_decimal
 
+from ..errors import VenueError
+from ..history import interval_ms, kline_row, stats_24h
 from .accounts import Account
 from .base import ExchangeBase
 from .market import SymbolMarket
@@ -94,3 +97,91 @@ class MarketDataEndpoints(ExchangeBase):
             "bids": levels(Side.SELL),
             "asks": levels(Side.BUY),
         }
+
+    # -- what the venue has seen (history.py): deterministic, bounded ----------------------
+
+    def ticker_24hr(self, _: Account | None, params: Mapping[str, str]) -> Any:
+        """``GET /fapi/v1/ticker/24hr`` from the venue's own trades of the last 24 h."""
+        now = self.now_ms()
+        return self._each(
+            params,
+            lambda m: {
+                "symbol": m.rules.symbol,
+                **stats_24h(m.tape, m.last, now, format_decimal),
+            },
+        )
+
+    def klines(self, _: Account | None, params: Mapping[str, str]) -> list[list[object]]:
+        """``GET /fapi/v1/klines``: candles of the venue's own trades (none for an interval
+        without trades)."""
+        m = self.market(req_str(params, "symbol"))
+        name = req_str(params, "interval")
+        step = interval_ms(name)
+        if step is None:
+            raise VenueError(-1120, "Invalid interval.")
+        limit = opt_int(params, "limit", 1, 1500) or 500
+        start, end = opt_int(params, "startTime"), opt_int(params, "endTime")
+        candles = m.tape.klines(step, start, end, limit)
+        return [kline_row(c, step, format_decimal) for c in candles]
+
+    def trades(self, _: Account | None, params: Mapping[str, str]) -> list[dict[str, Any]]:
+        """``GET /fapi/v1/trades``: the venue's recent trades (each price step is one trade)."""
+        m = self.market(req_str(params, "symbol"))
+        limit = opt_int(params, "limit", 1, 1000) or 500
+        return [
+            {
+                "id": t.trade_id,
+                "price": format_decimal(t.price),
+                "qty": format_decimal(t.qty),
+                "quoteQty": format_decimal(t.price * t.qty),
+                "time": t.time,
+                "isBuyerMaker": False,
+                "isRPITrade": False,
+            }
+            for t in m.tape.recent(limit)
+        ]
+
+    def agg_trades(self, _: Account | None, params: Mapping[str, str]) -> list[dict[str, Any]]:
+        """``GET /fapi/v1/aggTrades``: one aggregate per venue trade (a step is one taker)."""
+        m = self.market(req_str(params, "symbol"))
+        limit = opt_int(params, "limit", 1, 1000) or 500
+        from_id = opt_int(params, "fromId")
+        start, end = opt_int(params, "startTime"), opt_int(params, "endTime")
+        rows = m.tape.since(from_id, start, end)
+        rows = rows[:limit] if from_id is not None or start is not None else rows[-limit:]
+        return [
+            {
+                "a": t.trade_id,
+                "p": format_decimal(t.price),
+                "q": format_decimal(t.qty),
+                "nq": format_decimal(t.qty),
+                "f": t.trade_id,
+                "l": t.trade_id,
+                "T": t.time,
+                "m": False,
+            }
+            for t in rows
+        ]
+
+    def funding_rate(self, _: Account | None, params: Mapping[str, str]) -> list[dict[str, Any]]:
+        """``GET /fapi/v1/fundingRate``: the 8-hour funding times of the last ``limit`` periods
+        with the constant rate ``premiumIndex`` quotes and today's mark (the venue charges no
+        funding; this is a deterministic stand-in, not a record)."""
+        symbol = opt_str(params, "symbol")
+        names = [self.market(symbol).rules.symbol] if symbol is not None else list(self.markets)
+        limit = opt_int(params, "limit", 1, 1000) or 100
+        start = opt_int(params, "startTime")
+        now = self.now_ms()
+        first = max(start or 0, now - limit * 28_800_000)
+        times = range((first // 28_800_000 + 1) * 28_800_000, now + 1, 28_800_000)
+        rows = [
+            {
+                "symbol": s,
+                "fundingRate": "0.00010000",
+                "fundingTime": t,
+                "markPrice": format_decimal(self.markets[s].mark),
+            }
+            for t in times
+            for s in names
+        ]
+        return rows[:limit]

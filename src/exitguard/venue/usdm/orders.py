@@ -94,7 +94,7 @@ class OrderEndpoints(ExchangeBase):
             good_till_date=req.good_till_date or 0,
         )
         self.place(acct, order)
-        return order.to_json()
+        return order.ack_json()
 
     def _reduce_only_qty(
         self,
@@ -298,7 +298,7 @@ class OrderEndpoints(ExchangeBase):
         if not order.open:
             raise VenueError(-2011, "Unknown order sent.")
         self._finish(acct, order, "CANCELED")
-        return order.to_json()
+        return order.ack_json()
 
     def open_orders(
         self, account: Account | None, params: Mapping[str, str]

@@ -66,6 +66,7 @@ class Order:
         return self.cum_quote / self.executed if self.executed else ZERO
 
     def to_json(self) -> dict[str, object]:
+        """The Query-Order row (also openOrders/allOrders items)."""
         return {
             "orderId": self.order_id,
             "symbol": self.symbol,
@@ -75,7 +76,6 @@ class Order:
             "avgPrice": _s(self.avg_price),
             "origQty": _s(self.qty),
             "executedQty": _s(self.executed),
-            "cumQty": _s(self.executed),
             "cumQuote": _s(self.cum_quote),
             "timeInForce": self.time_in_force,
             "type": self.type,
@@ -93,6 +93,15 @@ class Order:
             "time": self.time,
             "updateTime": self.update_time,
         }
+
+    def ack_json(self) -> dict[str, object]:
+        """The New-Order / Cancel-Order answer: the query row with ``cumQty`` and without
+        ``time`` (those pages' examples; ``avgPrice``/``cumQuote`` are in the examples though
+        the SDK's models lack them)."""
+        out = self.to_json()
+        del out["time"]
+        out["cumQty"] = _s(self.executed)
+        return out
 
 
 @dataclass(slots=True)
@@ -134,13 +143,8 @@ class AlgoOrder:
     def open(self) -> bool:
         return self.status not in TERMINAL_ALGO
 
-    def _trailing(self, value: Decimal | None) -> str:
-        if self.type != "TRAILING_STOP_MARKET":
-            return ""
-        return _s(value)
-
-    def new_response(self) -> dict[str, object]:
-        """``NewAlgoOrderResponse``."""
+    def _row(self) -> dict[str, object]:
+        """The keys shared by the new-order answer and the query rows."""
         return {
             "algoId": self.algo_id,
             "clientAlgoId": self.client_algo_id,
@@ -161,21 +165,26 @@ class AlgoOrder:
             "closePosition": self.close_position,
             "priceProtect": self.price_protect,
             "reduceOnly": self.reduce_only,
-            "activatePrice": self._trailing(self.activate_price),
-            "callbackRate": self._trailing(self.callback_rate),
             "createTime": self.create_time,
             "updateTime": self.update_time,
             "triggerTime": self.trigger_time,
             "goodTillDate": self.good_till_date,
         }
 
-    def to_json(self) -> dict[str, object]:
-        """``QueryAlgoOrderResponse`` (also the items of openAlgoOrders / allAlgoOrders).
+    def new_response(self) -> dict[str, object]:
+        """``NewAlgoOrderResponse``: ``activatePrice``/``callbackRate`` only on a trailing stop
+        (a client that parses every present key as a decimal must not meet ``""``)."""
+        out = self._row()
+        if self.type == "TRAILING_STOP_MARKET":
+            out["activatePrice"] = _s(self.activate_price)
+            out["callbackRate"] = _s(self.callback_rate)
+        return out
 
-        The query models carry no activatePrice/callbackRate (reference 1.4, UNVERIFIED whether
-        Binance returns them); the venue adds them for trailing orders, which is harmless for
-        clients that ignore unknown keys."""
-        out = self.new_response()
+    def to_json(self) -> dict[str, object]:
+        """``QueryAlgoOrderResponse`` (also the items of openAlgoOrders / allAlgoOrders): the
+        documented keys only. The query models carry no activatePrice/callbackRate (reference
+        1.4), so neither does the venue, not even for a trailing stop."""
+        out = self._row()
         out.update(
             {
                 "actualOrderId": "" if self.actual_order_id is None else str(self.actual_order_id),
