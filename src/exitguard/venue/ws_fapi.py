@@ -63,7 +63,7 @@ FAPI_METHODS: dict[str, Method] = {
     "algoOrder.place": Method("new_algo_order", _T, 0, orders=1),
     "algoOrder.cancel": Method("cancel_algo_order", _T, 1),
     "account.status": Method("account_info", _UD, 5),
-    "v2/account.status": Method("account_info", _UD, 5),
+    "v2/account.status": Method("account_info_v3", _UD, 5),  # the REST v3 account shape
     "account.position": Method("position_risk", _UD, 5),
     "v2/account.position": Method("position_risk", _UD, 5),
     "account.balance": Method("balance", _UD, 5),
@@ -108,7 +108,15 @@ _POSITION_V2 = _keys(
     "maintMargin positionInitialMargin openOrderInitialMargin adl bidNotional askNotional "
     "updateTime"
 )
+# account.status is the REST v2 account without ``feeBurn`` (not in the WS API's model).
+_ACCOUNT_V1 = _keys(
+    "feeTier canTrade canDeposit canWithdraw updateTime multiAssetsMargin tradeGroupId "
+    "totalInitialMargin totalMaintMargin totalWalletBalance totalUnrealizedProfit "
+    "totalMarginBalance totalPositionInitialMargin totalOpenOrderInitialMargin "
+    "totalCrossWalletBalance totalCrossUnPnl availableBalance maxWithdrawAmount assets positions"
+)
 _RESULT_KEYS: dict[str, frozenset[str]] = {
+    "account.status": _ACCOUNT_V1,
     "order.place": _ORDER_PLACE,
     "order.status": _ORDER_STATUS,
     "order.cancel": _ORDER_CANCEL,
