@@ -102,8 +102,8 @@ def test_bundled_example_is_valid_and_inherits_field_by_field() -> None:
     assert eth == config.policies[Product.USDM].default
     assert eth.take_profit is not None and not eth.take_profit.conditional
     spot = config.policy_for(Product.SPOT, "ETHUSDT")
-    assert spot.take_profit is None  # enabled = false
-    assert spot.stop_loss is not None and spot.stop_loss.limit_offset_percent == Decimal("0.2")
+    # ETHUSDT trails instead: a Spot balance backs one exit, so the stop and TP are off.
+    assert spot.take_profit is None and spot.stop_loss is None  # enabled = false
     assert spot.trailing is not None and spot.trailing.trailing_delta_bips == 150
     assert spot.on_immediate_trigger is ImmediateTriggerAction.WIDEN
     assert config.warnings == ()
@@ -691,3 +691,23 @@ def test_spot_stream_auth_defaults_to_auto_and_logon_needs_ed25519(tmp_path: Pat
     assert "hmac" in found["manager.spot_stream_auth"]
     found = errors(tmp_path, "[manager]\nspot_stream_auth = 'password'\n")
     assert "manager.spot_stream_auth" in found
+
+
+def test_spot_trailing_beside_a_stop_is_a_warning_naming_what_is_placed(tmp_path: Path) -> None:
+    config = load(
+        tmp_path,
+        '[manager]\nproducts = ["spot"]\n[policy.spot.default]\n'
+        "stop_loss = { distance = { percent = 3 } }\n"
+        "trailing = { trailing_delta_bips = 150 }\n",
+    )
+    text = [str(w) for w in config.warnings]
+    assert any(
+        w.startswith("policy.spot.default.trailing: not placed") and "the stop-loss takes it" in w
+        for w in text
+    ), text
+    alone = load(
+        tmp_path,
+        '[manager]\nproducts = ["spot"]\n[policy.spot.default]\n'
+        "stop_loss = { enabled = false }\ntrailing = { trailing_delta_bips = 150 }\n",
+    )
+    assert not any("trailing" in str(w) for w in alone.warnings)

@@ -78,6 +78,8 @@ def _describe(product: Product, policy: ProtectionPolicy) -> list[str]:
         start = f", from {_dist(r.activation)} profit" if r.activation is not None else ""
         if usdm:
             tr = f"TRAILING_STOP_MARKET {r.callback_rate}%{start}, {r.working_type.value}"
+        elif policy.stop_loss is not None or policy.take_profit is not None:
+            tr = "not placed (the balance backs the exit to the left)"
         else:
             tr = f"trailingDelta {r.trailing_delta_bips} BIPS{start}"
     return [sl, tp, tr, policy.on_immediate_trigger.value]

@@ -270,10 +270,12 @@ def print_summary(result: DemoResult, console: Console) -> None:
             e["status"].lower(),
         )
     table.print(console)
-    for _t, price, slot in result.fills:
+    for _t, fill_price, slot in result.fills:
         product, symbol = slot.split("/")[1:3]
         tick, _step = bundled_steps(product, symbol)
-        console.print(f"filled: {_slot_words(slot)} at {at_step(price, tick)}", highlight=False)
+        console.print(
+            f"filled: {_slot_words(slot)} at {at_step(fill_price, tick)}", highlight=False
+        )
     if not result.fills:
         console.print("filled: nothing")
     state = "closed by its exits" if result.position_closed else "STILL OPEN (the demo failed)"

@@ -13,7 +13,6 @@ import importlib
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-import click
 import typer
 from typer.core import TyperCommand, TyperGroup
 
@@ -83,7 +82,12 @@ COMMANDS: dict[str, LazyCommand] = {
 }
 
 
-def load_command(name: str) -> click.Command:
+# Typer 0.29 vendors click (``typer._click``): its Command and HelpFormatter are not public
+# names (nor is its Context as the base class types it), so they are typed loosely here.
+Command = Any
+
+
+def load_command(name: str) -> Command:
     """The real click command behind ``name`` (imports its module)."""
     spec = COMMANDS[name]
     target: Any = getattr(importlib.import_module(spec.module), spec.attribute)
@@ -103,10 +107,10 @@ class LazyGroup(TyperGroup):
 
     _listing = False  # True while the root help is drawn: list from the table, import nothing
 
-    def list_commands(self, ctx: click.Context) -> list[str]:
+    def list_commands(self, ctx: Any) -> list[str]:
         return list(COMMANDS)
 
-    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+    def get_command(self, ctx: Any, cmd_name: str) -> Command | None:
         spec = COMMANDS.get(cmd_name)
         if spec is None:
             return None
@@ -117,7 +121,7 @@ class LazyGroup(TyperGroup):
             loaded = self.commands[cmd_name] = load_command(cmd_name)
         return loaded
 
-    def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+    def format_help(self, ctx: Any, formatter: Any) -> None:
         self._listing = True
         try:
             super().format_help(ctx, formatter)

@@ -243,7 +243,11 @@ def run_command(
             stack.enter_context(RunLock(cfg.state_db))
         configure_logging(level=level, fmt=fmt)
         for warning in cfg.warnings:
-            get_logger("exitguard.config").warning("config warning", issue=str(warning))
+            # Path and message apart: "env.BINANCE_API_KEY: TESTNET ..." as one string reads
+            # to the redaction filter as a key name and its value, and would hide "TESTNET".
+            get_logger("exitguard.config").warning(
+                "config warning", setting=warning.path, issue=warning.message
+            )
         asyncio.run(_run(cfg))
 
 

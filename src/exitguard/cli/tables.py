@@ -193,7 +193,9 @@ def bundled_steps(product: str, symbol: str) -> tuple[Any, Any]:
         return None, None
     if rules is None:
         return None, None
-    return rules.price_filter.tick_size, rules.lot_size.step_size
+    tick = rules.price_filter.tick_size if rules.price_filter is not None else None
+    step = rules.lot_size.step_size if rules.lot_size is not None else None
+    return tick, step
 
 
 def stdout_console() -> Console:

@@ -239,6 +239,26 @@ def build_product_policies(
     for name, policy in [("default", default), *symbols.items()]:
         if policy is not None and not (policy.stop_loss or policy.take_profit or policy.trailing):
             warnings.add(f"{prefix}.{name}", "no exit is enabled: these positions stay unprotected")
+        if product is Product.SPOT and policy is not None and policy.trailing is not None:
+            _warn_spot_trailing(f"{prefix}.{name}", policy, warnings)
     if default is None or failed:
         return None
     return ProductPolicies(default, builtin, MappingProxyType(symbols))
+
+
+def _warn_spot_trailing(path: str, policy: ProtectionPolicy, warnings: IssueList) -> None:
+    """A Spot balance backs one resting SELL: beside a stop or take-profit the trailing stop
+    is never placed. Say so at load time, naming what is placed instead (planner.build)."""
+    if policy.stop_loss is None and policy.take_profit is None:
+        return
+    if policy.stop_loss is not None and policy.take_profit is not None:
+        placed, them = "the stop-loss and take-profit as one OCO", "them"
+    elif policy.stop_loss is not None:
+        placed, them = "the stop-loss", "it"
+    else:
+        placed, them = "the take-profit", "it"
+    warnings.add(
+        f"{path}.trailing",
+        f"not placed: a Spot balance backs one resting exit and {placed} takes it; disable "
+        f"{them} to trail instead",
+    )

@@ -34,11 +34,13 @@ from rich.progress import (
     BarColumn,
     DownloadColumn,
     Progress,
+    Task,
     TaskID,
     TextColumn,
     TimeRemainingColumn,
     TransferSpeedColumn,
 )
+from rich.text import Text
 
 from .cache import default_cache_dir
 from .names import KLINE_TYPES, MARKET_TYPES, DataType, archive_relpath
@@ -147,6 +149,16 @@ def fetch_archives(
     )
 
 
+class _AmountColumn(DownloadColumn):
+    """Bytes for a download, "3/10 files" for the overall task (it counts archives)."""
+
+    def render(self, task: Task) -> Text:
+        if task.fields.get("unit") == "files":
+            total = "?" if task.total is None else int(task.total)
+            return Text(f"{int(task.completed)}/{total} files", style="progress.download")
+        return super().render(task)
+
+
 async def fetch_archives_async(
     symbol: str,
     market: Market,
@@ -168,7 +180,7 @@ async def fetch_archives_async(
     bars = Progress(
         TextColumn("{task.description}"),
         BarColumn(),
-        DownloadColumn(),
+        _AmountColumn(),
         TransferSpeedColumn(),
         TimeRemainingColumn(),
         console=console,
@@ -183,7 +195,7 @@ async def fetch_archives_async(
     timeout = aiohttp.ClientTimeout(total=None, sock_connect=30, sock_read=120)
     gate = asyncio.Semaphore(PARALLEL)
     with bars:
-        overall = bars.add_task(f"{symbol} {data_type}", total=len(jobs))
+        overall = bars.add_task(f"{symbol} {data_type}", total=len(jobs), unit="files")
         async with aiohttp.ClientSession(timeout=timeout) as session:
 
             async def one(job: _Job) -> Path | None:
