@@ -77,6 +77,7 @@ class EmbeddedVenueSettings:
         default_factory=lambda: MappingProxyType({"USDT": Decimal(10_000)})
     )
     start_prices: Mapping[str, Decimal] = field(default_factory=lambda: MappingProxyType({}))
+    dialect: str = "binance"  # the dialect the embedded venue speaks (domain/dialect.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +101,8 @@ class Config:
     source: Path | None = None
     warnings: tuple[ConfigIssue, ...] = ()
     spot_stream_auth: Literal["auto", "signature", "logon"] = "auto"
+    # The dialect the manager's local checks validate against (its venue's rules).
+    dialect: str = "binance"
     api: ApiSettings = field(default_factory=ApiSettings)
     # [notifications] (exitguard.config.notifications); None when the section is absent.
     notifications: Any = None
@@ -352,6 +355,7 @@ def load_config(path: Path | None, env: Mapping[str, str]) -> Config:
         state_db=state_db,
         notional_cap=manager.notional_cap,
         spot_stream_auth=manager.spot_stream_auth,
+        dialect=manager.dialect,
         venue=kind,
         endpoints=endpoints,
         embedded_venue=EmbeddedVenueSettings(
@@ -360,6 +364,7 @@ def load_config(path: Path | None, env: Mapping[str, str]) -> Config:
             port=venue_section.port,
             balances=MappingProxyType(dict(venue_section.balances)),
             start_prices=MappingProxyType(dict(venue_section.start_prices)),
+            dialect=venue_section.dialect,
         ),
         credentials=env_settings.credentials,
         live_confirmed=env_settings.live_confirmed,
