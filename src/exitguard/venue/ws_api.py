@@ -53,6 +53,7 @@ from exitguard.domain.numbers import format_decimal
 from .auth import Security, check_api_key, check_timestamp, verify_signature
 from .endpoints import spot_depth_weight, spot_many_weight, spot_test_weight
 from .errors import VenueError
+from .safe_json import loads_bounded
 from .streams import Conn, dumps
 
 if TYPE_CHECKING:
@@ -254,7 +255,7 @@ class WsApi:
 
     async def _on_text(self, sess: _Session, text: str) -> None:
         try:
-            msg = json.loads(text, parse_float=Decimal)
+            msg = loads_bounded(text)
         except ValueError:
             self._send(sess, None, 400, error=_malformed(), rate=None)
             return
