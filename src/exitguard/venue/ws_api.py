@@ -154,7 +154,16 @@ def _wire(value: object) -> str:
         return str(value)
     if isinstance(value, Decimal):
         return format_decimal(value) if value.is_finite() else str(value)
-    return json.dumps(value, separators=(",", ":"))
+    try:
+        return json.dumps(value, separators=(",", ":"))
+    except (TypeError, ValueError):
+        # A fraction inside a list/object (parsed as Decimal): no parameter takes one, and its
+        # text cannot be written back exactly; refused like any other illegal value.
+        raise _NotWire("a decimal number inside a list or object") from None
+
+
+class _NotWire(ValueError):
+    """A JSON parameter value that has no wire-string form."""
 
 
 def _payloads(params: Mapping[str, str]) -> tuple[str, str]:
@@ -271,7 +280,12 @@ class WsApi:
         show = sess.return_rate_limits
         if "returnRateLimits" in raw:
             show = raw["returnRateLimits"] in (True, "true")
-        params = {str(k): _wire(v) for k, v in raw.items() if k not in ("returnRateLimits",)}
+        try:
+            params = {str(k): _wire(v) for k, v in raw.items() if k not in ("returnRateLimits",)}
+        except _NotWire as bad:
+            err = VenueError(-1100, f"Illegal characters found in a parameter: {bad}.")
+            self._send(sess, req_id, 400, error=err.body(), rate=None)
+            return
         faults = self.ctx.faults
         if faults.latency_ms > 0:
             await asyncio.sleep(faults.latency_ms / 1000)
