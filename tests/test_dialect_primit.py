@@ -230,5 +230,17 @@ def test_config_dialect_settings(tmp_path: Any) -> None:
     path.write_text('[manager]\ndialect = "primit"\n[venue]\ndialect = "primit"\n')
     config = load_config(path, {})
     assert config.dialect == "primit" and config.embedded_venue.dialect == "primit"
+    assert not [w for w in config.warnings if w[0] == "manager.dialect"]
     default = load_config(None, {})
     assert default.dialect == "binance" and default.embedded_venue.dialect == "binance"
+    # A manager checking Binance's rules against an embedded primit venue is told so.
+    path.write_text('[venue]\ndialect = "primit"\n')
+    mismatch = load_config(path, {})
+    assert [w[0] for w in mismatch.warnings if "venue.dialect" in w[1]] == ["manager.dialect"]
+
+
+def test_venue_cli_names_an_unknown_dialect_in_one_line() -> None:
+    result = runner.invoke(app, ["venue", "serve", "--dialect", "okx", "--feed", "none"])
+    assert result.exit_code == 2
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert lines == ["exitguard venue serve: dialect 'okx': must be one of binance, primit"]

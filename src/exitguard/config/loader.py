@@ -327,6 +327,12 @@ def load_config(path: Path | None, env: Mapping[str, str]) -> Config:
     if kind != "embedded" and "venue" in raw:
         warnings.add("venue", f"ignored: the venue is {kind}, not the embedded paper venue")
     _readiness_warnings(mode, mode_source, env_settings.credentials, mgr, env_settings, warnings)
+    if kind == "embedded" and venue_section is not None and mgr.dialect != venue_section.dialect:
+        warnings.add(
+            "manager.dialect",
+            f"is {mgr.dialect!r} but the embedded venue speaks {venue_section.dialect!r} "
+            "(venue.dialect): the local checks will not match the venue's",
+        )
     creds = env_settings.credentials
     if mgr.spot_stream_auth == "logon" and creds is not None and creds.kind != "ed25519":
         issues.add(

@@ -337,6 +337,7 @@ class StreamHub:
         try:
             msg = loads_bounded(text, decimal=False)
         except ValueError as exc:
+            log.warning("venue streams: refused a control frame: %s", exc)
             self._reply(conn, {"error": {"code": 3, "msg": f"Invalid JSON: {exc}"}, "id": None})
             return
         req_id = msg.get("id") if isinstance(msg, dict) else None

@@ -265,7 +265,8 @@ class WsApi:
     async def _on_text(self, sess: _Session, text: str) -> None:
         try:
             msg = loads_bounded(text)
-        except ValueError:
+        except ValueError as exc:
+            log.warning("venue ws-api: refused a frame from %s: %s", sess.ip, exc)
             self._send(sess, None, 400, error=_malformed(), rate=None)
             return
         req_id = msg.get("id") if isinstance(msg, dict) else None
