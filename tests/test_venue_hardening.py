@@ -269,3 +269,22 @@ async def test_idle_and_slow_header_connections_are_closed(venue: Venue, send: b
 def test_idle_timeout_must_be_positive() -> None:
     with pytest.raises(ValueError, match="idle_timeout_s"):
         Venue(idle_timeout_s=0)
+
+
+def test_decimal_objects_with_huge_exponents_are_refused_unexpanded() -> None:
+    """The domain's decimal reader bounds a Decimal object before writing it in plain form
+    (check-order and the WebSocket API hand it Decimals parsed from JSON)."""
+    from exitguard.domain.requests import AlgoOrderRequest
+
+    base = {"symbol": "BTCUSDT", "side": "SELL", "type": "STOP_MARKET", "algoType": "CONDITIONAL"}
+    tracemalloc.start()
+    try:
+        for value in ("1e40000000", "1e-40000000"):
+            parsed = AlgoOrderRequest.from_params({**base, "triggerPrice": Decimal(value)})
+            assert [(v.code, v.field) for v in parsed.violations] == [(-1100, "triggerPrice")]
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 1_000_000
+    ok = AlgoOrderRequest.from_params({**base, "triggerPrice": Decimal("6.5e4")})
+    assert ok.violations == [] and ok.request is not None
