@@ -119,6 +119,11 @@ BAD_CONTROL = [
     ("/_venue/position", {"side": "BUY", "symbol": "BTCUSDT", "qty": "5000"}, "maxQty"),
     ("/_venue/position", {"side": "BUY", "symbol": "BTCUSDT", "qty": "0.0001"}, "stepSize"),
     ("/_venue/position", {"side": "BUY", "symbol": "BTCUSDT", "qty": "1", "price": "1e9"}, "price"),
+    (
+        "/_venue/position",
+        {"side": "BUY", "symbol": "BTCUSDT", "qty": "1", "position_side": "LONG"},
+        "one-way",
+    ),
     ("/_venue/balance", {"asset": "BTC", "delta": "1e13"}, "delta"),
     ("/_venue/balance", {"asset": "BTC", "delta": "0.000000001"}, "delta"),
     ("/_venue/balance", {"asset": "B" * 30, "delta": "1"}, "asset"),

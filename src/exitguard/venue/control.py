@@ -57,7 +57,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Awaitable, Callable, Mapping
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from aiohttp import web
@@ -148,11 +148,18 @@ def _decimal(
         raise _ControlError(f"{name} must be >= {low}{where}, got {_show(value)}", -1100)
     if high is not None and dec > high:
         raise _ControlError(f"{name} must be <= {high}{where}, got {_show(value)}", -1100)
-    if step is not None and step > 0 and dec % step != 0:
+    if step is not None and step > 0 and not _multiple(dec, step):
         raise _ControlError(
             f"{name} must be a multiple of {step}{where}, got {_show(value)}", -1100
         )
     return dec
+
+
+def _multiple(value: Decimal, step: Decimal) -> bool:
+    try:
+        return value % step == 0
+    except InvalidOperation:  # quotient beyond the context's 28 digits: not on any usable grid
+        return False
 
 
 def _price(body: Mapping[str, Any], name: str, rules: list[SymbolRules]) -> Decimal | None:
@@ -329,6 +336,10 @@ def _ctl_position(ctx: VenueContext, body: dict[str, Any]) -> object:
             position_side = PositionSide(_str(body, "position_side").upper())
         except ValueError:
             raise _ControlError("position_side must be BOTH, LONG or SHORT") from None
+        hedge_side = position_side is not PositionSide.BOTH
+        if hedge_side != account.dual_side:
+            mode = "hedge mode: LONG or SHORT" if account.dual_side else "one-way mode: BOTH"
+            raise _ControlError(f"position_side {position_side} does not fit the account's {mode}")
     order = ctx.exchange.open_position(account, symbol, side, qty, price, position_side)
     return {"order": order.to_json()}
 
