@@ -41,6 +41,7 @@ import json
 import logging
 import threading
 import traceback
+import tracemalloc
 from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass, replace
 from decimal import Decimal
@@ -56,7 +57,7 @@ from exitguard.domain.requests.spot import SPOT_ORDER_FIELDS
 from exitguard.domain.requests.usdm import ALGO_FIELDS, FUTURES_ORDER_FIELDS
 from exitguard.venue.clock import SteppedClock
 from exitguard.venue.errors import VenueError
-from exitguard.venue.http import ALL_ENDPOINTS, ENDPOINTS, SPOT_ENDPOINTS
+from exitguard.venue.http import ALL_ENDPOINTS, CONTEXT, ENDPOINTS, SPOT_ENDPOINTS
 from exitguard.venue.ratelimit import RateLimitConfig
 from exitguard.venue.server import Venue
 
@@ -1093,3 +1094,243 @@ def test_unknown_paths_and_methods_are_binance_shaped(vt: VenueThread) -> None:
         ("GET", "/api/v9/order?symbol=BTCUSDT"),
     ):
         exchange(vt, method, target, None, headers)
+
+
+# -- the control API and the WebSocket inputs --------------------------------------------------
+#
+# Same promises as the REST fuzz, on the inputs that take JSON: a refused control request
+# (HTTP 400) changes neither exchange nor the faults; a WebSocket frame (Spot WebSocket API,
+# stream control) is answered with JSON and, unsigned as these are, changes nothing. Each
+# request's peak allocation (tracemalloc, all threads) stays under MEMORY_BOUND: a number like
+# 1e400000000 must not be expanded into its 400 MB plain form anywhere.
+
+CONTROL_EXAMPLES = 100
+WS_EXAMPLES = 60
+MEMORY_BOUND = 8_000_000  # bytes
+
+CONTROL_ROUTES = ("price", "position", "balance", "faults")
+CONTROL_NAMES = (
+    "symbol",
+    "last",
+    "mark",
+    "qty",
+    "product",
+    "api_key",
+    "side",
+    "price",
+    "position_side",
+    "asset",
+    "delta",
+    "latency_ms",
+    "status_429",
+    "clock_skew_ms",
+    "lose_response",
+    "close_user_streams",
+    "expire_listen_key",
+    "clear",
+)
+# JSON values written as raw text, so exponent forms and huge numbers reach the parser as sent.
+RAW_NUMBERS = (
+    "0",
+    "-1",
+    "1",
+    "65000",
+    "65000.5",
+    "0.001",
+    "1e30",
+    "1E+30",
+    "1e400000000",
+    "-1e-400000000",
+    "1e-7",
+    "9" * 60,
+    "9" * 70,
+    "0." + "0" * 40 + "1",
+    "1.5e-8",
+    "NaN",
+    "-Infinity",
+    "4529764",
+    "4529764.1",
+)
+RAW_JUNK = (
+    "",
+    "{",
+    "[",
+    "[" * 60 + "]" * 60,
+    '{"a":' * 30 + "1" + "}" * 30,
+    "null",
+    "[]",
+    '"text"',
+    "\xff",
+    '{"symbol":"BTCUSDT","last":"1e30"',
+)
+
+
+@st.composite
+def raw_json_value(draw: st.DrawFn, depth: int = 0) -> str:
+    """One JSON value as text: raw numbers, adversarial strings, valid tokens, small nests."""
+    kind = draw(st.sampled_from(("number", "string", "token", "literal", "nest")))
+    if kind == "number":
+        return draw(st.sampled_from(RAW_NUMBERS))
+    if kind == "string":
+        return json.dumps(draw(st.sampled_from(ADVERSARIAL + RAW_NUMBERS)))
+    if kind == "token":
+        return json.dumps(draw(st.sampled_from((*VALID_TOKENS, "BTC", "USDT", "usdm", "spot"))))
+    if kind == "literal" or depth >= 2:
+        return draw(st.sampled_from(("true", "false", "null")))
+    items = draw(st.lists(raw_json_value(depth + 1), max_size=3))
+    if draw(st.booleans()):
+        return "[" + ",".join(items) + "]"
+    return "{" + ",".join(f'"k{i}":{v}' for i, v in enumerate(items)) + "}"
+
+
+# A valid body per route ("@key": the venue account's API key); half the examples start from
+# one and change one or two members, so a refusal often comes late, after valid members.
+CONTROL_TEMPLATES: dict[str, dict[str, str]] = {
+    "price": {"symbol": '"BTCUSDT"', "last": '"65000.10"', "mark": "65001", "qty": '"0.01"'},
+    "position": {
+        "api_key": '"@key"',
+        "symbol": '"BTCUSDT"',
+        "side": '"BUY"',
+        "qty": '"0.010"',
+        "price": "65000",
+    },
+    "balance": {"api_key": '"@key"', "asset": '"BTC"', "delta": '"0.5"'},
+    "faults": {"latency_ms": "0", "status_429": "0", "clock_skew_ms": "0"},
+}
+
+
+@st.composite
+def control_requests(draw: st.DrawFn) -> tuple[str, bytes]:
+    route = draw(st.sampled_from(CONTROL_ROUTES))
+    roll = draw(st.integers(0, 9))
+    if roll == 0:
+        return route, draw(st.sampled_from(RAW_JUNK)).encode("utf-8", "surrogatepass")
+    if roll <= 5:
+        members = dict(CONTROL_TEMPLATES[route])
+        for _ in range(draw(st.integers(1, 2))):
+            pool = tuple(members) if draw(st.integers(0, 4)) else (*CONTROL_NAMES, *JUNK_NAMES)
+            name = draw(st.sampled_from(pool))
+            members[name] = draw(raw_json_value())
+    else:
+        names = draw(st.lists(st.sampled_from(CONTROL_NAMES + JUNK_NAMES), max_size=6, unique=True))
+        members = {n: draw(raw_json_value()) for n in names}
+    return route, (
+        "{" + ",".join(f"{json.dumps(k)}:{v}" for k, v in members.items()) + "}"
+    ).encode()
+
+
+def _faults(vt: VenueThread) -> dict[str, Any]:
+    return vt.on_loop(lambda: dict(vt.venue._app[CONTEXT].faults.to_json()))
+
+
+def _measured(fn: Callable[[], T]) -> tuple[T, int]:
+    tracemalloc.start()
+    try:
+        out = fn()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    return out, peak
+
+
+@settings(max_examples=CONTROL_EXAMPLES, deadline=None)
+@example(req=("price", b'{"symbol":"BTCUSDT","last":"1e30"}'))
+@example(req=("price", b'{"symbol":"BTCUSDT","last":1e30}'))
+@example(req=("position", b'{"api_key":"@key","symbol":"BTCUSDT","side":"BUY","qty":"1e1000000"}'))
+@example(req=("price", b'{"params":{"x":1e400000000}}'))
+@given(req=control_requests())
+def test_fuzz_control_api(vt: VenueThread, req: tuple[str, bytes]) -> None:
+    route, body = req
+    vt.seed()
+    body = body.replace(b'"@key"', json.dumps(vt.venue.api_key).encode())
+    vt.errors.take()
+    before, events_before = vt.state()
+    faults_before = _faults(vt)
+    headers = {"Content-Type": "application/json"}
+    reply, peak = _measured(lambda: vt.send("POST", f"/_venue/{route}", body, headers))
+    what = f"POST /_venue/{route} {body[:300]!r} -> HTTP {reply.status} {reply.raw[:300]!r}"
+    assert not vt.errors.take(), what
+    assert reply.status < 500 and reply.content_type == "application/json", what
+    assert peak < MEMORY_BOUND, f"{what}: peak {peak} bytes"
+    doc = json.loads(reply.raw)
+    if reply.status >= 400:
+        assert type(doc.get("code")) is int and doc["code"] < 0, what
+        assert isinstance(doc.get("msg"), str) and doc["msg"] and "\n" not in doc["msg"], what
+        after, events_after = vt.state()
+        assert after == before, f"state changed on a refusal: {what}"
+        assert events_after == events_before, f"user event emitted on a refusal: {what}"
+        assert _faults(vt) == faults_before, f"faults changed on a refusal: {what}"
+    else:
+        vt.reset()  # an accepted step moved prices or set faults: start the next one clean
+    event(f"{route} HTTP {reply.status}")
+
+
+WS_API_METHODS = (
+    "ping",
+    "time",
+    "exchangeInfo",
+    "depth",
+    "ticker.price",
+    "order.place",
+    "order.cancel",
+    "order.status",
+    "openOrders.status",
+    "session.logon",
+    "session.status",
+    "userDataStream.subscribe",
+    "userDataStream.subscribe.signature",
+    "nope",
+)
+WS_PARAM_NAMES = ("symbol", "side", "type", "quantity", "price", "apiKey", "signature", "x")
+
+
+@st.composite
+def ws_frames(draw: st.DrawFn) -> str:
+    if draw(st.integers(0, 7)) == 0:
+        return draw(st.sampled_from(RAW_JUNK))
+    names = draw(st.lists(st.sampled_from(WS_PARAM_NAMES), max_size=4, unique=True))
+    params = "{" + ",".join(f'"{n}":{draw(raw_json_value())}' for n in names) + "}"
+    req_id = draw(st.sampled_from(('"a"', "1", "null", "1e400000000", "[1]")))
+    method = json.dumps(draw(st.sampled_from(WS_API_METHODS)))
+    return f'{{"id":{req_id},"method":{method},"params":{params}}}'
+
+
+async def _ws_roundtrip(url: str, frame: str) -> list[str]:
+    """Send one frame; the first text frame answered (each input gets exactly one answer)."""
+    import aiohttp
+
+    timeout = aiohttp.ClientTimeout(total=TIMEOUT_S)
+    async with aiohttp.ClientSession(timeout=timeout) as s, s.ws_connect(url) as ws:
+        await ws.send_str(frame)
+        msg = await ws.receive(timeout=TIMEOUT_S / 2)
+        return [msg.data] if msg.type is aiohttp.WSMsgType.TEXT else []
+
+
+@pytest.mark.parametrize("where", ["ws_api", "streams"])
+@settings(max_examples=WS_EXAMPLES, deadline=None)
+@example(frame='{"params":{"x":1e400000000}}')
+@example(frame='{"id":1,"method":"ping","params":{"x":1e40000000}}')  # 40 MB in plain form
+@example(frame='{"id":1,"method":"SUBSCRIBE","params":[1e400000000]}')
+@example(frame="[" * 60 + "]" * 60)
+@given(frame=ws_frames())
+def test_fuzz_websocket_inputs(vt: VenueThread, where: str, frame: str) -> None:
+    vt.seed()
+    url = vt.venue.spot_ws_api_url if where == "ws_api" else vt.venue.ws_streams_url + "/ws"
+    if where == "streams" and '"method"' in frame and frame.startswith("{"):
+        frame = frame.replace('"method":"ping"', '"method":"SUBSCRIBE"')
+    vt.errors.take()
+    before, events_before = vt.state()
+    replies, peak = _measured(lambda: vt.run(_ws_roundtrip(url, frame)))
+    what = f"{where} {frame[:300]!r} -> {[r[:200] for r in replies]}"
+    assert not vt.errors.take(), what
+    assert peak < MEMORY_BOUND, f"{what}: peak {peak} bytes"
+    assert replies, f"no answer: {what}"
+    doc = json.loads(replies[0])
+    assert isinstance(doc, dict), what
+    error = doc.get("error")
+    if error is not None:
+        assert type(error.get("code")) is int and isinstance(error.get("msg"), str), what
+    after, events_after = vt.state()
+    assert after == before, f"state changed by an unsigned frame: {what}"
+    assert events_after == events_before, what
+    event(f"{where} {'error ' + str(error.get('code')) if error else 'ok'}")

@@ -99,7 +99,12 @@ async def embedded_connection(config: Config) -> AsyncIterator[tuple[Connection,
     settings = config.embedded_venue
     feed: Any = "synthetic" if settings.feed == "synthetic" else None
     usdt = settings.balances.get("USDT")
-    kwargs: dict[str, Any] = {"seed": settings.seed, "feed": feed, "port": settings.port}
+    kwargs: dict[str, Any] = {
+        "seed": settings.seed,
+        "feed": feed,
+        "port": settings.port,
+        "dialect": settings.dialect,
+    }
     if usdt is not None:
         kwargs["usdt_balance"] = usdt
     if settings.start_prices:

@@ -77,6 +77,7 @@ class EmbeddedVenueSettings:
         default_factory=lambda: MappingProxyType({"USDT": Decimal(10_000)})
     )
     start_prices: Mapping[str, Decimal] = field(default_factory=lambda: MappingProxyType({}))
+    dialect: str = "binance"  # the dialect the embedded venue speaks (domain/dialect.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +103,8 @@ class Config:
     spot_stream_auth: Literal["auto", "signature", "logon"] = "auto"
     # [usdm] transport: place/cancel USD-M exits over REST or the WebSocket API.
     usdm_transport: Literal["rest", "ws_api"] = "rest"
+    # The dialect the manager's local checks validate against (its venue's rules).
+    dialect: str = "binance"
     api: ApiSettings = field(default_factory=ApiSettings)
     # [notifications] (exitguard.config.notifications); None when the section is absent.
     notifications: Any = None
@@ -369,6 +372,12 @@ def load_config(path: Path | None, env: Mapping[str, str]) -> Config:
     if kind != "embedded" and "venue" in raw:
         warnings.add("venue", f"ignored: the venue is {kind}, not the embedded paper venue")
     _readiness_warnings(mode, mode_source, env_settings.credentials, mgr, env_settings, warnings)
+    if kind == "embedded" and venue_section is not None and mgr.dialect != venue_section.dialect:
+        warnings.add(
+            "manager.dialect",
+            f"is {mgr.dialect!r} but the embedded venue speaks {venue_section.dialect!r} "
+            "(venue.dialect): the local checks will not match the venue's",
+        )
     creds = env_settings.credentials
     if mgr.spot_stream_auth == "logon" and creds is not None and creds.kind != "ed25519":
         issues.add(
@@ -398,6 +407,7 @@ def load_config(path: Path | None, env: Mapping[str, str]) -> Config:
         notional_cap=manager.notional_cap,
         spot_stream_auth=manager.spot_stream_auth,
         usdm_transport=usdm.transport if usdm is not None else "rest",
+        dialect=manager.dialect,
         venue=kind,
         endpoints=endpoints,
         embedded_venue=EmbeddedVenueSettings(
@@ -406,6 +416,7 @@ def load_config(path: Path | None, env: Mapping[str, str]) -> Config:
             port=venue_section.port,
             balances=MappingProxyType(dict(venue_section.balances)),
             start_prices=MappingProxyType(dict(venue_section.start_prices)),
+            dialect=venue_section.dialect,
         ),
         credentials=env_settings.credentials,
         live_confirmed=env_settings.live_confirmed,

@@ -30,6 +30,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from exitguard.domain.dialect import DIALECTS
 from exitguard.domain.enums import Product, WorkingType
 from exitguard.planner.policy import ImmediateTriggerAction
 
@@ -224,6 +225,15 @@ def _unique(items: Sequence[object], what: str) -> None:
         seen.add(item)
 
 
+def _dialect_name(value: object) -> str:
+    if not isinstance(value, str) or value not in DIALECTS:
+        raise _err("dialect", f"must be one of {', '.join(sorted(DIALECTS))}", echo=False)
+    return value
+
+
+DialectName = Annotated[str, PlainValidator(_dialect_name)]
+
+
 # --- [manager], [urls], [venue] ---------------------------------------------------------------
 
 
@@ -252,6 +262,9 @@ class ManagerSection(_Section):
     # Spot user data over the WebSocket API: "logon" = session.logon (Ed25519 keys only),
     # "signature" = userDataStream.subscribe.signature (any key), "auto" = logon for Ed25519.
     spot_stream_auth: Literal["auto", "signature", "logon"] = "auto"
+    # The venue's rules the local pre-send checks use: the manager validates against the venue
+    # it talks to (domain/dialect.py; "primit" is seed 003's venue).
+    dialect: DialectName = "binance"
 
     @field_validator("products")
     @classmethod
@@ -286,6 +299,7 @@ class VenueSection(_Section):
     port: StrictInt = 0  # 0 = any free port; the host is always 127.0.0.1
     balances: dict[Asset, NonNegativeDec] = {"USDT": Decimal(10_000)}
     start_prices: dict[Symbol, PositiveDec] = {}
+    dialect: DialectName = "binance"  # which dialect the embedded paper venue speaks
 
     @field_validator("seed")
     @classmethod

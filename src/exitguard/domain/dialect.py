@@ -4,7 +4,9 @@
 raised from 10 to 20 on 2026-10-23 per the derivatives change log).
 ``primit``: the Binance-compatible venue of seed 003 (one-way only, ``quoteOrderQty``, ``stopPrice``
 alias, callbackRate in [0.1, 10], other time-in-force values treated as GTC, goodTillDate >= now +
-600 s, conditional types still accepted on ``/fapi/v1/order``).
+600 s, conditional types still accepted on ``/fapi/v1/order``; an unsupported type, side or
+positionSide is -1130; clientAlgoId ``[A-Za-z0-9_.-]{1,36}``; the trigger-order limit and a missing
+reference price are -2010; newOrderRespType ACK or RESULT; absent trigger fields are ``null``).
 """
 
 from __future__ import annotations
@@ -32,6 +34,20 @@ class Dialect:
     # Where a trailing stop without activatePrice starts: "latest" (the workingType price,
     # New-Algo-Order page) or "mark" (seed 003: "Defaults to current mark price").
     trailing_default_activation: str = "latest"
+    # Code for an unsupported type / side / positionSide value; None: Binance's own codes
+    # (-1116 orderType, -1117 side, -4060 positionSide).
+    unsupported_code: int | None = None
+    # clientAlgoId pattern (full match) and the code for an id that breaks it; None: Binance's
+    # ``^[\.A-Z\:/a-z0-9_-]{1,36}$`` and -4015 (ids.check_client_id).
+    client_algo_id_pattern: str | None = None
+    client_algo_id_code: int = -4015
+    algo_limit_code: int = -4045  # trigger-order limit reached
+    reference_price_code: int = -2010  # quoteOrderQty cannot be converted: no reference price
+    # newOrderRespType values the algo endpoint accepts; None: every value of the enum.
+    algo_resp_types: frozenset[str] | None = None
+    # Trigger fields an order type does not use (activatePrice/callbackRate off trailing stops,
+    # triggerPrice on them) are JSON null in algo rows instead of Binance's "".
+    null_absent_trigger_fields: bool = False
 
 
 BINANCE = Dialect(
@@ -65,6 +81,16 @@ PRIMIT = Dialect(
     gtd_min_lead_ms=600_000,
     gtd_min_inclusive=True,
     trailing_default_activation="mark",
+    # Seed 003 error table: "-1130 Unsupported type / side / positionSide".
+    unsupported_code=-1130,
+    # Seed 003: "clientAlgoId ... (<= 36 chars, [A-Za-z0-9_.-])". The seed names no code for a
+    # bad id; -4015 (Binance's "Client order id is not valid.") kept, tested.
+    client_algo_id_pattern=r"[A-Za-z0-9_.-]{1,36}",
+    # Seed 003: "-2010 Per-user / per-position trigger-order limit reached, or reference price
+    # unavailable".
+    algo_limit_code=-2010,
+    algo_resp_types=frozenset({"ACK", "RESULT"}),  # seed 003: "newOrderRespType ACK, RESULT"
+    null_absent_trigger_fields=True,  # seed 003 response example: "activatePrice": null
 )
 
 DIALECTS = {d.name: d for d in (BINANCE, PRIMIT)}

@@ -204,6 +204,10 @@ def _decode_value(spec: FieldSpec, raw: object) -> object:
         elif isinstance(raw, Decimal | int) and not isinstance(raw, bool):
             if not (isinstance(raw, int) or raw.is_finite()):
                 return _BAD
+            # Bounds first: the plain text of 1E+400000000 is 400 MB (the pattern allows 20
+            # digits either side of the point, so nothing outside these can match it).
+            if isinstance(raw, Decimal) and not (-21 <= raw.adjusted() < 20):
+                return _BAD
             if not _DECIMAL_RE.fullmatch(format_decimal(Decimal(raw))):
                 return _BAD
         d = parse_decimal(raw)

@@ -14,6 +14,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any, Protocol
 
+from exitguard.domain.dialect import BINANCE, Dialect
 from exitguard.domain.enums import PositionMode, PositionSide, Product
 from exitguard.domain.filters import ExchangeRules
 from exitguard.planner.model import Action, Position, SlotKey
@@ -58,6 +59,8 @@ class ScopeConfig:
     # ERROR every ``bare_reminder_s`` while it stays bare.
     bare_error_after_s: float = 10.0
     bare_reminder_s: float = 30.0
+    # The venue's rules the pre-send check uses (config manager.dialect).
+    dialect: Dialect = BINANCE
 
 
 @dataclass(slots=True)

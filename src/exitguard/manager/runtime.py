@@ -24,6 +24,7 @@ from exitguard.adapters.usdm_trader import SdkUsdmTrader
 from exitguard.adapters.usdm_ws import WsUsdmTrader
 from exitguard.config import Config
 from exitguard.config.modes import UrlKey
+from exitguard.domain.dialect import get_dialect
 from exitguard.domain.enums import Product
 from exitguard.logs import register_secret
 from exitguard.store.exits import ExitStore
@@ -142,5 +143,6 @@ def build_manager(
         policy_for=policy_for,
         gate=_gate(config, targets),
         crash_at=crash_at,
+        dialect=get_dialect(config.dialect),
     )
     return ExitManager(ops, store, scope_config, on_event=on_event)

@@ -106,6 +106,7 @@ class Submitter:
             request.to_params(),
             scope.rules,
             MarketContext(position_mode=scope.position_mode),
+            scope.config.dialect,
             quantize=False,
         )
         return [f"{v.code} {v.field}: {v.message}" for v in result.violations]

@@ -35,6 +35,7 @@ import typer
 
 from .clock import AcceleratedClock, RealtimeClock, SteppedClock, VenueClock
 from .feeds import Feed, FeedError, ReplayFeed, ScriptedFeed
+from .http_guard import DEFAULT_IDLE_TIMEOUT_S
 from .server import Venue
 
 __all__ = ["app", "serve"]
@@ -167,6 +168,13 @@ def serve(
         Path | None,
         typer.Option(help="PEM file of an Ed25519 public key for the account (session.logon)."),
     ] = None,
+    idle_timeout: Annotated[
+        float,
+        typer.Option(
+            help="Seconds a connection may stay idle or take to send its request head.",
+            min=0.001,
+        ),
+    ] = DEFAULT_IDLE_TIMEOUT_S,
     log_level: Annotated[str, typer.Option(help="Log level on stderr.")] = "WARNING",
 ) -> None:
     """Serve the paper venue; print one JSON line with the URLs and credentials."""
@@ -205,6 +213,7 @@ def serve(
             usdt_balance=balance,
             allow_remote=allow_remote,
             ed25519_public_key_pem=pem,
+            idle_timeout_s=idle_timeout,
         )
     except ValueError as exc:
         raise _fail(str(exc)) from None

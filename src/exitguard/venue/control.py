@@ -1,6 +1,12 @@
 """The paper venue's control API (not Binance).
 
-Control API (not Binance; JSON in, JSON out; errors are HTTP 400/404 ``{"error": "<text>"}``):
+Control API (not Binance; JSON in, JSON out; errors are HTTP 400/404 ``{"error": "<text>"}``,
+with a Binance-shaped ``"code"`` and ``"msg"`` alongside). Every request is validated completely
+before anything changes, so a 400 changes nothing. Bodies are read with :mod:`.safe_json` (depth
+and number size bounded before parsing); numbers (JSON numbers or decimal strings) are plain
+decimals of at most 20 integer and 20 fractional digits, prices within the symbol's PRICE_FILTER
+(one tick up to ``maxPrice``), quantities within its LOT_SIZE (``maxQty``, no finer than
+``stepSize``), balance deltas within ±10^12 with at most 8 decimals.
 
 ``POST /_venue/price`` ``{"symbol": "BTCUSDT", "last": "65010.5", "mark": "65008"}``
     Apply a price step (``last`` and/or ``mark``; numbers or decimal strings) → matching, triggers,
@@ -48,7 +54,8 @@ Control API (not Binance; JSON in, JSON out; errors are HTTP 400/404 ``{"error":
 
 from __future__ import annotations
 
-import json
+import logging
+import re
 from collections.abc import Awaitable, Callable, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -56,16 +63,29 @@ from typing import Any
 from aiohttp import web
 
 from exitguard.domain.enums import PositionSide, Side
+from exitguard.domain.filters import SymbolRules
 
 from .context import CONTEXT, VenueContext, json_response
 from .errors import VenueError
 from .faults import MAX_LATENCY_MS, LostResponse, int_field, lost_response
+from .safe_json import JsonBoundError, loads_bounded
 
 __all__ = ["add_control_routes"]
 
+log = logging.getLogger(__name__)
+
 
 class _ControlError(Exception):
-    pass
+    def __init__(self, text: str, code: int = -1102) -> None:
+        super().__init__(text)
+        self.code = code
+
+
+# Binance's decimal parameter pattern (at most 20 digits either side of the point), with an
+# optional exponent for JSON numbers; the value is then held to the same digit counts.
+_DECIMAL_TEXT = re.compile(r"-?[0-9]{1,20}(\.[0-9]{1,20})?([eE][-+]?[0-9]{1,3})?")
+_MAX_DIGITS = 20
+_MAX_LOST_RESPONSES = 100
 
 
 async def _json_body(request: web.Request) -> dict[str, Any]:
@@ -73,36 +93,124 @@ async def _json_body(request: web.Request) -> dict[str, Any]:
     if not raw.strip():
         return {}
     try:
-        body = json.loads(raw, parse_float=Decimal)
-    except ValueError as exc:
-        raise _ControlError(f"body is not JSON: {exc}") from None
+        body = loads_bounded(raw)
+    except JsonBoundError as exc:
+        log.warning("control API %s: refused body: %s", request.path, exc)
+        raise _ControlError(f"body is not acceptable JSON: {exc}", -1100) from None
     if not isinstance(body, dict):
         raise _ControlError("body must be a JSON object")
     return body
 
 
-def _decimal(body: Mapping[str, Any], name: str, *, required: bool) -> Decimal | None:
+def _show(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _decimal(
+    body: Mapping[str, Any],
+    name: str,
+    *,
+    required: bool,
+    low: Decimal | None = None,
+    high: Decimal | None = None,
+    step: Decimal | None = None,
+    bound: str = "",
+) -> Decimal | None:
+    """``body[name]`` as a bounded Decimal: plain digits (no exponent tricks), within
+    ``[low, high]`` (``low`` None: > 0), no finer than ``step``; the 400 names field and bound."""
     if name not in body or body[name] is None:
         if required:
             raise _ControlError(f"{name} is required")
         return None
     value = body[name]
     if isinstance(value, bool) or not isinstance(value, int | str | Decimal):
-        raise _ControlError(f"{name} must be a decimal number or string")
-    try:
-        dec = Decimal(str(value))
-    except InvalidOperation:
-        raise _ControlError(f"{name} must be a decimal number, got {value!r}") from None
-    if not dec.is_finite() or dec <= 0:
-        raise _ControlError(f"{name} must be > 0, got {value!r}")
+        raise _ControlError(f"{name} must be a decimal number or string", -1100)
+    text = value if isinstance(value, str) else str(value)
+    if len(text) > 48 or not _DECIMAL_TEXT.fullmatch(text):
+        raise _ControlError(
+            f"{name} must be a decimal number of at most {_MAX_DIGITS} digits before and after "
+            f"the point, got {_show(value)}",
+            -1100,
+        )
+    dec = Decimal(text)
+    places = max(0, -int(dec.as_tuple().exponent))
+    if dec.adjusted() >= _MAX_DIGITS or places > _MAX_DIGITS:
+        raise _ControlError(
+            f"{name} must have at most {_MAX_DIGITS} digits before and after the point, "
+            f"got {_show(value)}",
+            -1100,
+        )
+    where = f" ({bound})" if bound else ""
+    if low is None and dec <= 0:
+        raise _ControlError(f"{name} must be > 0, got {_show(value)}", -1100)
+    if low is not None and dec < low:
+        raise _ControlError(f"{name} must be >= {low}{where}, got {_show(value)}", -1100)
+    if high is not None and dec > high:
+        raise _ControlError(f"{name} must be <= {high}{where}, got {_show(value)}", -1100)
+    if step is not None and step > 0 and not _multiple(dec, step):
+        raise _ControlError(
+            f"{name} must be a multiple of {step}{where}, got {_show(value)}", -1100
+        )
     return dec
+
+
+def _multiple(value: Decimal, step: Decimal) -> bool:
+    try:
+        return value % step == 0
+    except InvalidOperation:  # quotient beyond the context's 28 digits: not on any usable grid
+        return False
+
+
+def _price(body: Mapping[str, Any], name: str, rules: list[SymbolRules]) -> Decimal | None:
+    """A price every product in ``rules`` can hold: one tick up to PRICE_FILTER maxPrice."""
+    value = _decimal(body, name, required=False)
+    for r in rules:
+        pf = r.price_filter
+        if pf is None or value is None:
+            continue
+        high = pf.max_price if pf.max_price > 0 else None
+        _decimal(
+            body,
+            name,
+            required=False,
+            low=pf.tick_size if pf.tick_size > 0 else None,
+            high=high,
+            bound=f"{r.symbol} PRICE_FILTER tickSize..maxPrice",
+        )
+    return value
+
+
+def _qty(
+    body: Mapping[str, Any], name: str, rules: SymbolRules, *, required: bool
+) -> Decimal | None:
+    """A quantity within LOT_SIZE: > 0, <= maxQty, no finer than stepSize."""
+    lot = rules.lot_size
+    if lot is None:
+        return _decimal(body, name, required=required)
+    step = lot.step_size if lot.step_size > 0 else None
+    return _decimal(
+        body,
+        name,
+        required=required,
+        high=lot.max_qty if lot.max_qty > 0 else None,
+        step=step.normalize() if step is not None else None,
+        bound=f"{rules.symbol} LOT_SIZE stepSize/maxQty",
+    )
 
 
 def _str(body: Mapping[str, Any], name: str) -> str:
     value = body.get(name)
-    if not isinstance(value, str) or not value:
-        raise _ControlError(f"{name} must be a non-empty string")
+    if not isinstance(value, str) or not value or len(value) > 128:
+        raise _ControlError(f"{name} must be a non-empty string of at most 128 characters")
     return value
+
+
+def _only(body: Mapping[str, Any], known: set[str]) -> None:
+    unknown = set(body) - known
+    if unknown:
+        names = ", ".join(sorted(_show(k) for k in unknown)[:5])
+        raise _ControlError(f"unknown key(s) {names}; known: {', '.join(sorted(known))}", -1104)
 
 
 def _control(
@@ -114,29 +222,37 @@ def _control(
             body = await _json_body(request) if request.method == "POST" else {}
             return json_response(fn(ctx, body))
         except _ControlError as exc:
-            return json_response({"error": str(exc)}, status=400)
+            text = str(exc)
+            return json_response({"error": text, "code": exc.code, "msg": text}, status=400)
         except VenueError as err:
-            return json_response({"error": err.msg, "code": err.code}, status=400)
+            body = {"error": err.msg, "code": err.code, "msg": err.msg}
+            return json_response(body, status=400)
 
     return handle
 
 
 def _ctl_price(ctx: VenueContext, body: dict[str, Any]) -> object:
+    _only(body, {"symbol", "last", "mark", "qty", "product"})
     symbol = _str(body, "symbol")
-    last = _decimal(body, "last", required=False)
-    mark = _decimal(body, "mark", required=False)
-    qty = _decimal(body, "qty", required=False)
-    if last is None and mark is None:
+    if body.get("last") is None and body.get("mark") is None:
         raise _ControlError("give last and/or mark")
     product = body.get("product")
     if product not in (None, "usdm", "spot"):
         raise _ControlError("product must be usdm or spot")
+    has_last = body.get("last") is not None
     usdm = product != "spot" and symbol in ctx.exchange.markets
-    spot = product != "usdm" and symbol in ctx.spot.markets and last is not None
+    spot = product != "usdm" and symbol in ctx.spot.markets and has_last
     if not usdm and not spot:
         if product == "spot" and symbol in ctx.spot.markets:
             raise _ControlError("spot has no mark price: give last")
         raise VenueError(-1121, "Invalid symbol.")
+    # Everything is checked against every product the step goes to before either moves.
+    rules = [ctx.exchange.markets[symbol].rules] if usdm else []
+    last = _price(body, "last", [*rules, *([ctx.spot.markets[symbol].rules] if spot else [])])
+    mark = _price(body, "mark", rules)
+    qty = _qty(body, "qty", ctx.spot.markets[symbol].rules, required=False) if spot else None
+    if qty is None and body.get("qty") is not None:
+        _decimal(body, "qty", required=False)
     if usdm:
         ctx.exchange.on_price(symbol, last, mark)
     if spot:
@@ -147,19 +263,28 @@ def _ctl_price(ctx: VenueContext, body: dict[str, Any]) -> object:
     return {"symbol": symbol, "last": dumps_decimal(ctx.spot.market(symbol).last)}
 
 
+_MAX_DELTA = Decimal(10) ** 12
+_ASSET = re.compile(r"[A-Z0-9]{1,20}")
+
+
 def _ctl_balance(ctx: VenueContext, body: dict[str, Any]) -> object:
+    _only(body, {"api_key", "asset", "delta"})
     account = ctx.spot_account(_str(body, "api_key"))
     if account is None:
         raise _ControlError("no account has that api_key")
     asset = _str(body, "asset").upper()
-    raw = body.get("delta")
-    if isinstance(raw, bool) or not isinstance(raw, int | str | Decimal):
-        raise _ControlError("delta must be a decimal number or string")
-    try:
-        delta = Decimal(str(raw))
-    except InvalidOperation:
-        raise _ControlError(f"delta must be a decimal number, got {raw!r}") from None
-    if not delta.is_finite() or delta == 0:
+    if not _ASSET.fullmatch(asset):
+        raise _ControlError(f"asset must be 1-20 letters or digits, got {_show(asset)}")
+    delta = _decimal(
+        body,
+        "delta",
+        required=True,
+        low=-_MAX_DELTA,
+        high=_MAX_DELTA,
+        step=Decimal("0.00000001"),
+        bound="balances hold 8 decimals, at most 10^12",
+    )
+    if delta is None or delta == 0:
         raise _ControlError("delta must be a non-zero number")
     free = ctx.spot.move_balance(account, asset, delta)
     return {"asset": asset, "free": dumps_decimal(free)}
@@ -190,23 +315,31 @@ def _ctl_advance(ctx: VenueContext, body: dict[str, Any]) -> object:
 
 
 def _ctl_position(ctx: VenueContext, body: dict[str, Any]) -> object:
+    _only(body, {"api_key", "symbol", "side", "qty", "price", "position_side"})
     account = ctx.exchange.account_by_api_key(_str(body, "api_key"))
     if account is None:
         raise _ControlError("no account has that api_key")
     symbol = _str(body, "symbol")
+    if symbol not in ctx.exchange.markets:
+        raise VenueError(-1121, "Invalid symbol.")
+    rules = ctx.exchange.markets[symbol].rules
     try:
         side = Side(_str(body, "side").upper())
     except ValueError:
         raise _ControlError("side must be BUY or SELL") from None
-    qty = _decimal(body, "qty", required=True)
+    qty = _qty(body, "qty", rules, required=True)
     assert qty is not None
-    price = _decimal(body, "price", required=False)
+    price = _price(body, "price", [rules])
     position_side: PositionSide | None = None
     if body.get("position_side") is not None:
         try:
             position_side = PositionSide(_str(body, "position_side").upper())
         except ValueError:
             raise _ControlError("position_side must be BOTH, LONG or SHORT") from None
+        hedge_side = position_side is not PositionSide.BOTH
+        if hedge_side != account.dual_side:
+            mode = "hedge mode: LONG or SHORT" if account.dual_side else "one-way mode: BOTH"
+            raise _ControlError(f"position_side {position_side} does not fit the account's {mode}")
     order = ctx.exchange.open_position(account, symbol, side, qty, price, position_side)
     return {"order": order.to_json()}
 
@@ -266,7 +399,10 @@ def _ctl_faults(ctx: VenueContext, body: dict[str, Any]) -> object:
         lost: list[LostResponse] = []
         if "lose_response" in body:
             raw = body["lose_response"]
-            lost = [lost_response(x) for x in (raw if isinstance(raw, list) else [raw])]
+            items = raw if isinstance(raw, list) else [raw]
+            if len(items) + len(faults.lose_response) > _MAX_LOST_RESPONSES:
+                raise ValueError(f"lose_response: at most {_MAX_LOST_RESPONSES} pending in all")
+            lost = [lost_response(x) for x in items]
         for flag in ("close_user_streams", "expire_listen_key", "clear"):
             if flag in body and not isinstance(body[flag], bool):
                 raise ValueError(f"{flag} must be true or false")

@@ -10,7 +10,6 @@ count of each endpoint).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +17,7 @@ from typing import Any
 from exitguard.domain.enums import Product
 
 from .auth import Security
+from .safe_json import loads_bounded
 
 __all__ = ["ALL_ENDPOINTS", "ENDPOINTS", "SPOT_ENDPOINTS", "Endpoint"]
 
@@ -48,7 +48,7 @@ class Endpoint:
         if self.handler != "batch_orders":
             return self.order_count
         try:
-            orders = json.loads(params.get("batchOrders", ""))
+            orders = loads_bounded(params.get("batchOrders", ""))
         except ValueError:
             return 1
         return len(orders) if isinstance(orders, list) and orders else 1

@@ -43,6 +43,7 @@ from .clock import RealtimeClock, SteppedClock, VenueClock
 from .errors import VenueError
 from .feeds import Feed, SyntheticFeed
 from .http import CONTEXT, VenueContext, create_app, load_spot_exchange_info
+from .http_guard import DEFAULT_IDLE_TIMEOUT_S, make_runner
 from .ratelimit import SPOT_RATE_LIMITS, RateLimitConfig
 from .spot.accounts import SpotAccount
 from .spot.base import SpotFees
@@ -96,6 +97,7 @@ class Venue:
         spot_fees: SpotFees | None = None,
         spot_start_prices: Mapping[str, Decimal] | None = None,
         ed25519_public_key_pem: str | None = None,
+        idle_timeout_s: float = DEFAULT_IDLE_TIMEOUT_S,
     ) -> None:
         if not allow_remote and not is_loopback(host):
             raise ValueError(
@@ -104,6 +106,9 @@ class Venue:
             )
         if not 0 <= port <= 65535:
             raise ValueError(f"Venue: port must be in [0, 65535], got {port}")
+        if not idle_timeout_s > 0:
+            raise ValueError(f"Venue: idle_timeout_s must be > 0, got {idle_timeout_s}")
+        self.idle_timeout_s = idle_timeout_s
         self.host = host
         self._requested_port = port
         self.clock: VenueClock = clock if clock is not None else RealtimeClock()
@@ -227,8 +232,9 @@ class Venue:
         if self._runner is not None:
             raise RuntimeError("Venue: already started")
         # Long queries (up to 64 KiB) reach the app and get a Binance body, not aiohttp's text 400.
-        runner = web.AppRunner(
+        runner = make_runner(
             self._app,
+            idle_timeout_s=self.idle_timeout_s,
             access_log=None,
             shutdown_timeout=2.0,
             max_line_size=65536,

@@ -65,6 +65,7 @@ from urllib.parse import parse_qsl
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from .listeners import MarketListener, UserListener
+from .safe_json import loads_bounded
 
 __all__ = ["MAX_STREAMS_PER_CONNECTION", "Conn", "StreamHub", "StreamSource", "dumps"]
 
@@ -334,8 +335,9 @@ class StreamHub:
 
     def _on_text(self, conn: Conn, text: str) -> None:
         try:
-            msg = json.loads(text)
+            msg = loads_bounded(text, decimal=False)
         except ValueError as exc:
+            log.warning("venue streams: refused a control frame: %s", exc)
             self._reply(conn, {"error": {"code": 3, "msg": f"Invalid JSON: {exc}"}, "id": None})
             return
         req_id = msg.get("id") if isinstance(msg, dict) else None

@@ -36,6 +36,7 @@ from exitguard.domain.numbers import format_decimal
 
 from .auth import AuthAccount, Security, check_api_key, check_timestamp, verify_signature
 from .errors import VenueError
+from .safe_json import loads_bounded
 from .streams import Conn, dumps
 
 if TYPE_CHECKING:
@@ -72,8 +73,10 @@ class WsSession:
 
 def parse_frame(text: str) -> object:
     """The JSON value of one incoming text frame (decimals as ``Decimal``); ``ValueError`` when
-    it is not JSON. The one place every WebSocket API frame is parsed."""
-    return json.loads(text, parse_float=Decimal)
+    it is not JSON or breaks a bound (nesting, number size: ``safe_json``) — checked before
+    parsing, so a 51-byte frame cannot make the venue build a 400 MB number. The one place
+    every WebSocket API frame is parsed."""
+    return loads_bounded(text)
 
 
 def wire(value: object) -> str:
@@ -86,7 +89,16 @@ def wire(value: object) -> str:
         return str(value)
     if isinstance(value, Decimal):
         return format_decimal(value) if value.is_finite() else str(value)
-    return json.dumps(value, separators=(",", ":"))
+    try:
+        return json.dumps(value, separators=(",", ":"))
+    except (TypeError, ValueError):
+        # A fraction inside a list/object (parsed as Decimal): no parameter takes one, and its
+        # text cannot be written back exactly; refused like any other illegal value.
+        raise NotWire("a decimal number inside a list or object") from None
+
+
+class NotWire(ValueError):
+    """A JSON parameter value that has no wire-string form."""
 
 
 def payloads(params: Mapping[str, str]) -> tuple[str, str]:
@@ -230,7 +242,8 @@ class WsApiBase(Generic[S]):
     async def _on_text(self, sess: S, text: str) -> None:
         try:
             msg = parse_frame(text)
-        except ValueError:
+        except ValueError as exc:
+            log.warning("venue %s: refused a frame from %s: %s", self.path, sess.ip, exc)
             self._send(sess, None, 400, error=malformed(), rate=None)
             return
         req_id = msg.get("id") if isinstance(msg, dict) else None
@@ -245,7 +258,12 @@ class WsApiBase(Generic[S]):
         show = sess.return_rate_limits
         if "returnRateLimits" in raw:
             show = raw["returnRateLimits"] in (True, "true")
-        params = {str(k): wire(v) for k, v in raw.items() if k != "returnRateLimits"}
+        try:
+            params = {str(k): wire(v) for k, v in raw.items() if k != "returnRateLimits"}
+        except NotWire as bad:
+            err = VenueError(-1100, f"Illegal characters found in a parameter: {bad}.")
+            self._send(sess, req_id, 400, error=err.body(), rate=None)
+            return
         faults = self.ctx.faults
         if faults.latency_ms > 0:
             await asyncio.sleep(faults.latency_ms / 1000)

@@ -10,7 +10,7 @@ the algo path uses ``triggerPrice`` (not ``stopPrice``), ``activatePrice`` (not
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from decimal import Decimal
 from enum import StrEnum
 
@@ -264,10 +264,23 @@ class AlgoOrderRequest:
             known.append("stopPrice")
             _read_stop_price_alias(params, d)
         unknown_params(params, known, d)
+        if dialect.unsupported_code is not None:
+            _unsupported_values(d, dialect.unsupported_code)
         request = None
         if all(s.attr in d.values for s in _ALGO_REQUIRED):
             request = cls(**d.values)
         return ParseResult(request, d.violations, frozenset(d.bad))
+
+
+# Binance's codes for a value outside the type / side / positionSide enums, which a dialect with
+# ``unsupported_code`` (primit: -1130, seed 003) answers with its own code instead.
+_ENUM_CODES = {"type": -1116, "side": -1117, "positionSide": -4060}
+
+
+def _unsupported_values(d: Decoded, code: int) -> None:
+    for i, v in enumerate(d.violations):
+        if v.field is not None and _ENUM_CODES.get(v.field) == v.code:
+            d.violations[i] = replace(v, code=code, message=f"Unsupported {v.field}: {v.message}")
 
 
 # The slot descriptors' setters in field order; they bypass the frozen __setattr__ exactly as

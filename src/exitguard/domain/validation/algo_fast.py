@@ -12,6 +12,7 @@ full validation returns no violation for the same arguments.
 
 from __future__ import annotations
 
+import re
 import weakref
 from dataclasses import dataclass
 from decimal import Decimal
@@ -263,7 +264,13 @@ def _clean(req: AlgoOrderRequest, p: _Plan, ctx: MarketContext, dialect: Dialect
                 return False
 
     cid = req.client_algo_id
-    if cid is not None and not _client_id_ok(cid):
+    if cid is not None:
+        pattern = dialect.client_algo_id_pattern
+        if not (_client_id_ok(cid) if pattern is None else re.fullmatch(pattern, cid)):
+            return False
+    resp = req.new_order_resp_type
+    allowed = dialect.algo_resp_types
+    if resp is not None and allowed is not None and resp.value not in allowed:
         return False
     algo = ctx.open_algo_orders
     if algo is not None and algo + 1 > FUTURES_ACCOUNT_ALGO_ORDER_LIMIT:

@@ -8,6 +8,7 @@ refused, closePosition mixed with quantity/reduceOnly refused).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from decimal import ROUND_FLOOR, Decimal
 
@@ -166,7 +167,7 @@ def _all_algo_violations(
     out: list[Violation] = []
     t = req.type
     closing = bool(req.close_position)
-    out += _symbol_state(req.type, rules)
+    out += _symbol_state(req.type, rules, dialect.unsupported_code or -1116)
     out += check_position_side(
         req.side, req.position_side, req.reduce_only, req.close_position, ctx.position_mode, dialect
     )
@@ -317,11 +318,24 @@ def _all_algo_violations(
         out += _immediate_trigger(req, latest, n)
 
     if req.client_algo_id is not None:
-        v = check_client_id(req.client_algo_id, Product.USDM, n("clientAlgoId"))
+        v = _check_client_algo_id(req.client_algo_id, dialect, n("clientAlgoId"))
         if v is not None:
             out.append(v)
+    resp = req.new_order_resp_type
+    allowed = dialect.algo_resp_types
+    if resp is not None and allowed is not None and resp.value not in allowed:
+        out.append(
+            Violation(
+                dialect.unsupported_code or -1100,
+                n("newOrderRespType"),
+                "newOrderRespType.enum",
+                f"Invalid data sent for a parameter: newOrderRespType {resp} is not "
+                f"supported by {dialect.name} "
+                f"(allowed: {', '.join(sorted(allowed))}).",
+            )
+        )
     out += over_limit(
-        -4045,
+        dialect.algo_limit_code,
         "ALGO_ORDERS.account_limit",
         "Reach max stop order limit:",
         ctx.open_algo_orders,
@@ -330,6 +344,23 @@ def _all_algo_violations(
     )
     out += _max_open_orders(rules, ctx)
     return out
+
+
+def _check_client_algo_id(value: str, dialect: Dialect, field: str) -> Violation | None:
+    """Binance's id rule (ids.check_client_id), or the dialect's own pattern (primit: seed 003,
+    ``[A-Za-z0-9_.-]``, no ``:`` or ``/``)."""
+    pattern = dialect.client_algo_id_pattern
+    if pattern is None:
+        return check_client_id(value, Product.USDM, field)
+    if re.fullmatch(pattern, value):
+        return None
+    return Violation(
+        dialect.client_algo_id_code,
+        field,
+        "CLIENT_ID.format",
+        f"Client order id is not valid: {field} must match {pattern} for {dialect.name} "
+        f"(1-36 characters from letters, digits and . _ -); got {len(value)} characters.",
+    )
 
 
 def _max_open_orders(rules: SymbolRules, ctx: MarketContext) -> list[Violation]:
@@ -345,7 +376,7 @@ def _max_open_orders(rules: SymbolRules, ctx: MarketContext) -> list[Violation]:
     )
 
 
-def _symbol_state(order_type: str, rules: SymbolRules) -> list[Violation]:
+def _symbol_state(order_type: str, rules: SymbolRules, type_code: int = -1116) -> list[Violation]:
     out: list[Violation] = []
     if rules.status != "TRADING":
         out.append(
@@ -359,7 +390,7 @@ def _symbol_state(order_type: str, rules: SymbolRules) -> list[Violation]:
     if rules.order_types and order_type not in rules.order_types:
         out.append(
             Violation(
-                -1116,
+                type_code,
                 "type",
                 "type.symbol",
                 f"Invalid orderType: {order_type} is not offered for {rules.symbol}.",

@@ -11,7 +11,6 @@ flows on the spot stream paths (``/spot/ws/<listenKey>``).
 
 from __future__ import annotations
 
-import json
 import secrets
 from collections.abc import Callable, Mapping
 from copy import deepcopy
@@ -22,6 +21,7 @@ from exitguard.domain.enums import Side
 
 from ..errors import VenueError
 from ..history import MINUTE, interval_ms, kline_row, stats_24h
+from ..safe_json import loads_bounded
 from .accounts import SpotAccount
 from .base import SpotBase, opt_enum, opt_int, opt_str, req_str, require_account
 from .market import SpotMarket
@@ -76,7 +76,7 @@ class InfoEndpoints(SpotBase):
         if many is None:
             return None
         try:
-            names = json.loads(many)
+            names = loads_bounded(many, decimal=False)
         except ValueError:
             names = None
         if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):

@@ -88,7 +88,7 @@ class AlgoService:
         if result.violations:
             raise VenueError.from_violation(result.violations[0])
         algo = self._accept(acct, m, result.request)
-        return algo.new_response()
+        return self._row(algo.new_response())
 
     def from_order_endpoint(self, acct: Account, params: Mapping[str, str]) -> dict[str, Any]:
         """primit: a conditional type sent to ``/fapi/v1/order`` becomes an algo order, with its
@@ -107,7 +107,7 @@ class AlgoService:
         if (acct.api_key, client_id) in self._open_client_ids:
             raise VenueError(-4116, "ClientOrderId is duplicated.")
         if self.open_count(acct) >= FUTURES_ACCOUNT_ALGO_ORDER_LIMIT:
-            raise VenueError(-4045, "Reach max stop order limit.")
+            raise VenueError(self.x.dialect.algo_limit_code, "Reach max stop order limit.")
         quantity = req.quantity
         activate_price = req.activate_price
         if (
@@ -168,7 +168,12 @@ class AlgoService:
         else:
             ref = req.trigger_price
         lot = m.rules.lot_size
-        assert ref is not None and ref > 0 and lot is not None
+        if ref is None or not ref > 0 or lot is None or not lot.step_size > 0:
+            # seed 003: "-2010 ... reference price unavailable" (e.g. no mark price yet).
+            raise VenueError(
+                self.x.dialect.reference_price_code,
+                f"quoteOrderQty cannot be converted: no reference price for {req.type}.",
+            )
         steps = (req.quote_order_qty / ref / lot.step_size).to_integral_value(rounding=ROUND_FLOOR)
         qty = steps * lot.step_size
         if qty < lot.min_qty or qty <= 0:
@@ -201,6 +206,18 @@ class AlgoService:
         m.static[algo.working_type].remove(algo.algo_id)
         m.trailing[algo.working_type].remove(algo.algo_id)
 
+    def _row(self, row: dict[str, Any]) -> dict[str, Any]:
+        """An algo row in the dialect's shape: primit writes the trigger fields an order type
+        does not use as JSON null (seed 003 response example: ``"activatePrice": null``)."""
+        if self.x.dialect.null_absent_trigger_fields:
+            trailing = row.get("orderType") == "TRAILING_STOP_MARKET"
+            for key in ("activatePrice", "callbackRate") if not trailing else ("triggerPrice",):
+                row[key] = None
+            for key in ("activatePrice", "callbackRate", "triggerPrice"):
+                if row.get(key) == "":
+                    row[key] = None
+        return row
+
     # -- queries and cancels -------------------------------------------------------------
 
     def _find(
@@ -225,7 +242,7 @@ class AlgoService:
         return max(found, key=lambda a: (a.open, a.algo_id))
 
     def query_algo_order(self, acct: Account, params: Mapping[str, str]) -> dict[str, Any]:
-        return self._find(acct, params, (-2013, "Order does not exist.")).to_json()
+        return self._row(self._find(acct, params, (-2013, "Order does not exist.")).to_json())
 
     def cancel_algo_order(self, acct: Account, params: Mapping[str, str]) -> dict[str, Any]:
         """``DELETE /fapi/v1/algoOrder`` by algoId or clientAlgoId (no symbol). Once triggered,
@@ -250,7 +267,7 @@ class AlgoService:
         algo_id = opt_int(params, "algoId")
         algo_type = opt_str(params, "algoType")
         return [
-            a.to_json()
+            self._row(a.to_json())
             for a in self.open_orders_of(acct.api_key)
             if a.status != "TRIGGERED"
             and (symbol is None or a.symbol == symbol)
@@ -277,7 +294,7 @@ class AlgoService:
             and (start is None or a.create_time >= start)
             and (end is None or a.create_time <= end)
         ]
-        return [a.to_json() for a in rows[:limit]]
+        return [self._row(a.to_json()) for a in rows[:limit]]
 
     def cancel_all_algo_open_orders(
         self, acct: Account, params: Mapping[str, str]

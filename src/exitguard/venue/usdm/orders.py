@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
@@ -15,6 +14,7 @@ from exitguard.domain.triggers import TriggerDirection
 from exitguard.domain.validation import MarketContext
 
 from ..errors import VenueError
+from ..safe_json import loads_bounded
 from .accounts import Account, Fill
 from .base import ZERO, ExchangeBase, new_client_id, require_account
 from .closing import EXPIRY_WOULD_REVERSE, closed_through_zero, is_hedge_close, reduces_only
@@ -345,7 +345,7 @@ class OrderEndpoints(ExchangeBase):
         raw = req_str(params, "batchOrders")
         try:
             # Numbers parse exactly (the official SDK sends price/quantity as JSON numbers).
-            items = json.loads(raw, parse_float=Decimal, parse_constant=_refuse_constant)
+            items = loads_bounded(raw)
         except ValueError:
             raise VenueError(-1130, "Data sent for parameter 'batchOrders' is not valid.") from None
         if not isinstance(items, list) or not 1 <= len(items) <= 5:
@@ -394,10 +394,6 @@ class OrderEndpoints(ExchangeBase):
             for t in acct.trades
             if t.symbol == symbol
         ][-limit:]
-
-
-def _refuse_constant(name: str) -> None:
-    raise ValueError(f"{name} is not a number")
 
 
 def _batch_item_params(item: object) -> dict[str, str] | None:
