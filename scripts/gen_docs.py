@@ -67,9 +67,9 @@ def _walk(command: Any, path: list[str], parent: Any) -> Iterator[tuple[list[str
 
 
 def render_cli() -> str:
-    from exitguard.cli.main import COMMANDS, app, load_command
-
     import typer
+
+    from exitguard.cli.main import COMMANDS, app, load_command
 
     root = typer.main.get_command(app)
     root_ctx = root.make_context("exitguard", [], resilient_parsing=True)
@@ -197,7 +197,7 @@ _NOTES: dict[str, dict[str, str]] = {
         "symbols": "which symbols per product (a product left out: every position it has)",
         "state_db": "the SQLite state store; a relative path is relative to the config file",
         "venue": "unset: the embedded paper venue in DRY_RUN_PRIVATE/PAPER (or the [urls] when "
-        "any is given), Binance in DEMO/TESTNET/LIVE; \"external\": the [urls]; \"binance\" "
+        'any is given), Binance in DEMO/TESTNET/LIVE; "external": the [urls]; "binance" '
         "in DRY_RUN_PRIVATE reads the real account and never sends",
         "notional_cap": "per request, quote currency; DEMO/TESTNET/LIVE send nothing without it",
     },
@@ -214,7 +214,7 @@ _NOTES: dict[str, dict[str, str]] = {
     },
     "VenueSection": {
         "seed": "seed of the synthetic price walk",
-        "feed": "\"synthetic\" (seeded walk) or \"none\" (prices only through the control API)",
+        "feed": '"synthetic" (seeded walk) or "none" (prices only through the control API)',
         "balances": "the paper account's starting balances",
         "start_prices": "first prices per symbol",
     },
@@ -223,7 +223,7 @@ _NOTES: dict[str, dict[str, str]] = {
         "take_profit": "a reduce-only LIMIT, or an algo TAKE_PROFIT when conditional",
         "trailing": "algo TRAILING_STOP_MARKET",
         "on_immediate_trigger": "when the stop is refused because the market is already past "
-        "it (-2021): \"close_now\", \"widen\" or \"alert\"",
+        'it (-2021): "close_now", "widen" or "alert"',
     },
     "SpotPolicySection": {
         "stop_loss": "STOP_LOSS, or STOP_LOSS_LIMIT with limit_offset_percent; with a "
@@ -231,7 +231,7 @@ _NOTES: dict[str, dict[str, str]] = {
         "take_profit": "a LIMIT sell, or the OCO's upper leg beside a stop",
         "trailing": "trailingDelta on the stop",
         "on_immediate_trigger": "when the stop is refused because the market is already past "
-        "it (-2010): \"close_now\", \"widen\" or \"alert\"",
+        'it (-2010): "close_now", "widen" or "alert"',
     },
     "UsdmStopLoss": {
         "enabled": "unset: on when the table is present",
@@ -385,7 +385,9 @@ def _render_section(
         sub = _unwrap_model(field.annotation)
         if sub is not None:
             is_list = get_origin(field.annotation) is list
-            kind = f"list of `[[{title}.{name}]]` tables" if is_list else f"table `[{title}.{name}]`"
+            kind = (
+                f"list of `[[{title}.{name}]]` tables" if is_list else f"table `[{title}.{name}]`"
+            )
             if sub.__name__ == "DistanceModel":
                 kind = "distance: `{ percent = P }` or `{ price = X }`"
             elif sub not in seen:
@@ -434,19 +436,37 @@ def render_config() -> str:
     seen: set[type] = {DistanceModel}
     sections: list[tuple[str, type, str]] = [
         ("manager", ManagerSection, ""),
-        ("urls", UrlsSection, "Base URLs. In DEMO/TESTNET/LIVE they replace the official "
-         "ones; in DRY_RUN_PRIVATE/PAPER any of them selects an external (loopback) venue. "
-         "`EXITGUARD_*_URL` variables win over them."),
+        (
+            "urls",
+            UrlsSection,
+            "Base URLs. In DEMO/TESTNET/LIVE they replace the official "
+            "ones; in DRY_RUN_PRIVATE/PAPER any of them selects an external (loopback) venue. "
+            "`EXITGUARD_*_URL` variables win over them.",
+        ),
         ("venue", VenueSection, ""),
-        ("policy.usdm.<SYMBOL or default>", UsdmPolicySection,
-         "USD-M exit policy: `default` applies to every managed symbol, a symbol's section "
-         "overrides it key by key."),
-        ("policy.spot.<SYMBOL or default>", SpotPolicySection,
-         "Spot exit policy, merged the same way."),
-        ("api", ApiSection, "The HTTP API, stream, status page and metrics `exitguard run` "
-         "serves (see [the service](../service.md))."),
-        ("notifications", NotificationsSection, "Alerts through apprise URLs and JSON "
-         "webhooks; URLs and header values are secrets (never logged or echoed)."),
+        (
+            "policy.usdm.<SYMBOL or default>",
+            UsdmPolicySection,
+            "USD-M exit policy: `default` applies to every managed symbol, a symbol's section "
+            "overrides it key by key.",
+        ),
+        (
+            "policy.spot.<SYMBOL or default>",
+            SpotPolicySection,
+            "Spot exit policy, merged the same way.",
+        ),
+        (
+            "api",
+            ApiSection,
+            "The HTTP API, stream, status page and metrics `exitguard run` "
+            "serves (see [the service](../service.md)).",
+        ),
+        (
+            "notifications",
+            NotificationsSection,
+            "Alerts through apprise URLs and JSON "
+            "webhooks; URLs and header values are secrets (never logged or echoed).",
+        ),
     ]
     for title, model, intro in sections:
         seen.add(model)
