@@ -12,7 +12,7 @@
 3. ``hydration``: startup with 200 open algo orders across 50 symbols: REST hydration plus
    reconciliation plus a planning pass that finds nothing to do.
 
-Goals (issue 5): >= 50,000 events/s; fill -> exit p99 < 50 ms; hydration < 1 s.
+Goals (docs/numbers.md): >= 50,000 events/s; fill -> exit p99 < 50 ms; hydration < 1 s.
 """
 
 from __future__ import annotations
