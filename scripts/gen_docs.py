@@ -303,7 +303,7 @@ def _toml(value: Any) -> str:
         if not value:
             return "{}"
         return "{ " + ", ".join(f"{k} = {_toml(v)}" for k, v in value.items()) + " }"
-    return "(table)"
+    return "{}"  # a section model: its own keys have their defaults below
 
 
 def _field_comments(model: type) -> dict[str, str]:
