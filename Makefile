@@ -9,7 +9,7 @@ RUNTIME := $(VENV)/.runtime
 STAMP := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.bench
 
-.PHONY: demo test lint bench soak clean
+.PHONY: demo test docs lint bench soak clean
 
 $(RUNTIME): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,7 +18,7 @@ $(RUNTIME): pyproject.toml
 	touch $(RUNTIME)
 
 $(STAMP): $(RUNTIME)
-	$(BIN)/python -m pip install --quiet -e ".[test,lint,ray]"
+	$(BIN)/python -m pip install --quiet -e ".[test,lint,ray,docs]"
 	touch $(STAMP)
 
 $(BENCH_STAMP): $(STAMP)
@@ -31,9 +31,17 @@ demo: $(RUNTIME)
 
 # The status page's browser tests drive Debian's Chromium: scripts/ensure-browser installs it when
 # missing and root (CI), or says why those tests will be skipped.
-test: $(STAMP)
+test: $(STAMP) docs
 	scripts/ensure-browser
 	$(BIN)/python -m pytest
+
+# The documentation site into site/ (git-ignored). --strict turns every warning (a broken link, a
+# page missing from the nav) into a failure; the theme fetches nothing at build time (no fonts from
+# a CDN: theme.font is false). The generated reference pages are checked by tests/test_docs.py;
+# `$(BIN)/python scripts/gen_docs.py` rewrites them. Not --quiet: it hides the warnings that
+# --strict counts, and the build then passes with broken links (mkdocs 1.6).
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
@@ -52,4 +60,4 @@ soak: $(STAMP)
 	$(BIN)/python -m exitguard.soak --seconds $(SOAK_SECONDS) --seed $(SOAK_SEED)
 
 clean:
-	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) build dist site src/*.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis

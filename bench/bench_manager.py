@@ -15,8 +15,8 @@
 3. ``hydration``: startup with 200 open algo orders across 50 symbols: REST hydration plus
    reconciliation plus a planning pass that finds nothing to do.
 
-Goals: >= 50,000 events/s; fill -> exit p99 < 50 ms (REST); fill -> exit p99 < 1 ms over the
-WebSocket API on loopback; hydration < 1 s.
+Goals (docs/numbers.md): >= 50,000 events/s; fill -> exit p99 < 50 ms (REST); fill -> exit
+p99 < 1 ms over the WebSocket API on loopback; hydration < 1 s.
 """
 
 from __future__ import annotations

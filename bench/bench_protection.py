@@ -26,7 +26,8 @@ the hold too) and ``from_change_ms`` (protected - position changed), p50 / p99 /
 change with no fault. ``close_user_streams`` and ``expire_listen_key`` act at once; their
 clearing is a no-op at ``--hold-ms``.
 
-Goal (the issue's rule): protected within 10 s of the fault clearing, every kind, p99.
+Goal (docs/numbers.md; design: protection supervisor): protected within 10 s of the fault
+clearing, every kind, p99.
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ vectorbt implements, so both can be compared.
   entry tick) must have the same exit tick and exit price as exitguard's position opened at that
   tick (open vectorbt trades must be exitguard END exits). Counted over the reduced grid.
 
-Goals from the issue: faster than vectorbt, >= 100 million policy x tick evaluations per second
+Goals (docs/numbers.md): faster than vectorbt, >= 100 million policy x tick evaluations per second
 on 2 cores. Reported, not asserted. One JSON object goes to stdout.
 
 Run: ``.venv/bin/python bench/bench_sweep.py [--ticks 1000000] [--vbt-policies 50] [--repeat 3]``

@@ -19,7 +19,7 @@ Scenarios (one run, fixed seed, prices in integer units of 0.01 around 50,000.00
 Each repetition times the whole price path with ``time.perf_counter_ns()`` (garbage collector off,
 as ``timeit`` does); reported figures are the median over repetitions. The naive baseline runs
 fewer ticks (about 2M order checks per repetition) so the whole script stays well under a minute.
-Goals from the issue: per-tick cost flat in the resting count (here: 100k within 1.5x of 1k), and
+Goals (docs/numbers.md): per-tick cost flat in the resting count (here: 100k within 1.5x of 1k), and
 >= 1,000,000 non-crossing ticks/s at 100k resting. Speed is reported, not asserted. One JSON object
 goes to stdout.
 

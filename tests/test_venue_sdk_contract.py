@@ -391,7 +391,8 @@ async def test_sdk_retries_a_lost_delete_response(venue: Venue) -> None:
 async def test_every_remaining_endpoint_through_the_sdk(
     venue: Venue, sdk_warnings: Callable[[], list[str]]
 ) -> None:
-    """The issue's REST list, endpoint by endpoint, driven by the official SDK's own methods."""
+    """The USD-M REST list (src/exitguard/venue/usdm/interface.md), endpoint by endpoint, driven
+    by the official SDK's own methods."""
     from binance_sdk_derivatives_trading_usds_futures.rest_api.models import (
         PlaceMultipleOrdersBatchOrdersParameterInner,
     )

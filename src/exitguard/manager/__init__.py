@@ -1,1 +1,4 @@
-"""The manager: the asyncio runtime that keeps every position protected (issue 5)."""
+"""The manager: the asyncio runtime that keeps every position protected.
+
+Design: design.md "manager"; how it works: docs/guide/manager.md.
+"""

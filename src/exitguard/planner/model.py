@@ -1,8 +1,8 @@
 """What the planner reads and returns: positions, exit slots, known exits, actions. Pure data.
 
-A logical exit slot is (account, product, symbol, positionSide, role) (issue 5). Client ids are
-opaque (seed 001): what an id means lives in the store, as a :class:`KnownExit` row, never in
-the id text. Actions carry requests *without* client ids: the manager assigns a fresh id when it
+A logical exit slot is (account, product, symbol, positionSide, role) (design: planner).
+Client ids are opaque (seed 001): what an id means lives in the store, as a :class:`KnownExit`
+row, never in the id text. Actions carry requests *without* client ids: the manager assigns a fresh id when it
 writes the intent, so planning twice on the same state gives equal actions.
 """
 

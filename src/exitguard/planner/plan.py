@@ -1,6 +1,6 @@
 """The planning pass: positions + policies + known exits -> actions per exit slot. Pure.
 
-Rules (issue 5, seed 001 "Use trusted state before replacing exits"):
+Rules (design: planner; seed 001 "Use trusted state before replacing exits"):
 
 1. Only app-owned exits are seen here (the store decides ownership by client id); orders the app
    does not own never reach the planner, so they are never touched.
