@@ -466,7 +466,14 @@ async def test_dry_run_journals_sanitised_candidates_and_sends_nothing(store):
         "trigger_price",
         "price",
         "quantity",
+        "closePosition",
         "activatePrice",
+        "callbackRate",
+        "trailingDelta",
+        "abovePrice",
+        "aboveStopPrice",
+        "belowPrice",
+        "belowStopPrice",
     }
     assert summary["symbol"] == "BTCUSDT" and summary["side"] == Side.SELL.value
     assert store.blocking("acct", Product.USDM) == []
