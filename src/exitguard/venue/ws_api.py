@@ -6,11 +6,14 @@ HTTP-like ``status`` (200; 400 refused; 401 bad key; 409 cancelReplace half done
 limits). ``rateLimits`` lists REQUEST_WEIGHT, plus the ORDERS windows for order-placing methods,
 each with its ``count``; ``returnRateLimits=false`` (in ``params`` or the connection URL) leaves
 it out. Weights and order counts are those of the REST endpoints, on the Spot limiter (one per
-IP, shared with ``/api/v3``).
+IP, shared with ``/api/v3``): order placements, cancels and order lists cost 0 weight when they
+succeed (``Method.free``; Spot CHANGELOG 2026-03-27).
 
 Authentication: SIGNED methods (TRADE, USER_DATA) carry ``apiKey``, ``timestamp`` and
 ``signature`` over the other parameters sorted by name (``k=v`` joined by ``&``; the official
-SDK URL-encodes the values first, and both forms are accepted), HMAC-SHA256 hex or Ed25519
+SDK URL-encodes the values first, and both forms are accepted: Binance's 2026-01-15
+percent-encoding rule is announced for the REST API, and ``web-socket-api.md`` "SIGNED request
+security" still signs the values as UTF-8 with "no percent encoding here!"), HMAC-SHA256 hex or Ed25519
 base64. After ``session.logon`` (Ed25519 only: an HMAC signature is answered -4056) ``apiKey``
 and ``signature`` may be left out; ``timestamp`` stays mandatory. USER_STREAM methods need the
 key only.
@@ -75,6 +78,7 @@ class Method:
     security: Security
     weight: int | Callable[[Mapping[str, str]], int]
     orders: int = 0
+    free: bool = False  # 0 weight when it succeeds (Spot order requests from 2026-04-02)
 
     def weight_for(self, params: Mapping[str, str]) -> int:
         return self.weight(params) if callable(self.weight) else self.weight
@@ -101,21 +105,21 @@ METHODS: dict[str, Method] = {
     "userDataStream.start": Method("listen_key_create", _US, 2),
     "userDataStream.ping": Method("listen_key_keepalive", _US, 2),
     "userDataStream.stop": Method("listen_key_close", _US, 2),
-    "order.place": Method("new_order", _T, 1, orders=1),
+    "order.place": Method("new_order", _T, 1, orders=1, free=True),
     "order.test": Method("order_test", _T, spot_test_weight),
     "order.status": Method("query_order", _UD, 4),
-    "order.cancel": Method("cancel_order", _T, 1),
-    "order.cancelReplace": Method("cancel_replace", _T, 1, orders=1),
+    "order.cancel": Method("cancel_order", _T, 1, free=True),
+    "order.cancelReplace": Method("cancel_replace", _T, 1, orders=1, free=True),
     "openOrders.status": Method("open_orders", _UD, _open_orders_weight),
-    "openOrders.cancelAll": Method("cancel_open_orders", _T, 1),
+    "openOrders.cancelAll": Method("cancel_open_orders", _T, 1, free=True),
     "allOrders": Method("all_orders", _UD, 20),
     "myTrades": Method("my_trades", _UD, 20),
-    "orderList.place": Method("order_oco", _T, 1, orders=2),
-    "orderList.place.oco": Method("order_list_oco", _T, 1, orders=2),
-    "orderList.place.oto": Method("order_list_oto", _T, 1, orders=2),
-    "orderList.place.otoco": Method("order_list_otoco", _T, 1, orders=3),
+    "orderList.place": Method("order_oco", _T, 1, orders=2, free=True),
+    "orderList.place.oco": Method("order_list_oco", _T, 1, orders=2, free=True),
+    "orderList.place.oto": Method("order_list_oto", _T, 1, orders=2, free=True),
+    "orderList.place.otoco": Method("order_list_otoco", _T, 1, orders=3, free=True),
     "orderList.status": Method("query_order_list", _UD, 4),
-    "orderList.cancel": Method("cancel_order_list", _T, 1),
+    "orderList.cancel": Method("cancel_order_list", _T, 1, free=True),
     "openOrderLists.status": Method("open_order_lists", _UD, 6),
     "allOrderLists": Method("all_order_lists", _UD, 20),
     "account.status": Method("account", _UD, 20),
@@ -276,6 +280,7 @@ class WsApi:
             await asyncio.sleep(faults.latency_ms / 1000)
         limiter = self.ctx.spot_limiter
         key_for_rate: str | None = None
+        charge_on_failure = 0
         try:
             if faults.status_429 > 0:
                 faults.status_429 -= 1
@@ -284,7 +289,9 @@ class WsApi:
             if spec is None:
                 limiter.charge_weight(sess.ip, 1)
                 raise VenueError(-1000, f"Unknown method: {method!r}.")
-            limiter.charge_weight(sess.ip, spec.weight_for(params))
+            weight = spec.weight_for(params)
+            limiter.charge_weight(sess.ip, 0 if spec.free else weight)
+            charge_on_failure = weight if spec.free else 0
             account = self._authenticate(sess, spec.security, params)
             if spec.orders and account is not None:
                 key_for_rate = account.api_key
@@ -295,6 +302,8 @@ class WsApi:
             else:
                 result = getattr(self.ctx.spot, spec.handler)(account, wire)
         except VenueError as err:
+            if charge_on_failure:
+                limiter.add_weight(sess.ip, charge_on_failure)  # only successes are free
             rate = limiter.status(sess.ip, key_for_rate) if show else None
             self._send(sess, req_id, err.http_status, error=err.body(), rate=rate)
             return
