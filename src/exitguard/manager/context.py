@@ -58,6 +58,9 @@ class ScopeConfig:
     # ERROR every ``bare_reminder_s`` while it stays bare.
     bare_error_after_s: float = 10.0
     bare_reminder_s: float = 30.0
+    # While a held position's symbol is not TRADING (Spot CANCEL_ONLY, HALT, ...), its status is
+    # read again (a recovery re-reads exchangeInfo) this often, to place the exits once it trades.
+    status_recheck_s: float = 60.0
 
 
 @dataclass(slots=True)

@@ -87,6 +87,10 @@ class InfoEndpoints(SpotBase):
         status = opt_str(params, "symbolStatus")
         doc = deepcopy(self._exchange_info)
         doc["serverTime"] = self.now_ms()
+        for sym in doc.get("symbols", []):  # the live status (control API: symbol status)
+            rules = self.rules.symbols.get(sym.get("symbol", ""))
+            if rules is not None:
+                sym["status"] = rules.status
         doc["symbols"] = [
             s
             for s in doc.get("symbols", [])
