@@ -172,6 +172,10 @@ class SpotExecution:
     trade_id: int
     reject_reason: str
     product: Product = Product.SPOT
+    # ``eR``, on reports of orders the exchange expired (Spot CHANGELOG 2026-03; enums.md
+    # "Expiry Reasons": OCO_TRIGGER, OTO_PHASE_ONE_EXPIRED, EXECUTION_RULE_PRICE_RANGE_EXCEEDED,
+    # ...); "" when absent.
+    expiry_reason: str = ""
 
     @property
     def dedupe_key(self) -> str:
@@ -403,6 +407,7 @@ def _execution_report(p: dict[str, Any]) -> SpotExecution:
         last_price=_d(p, "L", ev),
         trade_id=_i(p, "t", ev, -1),
         reject_reason=str(p.get("r") or "NONE"),
+        expiry_reason=str(p.get("eR") or ""),
     )
 
 

@@ -31,6 +31,9 @@ Control API (not Binance; JSON in, JSON out; errors are HTTP 400/404 ``{"error":
     ``CANCEL_ONLY``): ``exchangeInfo`` shows it; unless TRADING, placements are refused ``-2010``
     "Market is closed." while cancels work. ``/_venue/reset`` restores TRADING. Answers
     ``{"symbol", "status"}``.
+``POST /_venue/ws-api/server-shutdown`` ``{}``
+    Send the Spot WebSocket API's ``serverShutdown`` event on every connection (connections stay
+    open). Answers ``{"connections": n}``.
 ``POST /_venue/faults`` (``GET`` reads them)
     Fault injection, applied to ``/fapi`` and ``/api`` requests by a middleware (latency and
     429s also to WebSocket API requests); keys may be combined:
@@ -320,6 +323,13 @@ def _ctl_symbol_status(ctx: VenueContext, body: dict[str, Any]) -> object:
     return {"symbol": symbol, "status": status}
 
 
+def _ctl_server_shutdown(ctx: VenueContext, body: dict[str, Any]) -> object:
+    """The Spot WS API's ``serverShutdown`` (2026-05-08) on every connection."""
+    if body:
+        raise _ControlError(f"unknown keys: {sorted(body)}")
+    return {"connections": ctx.ws_api.server_shutdown() if ctx.ws_api is not None else 0}
+
+
 def add_control_routes(router: web.UrlDispatcher) -> None:
     router.add_post("/_venue/price", _control(_ctl_price))
     router.add_post("/_venue/clock/advance", _control(_ctl_advance))
@@ -330,3 +340,4 @@ def add_control_routes(router: web.UrlDispatcher) -> None:
     router.add_post("/_venue/faults", _control(_ctl_faults))
     router.add_get("/_venue/faults", _control(_ctl_get_faults))
     router.add_post("/_venue/symbol/status", _control(_ctl_symbol_status))
+    router.add_post("/_venue/ws-api/server-shutdown", _control(_ctl_server_shutdown))

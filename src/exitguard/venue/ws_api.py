@@ -211,6 +211,17 @@ class WsApi:
                 sess.authorized_since = None
         return count
 
+    def server_shutdown(self) -> int:
+        """Send ``{"event": {"e": "serverShutdown", "E": now}}`` on every connection (Spot
+        2026-05-08; web-socket-api.md "Server Shutdown": the server is about to shut down,
+        clients should open a new connection). Connections and subscriptions stay open: the
+        fault only warns, as Binance does before it disconnects. Returns how many were told."""
+        frame = dumps({"event": {"e": "serverShutdown", "E": self.ctx.spot.now_ms()}})
+        sessions = list(self._sessions)
+        for sess in sessions:
+            sess.conn.offer(frame)
+        return len(sessions)
+
     # -- connection ------------------------------------------------------------------------
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
