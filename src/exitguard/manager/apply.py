@@ -124,6 +124,10 @@ class EventApplier:
             self.scope.emit(
                 "exit_rejected", client_id=ev.client_algo_id, slot=row.slot.text(), reason=ev.reason
             )
+        if ev.activated and ev.status == "NEW":
+            # The trailing stop's second NEW (activation reached): same exit, still open; said
+            # once (its own dedupe key), no status change and no replan.
+            self.scope.emit("trailing_activated", client_id=ev.client_algo_id, slot=row.slot.text())
         return self._status_change(
             ev.client_algo_id,
             ev.status,
