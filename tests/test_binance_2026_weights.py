@@ -61,6 +61,8 @@ def test_free_routes_are_the_documented_ones() -> None:
         ("POST", "orderList/oco"),
         ("POST", "orderList/oto"),
         ("POST", "orderList/otoco"),
+        ("POST", "orderList/opo"),
+        ("POST", "orderList/opoco"),
         ("DELETE", "orderList"),
     }
     assert ("GET", "order") not in free and ("POST", "order/test") not in free
@@ -74,6 +76,8 @@ def test_free_routes_are_the_documented_ones() -> None:
         "orderList.place.oco",
         "orderList.place.oto",
         "orderList.place.otoco",
+        "orderList.place.opo",
+        "orderList.place.opoco",
         "orderList.cancel",
     }
     assert "order.status" not in free_ws

@@ -475,6 +475,14 @@ SPOT_PARAMS_BY_HANDLER: dict[str, tuple[str, ...]] = {
         *(f"pendingAbove{x}" for x in _LEG),
         *(f"pendingBelow{x}" for x in _LEG),
     ),
+    "order_list_opo": (*_LIST_TOP, *_WORKING, *(f"pending{x}" for x in ("Side", *_LEG))),
+    "order_list_opoco": (
+        *_LIST_TOP,
+        *_WORKING,
+        "pendingSide",
+        *(f"pendingAbove{x}" for x in _LEG),
+        *(f"pendingBelow{x}" for x in _LEG),
+    ),
     "order_oco": (
         *_LIST_TOP,
         "side",
@@ -592,6 +600,18 @@ SPOT_TEMPLATES: dict[str, dict[str, str]] = {
     "order_list_oto": {**_SPOT_OTO, "pendingType": "STOP_LOSS", "pendingStopPrice": "63000"},
     "order_list_otoco": {
         **_SPOT_OTO,
+        "pendingAboveType": "LIMIT_MAKER",
+        "pendingAbovePrice": "67000",
+        "pendingBelowType": "STOP_LOSS",
+        "pendingBelowStopPrice": "63000",
+    },
+    "order_list_opo": {
+        **{k: v for k, v in _SPOT_OTO.items() if k != "pendingQuantity"},
+        "pendingType": "STOP_LOSS",
+        "pendingStopPrice": "63000",
+    },
+    "order_list_opoco": {
+        **{k: v for k, v in _SPOT_OTO.items() if k != "pendingQuantity"},
         "pendingAboveType": "LIMIT_MAKER",
         "pendingAbovePrice": "67000",
         "pendingBelowType": "STOP_LOSS",

@@ -151,6 +151,8 @@ SPOT_ENDPOINTS: tuple[Endpoint, ...] = tuple(
         _spot("POST", "orderList/oco", "order_list_oco", _T, 1, order_count=2, **_ORD),
         _spot("POST", "orderList/oto", "order_list_oto", _T, 1, order_count=2, **_ORD),
         _spot("POST", "orderList/otoco", "order_list_otoco", _T, 1, order_count=3, **_ORD),
+        _spot("POST", "orderList/opo", "order_list_opo", _T, 1, order_count=2, **_ORD),
+        _spot("POST", "orderList/opoco", "order_list_opoco", _T, 1, order_count=3, **_ORD),
         _spot("POST", "order/oco", "order_oco", _T, 1, order_count=2, **_ORD),
         _spot("GET", "orderList", "query_order_list", _UD, 4),
         _spot("DELETE", "orderList", "cancel_order_list", _T, 1, **_FREE),

@@ -28,7 +28,7 @@ account per connection (-2035 otherwise); an unknown id is -2036.
 
 Also served: the order methods the adapters use (``order.place``, ``order.test``,
 ``order.status``, ``order.cancel``, ``order.cancelReplace``, ``openOrders.status``,
-``openOrders.cancelAll``, ``allOrders``, ``myTrades``, ``orderList.place.oco|oto|otoco``, the
+``openOrders.cancelAll``, ``allOrders``, ``myTrades``, ``orderList.place.oco|oto|otoco|opo|opoco``, the
 deprecated ``orderList.place``, ``orderList.status``, ``orderList.cancel``,
 ``openOrderLists.status``, ``allOrderLists``), ``account.status``, ``account.rateLimits.orders``,
 ``ping``, ``time``, ``exchangeInfo``, ``depth``, ``ticker.price``, ``ticker.book``,
@@ -118,6 +118,8 @@ METHODS: dict[str, Method] = {
     "orderList.place.oco": Method("order_list_oco", _T, 1, orders=2, free=True),
     "orderList.place.oto": Method("order_list_oto", _T, 1, orders=2, free=True),
     "orderList.place.otoco": Method("order_list_otoco", _T, 1, orders=3, free=True),
+    "orderList.place.opo": Method("order_list_opo", _T, 1, orders=2, free=True),
+    "orderList.place.opoco": Method("order_list_opoco", _T, 1, orders=3, free=True),
     "orderList.status": Method("query_order_list", _UD, 4),
     "orderList.cancel": Method("cancel_order_list", _T, 1, free=True),
     "openOrderLists.status": Method("open_order_lists", _UD, 6),

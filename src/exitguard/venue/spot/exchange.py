@@ -27,8 +27,8 @@ from ..usdm.exchange import _mid
 from .accounts import SpotAccount, q8
 from .base import SpotFees
 from .info import InfoEndpoints
-from .lists import ListEndpoints
 from .market import SpotMarket
+from .opo import OpoEndpoints
 from .records import balance_update, f8
 
 __all__ = [
@@ -61,7 +61,7 @@ DEFAULT_SPOT_BALANCES = {
 }
 
 
-class SpotExchange(ListEndpoints, InfoEndpoints):
+class SpotExchange(OpoEndpoints, InfoEndpoints):
     """All Spot state of the venue."""
 
     def __init__(
