@@ -10,6 +10,8 @@ import pytest
 from exitguard.adapters.errors import Rejected, error_for
 from exitguard.domain.enums import Product
 from exitguard.domain.error_codes import ErrorClass, classify_venue_error, lookup
+from test_venue_spot_http import call, running
+from test_venue_spot_ws_api import connected
 
 
 @pytest.mark.parametrize(
@@ -33,3 +35,22 @@ def test_no_reference_price_becomes_a_rejected_error_in_the_adapters() -> None:
     assert lookup(Product.SPOT, -2043).message == msg  # type: ignore[union-attr]
     err = error_for(Product.SPOT, msg, code=-2043, http_status=400)
     assert isinstance(err, Rejected) and err.code == -2043
+
+
+async def test_venue_answers_no_reference_price_where_binance_does() -> None:
+    async with running() as (v, s):
+        status, body, headers = await call(
+            v, s, "GET", "/api/v3/referencePrice", [("symbol", "BTCUSDT")], sign=False
+        )
+        assert (status, body) == (
+            400,
+            {"code": -2043, "msg": "This symbol doesn't have a reference price."},
+        )
+        assert headers["X-MBX-USED-WEIGHT-1M"] == "2"
+        _, body, _ = await call(
+            v, s, "GET", "/api/v3/referencePrice", [("symbol", "NOPE")], sign=False
+        )
+        assert body["code"] == -1121
+    async with connected() as c:
+        out = await c.request("referencePrice", {"symbol": "BTCUSDT"})
+        assert out["status"] == 400 and out["error"]["code"] == -2043

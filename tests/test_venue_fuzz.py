@@ -438,6 +438,7 @@ SPOT_PARAMS_BY_HANDLER: dict[str, tuple[str, ...]] = {
     "ticker_price": ("symbol", "symbols"),
     "book_ticker": ("symbol", "symbols"),
     "depth": ("symbol", "limit"),
+    "reference_price": ("symbol",),
     "account": ("omitZeroBalances",),
     "new_order": _SPOT_ORDER,
     "order_test": (*_SPOT_ORDER, "computeCommissionRates"),
@@ -572,6 +573,7 @@ _SPOT_OTO = {
 SPOT_TEMPLATES: dict[str, dict[str, str]] = {
     "exchange_info": {"symbol": SYMBOL},
     "depth": {"symbol": SYMBOL, "limit": "5"},
+    "reference_price": {"symbol": SYMBOL},
     "new_order": _SPOT_LIMIT,
     "order_test": _SPOT_LIMIT,
     "query_order": {"symbol": SYMBOL, "orderId": "@orderId"},

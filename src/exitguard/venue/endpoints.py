@@ -138,6 +138,7 @@ SPOT_ENDPOINTS: tuple[Endpoint, ...] = tuple(
         _spot("GET", "ticker/price", "ticker_price", _N, 2, weight_fn=spot_many_weight),
         _spot("GET", "ticker/bookTicker", "book_ticker", _N, 2, weight_fn=spot_many_weight),
         _spot("GET", "depth", "depth", _N, 5, weight_fn=spot_depth_weight),
+        _spot("GET", "referencePrice", "reference_price", _N, 2),
         _spot("GET", "account", "account", _UD, 20),
         _spot("POST", "order", "new_order", _T, 1, **_ORD),
         _spot("POST", "order/test", "order_test", _T, 1, weight_fn=spot_test_weight),

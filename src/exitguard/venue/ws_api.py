@@ -95,6 +95,7 @@ METHODS: dict[str, Method] = {
     "depth": Method("depth", _N, spot_depth_weight),
     "ticker.price": Method("ticker_price", _N, spot_many_weight),
     "ticker.book": Method("book_ticker", _N, spot_many_weight),
+    "referencePrice": Method("reference_price", _N, 2),
     "session.logon": Method("_logon", _N, 2),
     "session.status": Method("_status", _N, 2),
     "session.logout": Method("_logout", _N, 2),

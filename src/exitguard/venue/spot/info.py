@@ -112,6 +112,13 @@ class InfoEndpoints(SpotBase):
         names = wanted if wanted is not None else list(self.markets)
         return [one(self.markets[n]) for n in names]
 
+    def reference_price(self, _: SpotAccount | None, params: Mapping[str, str]) -> Any:
+        """``GET /api/v3/referencePrice`` (WS API ``referencePrice``): the venue applies no Price
+        Range Execution Rule, so no symbol ever had a reference price: ``-2043`` (Spot
+        ``rest-api.md`` "Query Reference Price"; CHANGELOG 2026-04-16)."""
+        self.market(req_str(params, "symbol"))  # -1121 for an unknown symbol, as elsewhere
+        raise VenueError(-2043, "This symbol doesn't have a reference price.")
+
     def ticker_price(self, _: SpotAccount | None, params: Mapping[str, str]) -> Any:
         return self._each(params, lambda m: {"symbol": m.rules.symbol, "price": f8(m.last)})
 
