@@ -543,7 +543,7 @@ MALFORMED: list[tuple[str, str, list[tuple[str, str]]]] = [
     ("DELETE", "/fapi/v1/algoOrder", [("clientAlgoId", "x" * 500)]),
     ("GET", "/fapi/v1/openAlgoOrders", [("symbol", "NOPE")]),
     ("GET", "/fapi/v1/allAlgoOrders", []),
-    ("GET", "/fapi/v1/allOrders", []),
+    ("GET", "/fapi/v1/allOrders", [("symbol", "NOPE")]),  # no symbol is served (2026-08-25)
     ("GET", "/fapi/v1/userTrades", [("symbol", "BTCUSDT"), ("limit", "abc")]),
     ("DELETE", "/fapi/v1/allOpenOrders", []),
     ("DELETE", "/fapi/v1/algoOpenOrders", []),

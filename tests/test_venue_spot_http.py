@@ -105,6 +105,7 @@ async def test_public_endpoints_weights_and_spot_limits() -> None:
             ("MINUTE", 6000),
             ("SECOND", 100),
             ("DAY", 200_000),
+            ("MINUTE", 300_000),  # RAW_REQUESTS per 5 minutes (2026-04-02)
         }
         _, depth, headers = await call(
             v, s, "GET", "/api/v3/depth", [("symbol", SYMBOL), ("limit", "1000")], sign=False

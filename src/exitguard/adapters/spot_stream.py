@@ -27,7 +27,7 @@ own session machinery (its re-logon after a reconnect also goes through that mac
 
 Transport events, reconnects and back-pressure are the shared loop's (:mod:`.stream_loop`):
 OPEN after the first confirmed subscription, RECONNECTING when the socket ends or the venue sends
-``eventStreamTerminated``, RECONNECTED after a new confirmed subscription, EXCEPTION for a failed
+``eventStreamTerminated`` or ``serverShutdown`` (not passed on as a user-data event), RECONNECTED after a new confirmed subscription, EXCEPTION for a failed
 attempt (a refused ``session.logon`` or subscription included; bounded exponential back-off with
 jitter), CLOSED at the end. OPEN and RECONNECTED say which way the connection was authenticated.
 
@@ -58,6 +58,8 @@ __all__ = ["SpotStreamAuth", "SpotStreamSettings", "SpotUserStream", "resolve_au
 log = logging.getLogger("exitguard.adapters.spot")
 
 _TERMINATED = "eventStreamTerminated"
+# Connection-level event, no subscriptionId (Spot 2026-05-08; web-socket-api.md "Server Shutdown").
+_SHUTDOWN = "serverShutdown"
 
 SpotStreamAuth = Literal["auto", "signature", "logon"]
 _AUTH_CHOICES: tuple[str, ...] = get_args(SpotStreamAuth)
@@ -161,6 +163,12 @@ class SpotUserStream(ReconnectingStream[int]):
 
     async def _on_frame(self, frame: object, token: int) -> str | None:
         for event in _events(frame, token):
+            if event.get("e") == _SHUTDOWN:
+                # The server is about to shut down: "please disconnect and open a new
+                # connection" (web-socket-api.md "Server Shutdown"). Reconnecting now reports
+                # RECONNECTING/RECONNECTED, and the manager reconciles over REST after it.
+                log.warning("spot user-data connection: serverShutdown received; reconnecting")
+                return "the venue is shutting down this connection (serverShutdown)"
             await self._emit(UserDataEvent(event))
             if event.get("e") == _TERMINATED:
                 return "the venue terminated the subscription"

@@ -58,6 +58,7 @@ SPOT_MATCHING_ENGINE_MESSAGES: tuple[str, ...] = (
     "OCO orders are not supported for this symbol",
     "Trailing stop orders are not supported for this symbol.",
     "Order cancel-replace is not supported for this symbol.",
+    "OPO orders are not supported for this symbol.",
     "This symbol is not permitted for this account.",
     "This symbol is restricted for this account.",
     "Order was not canceled due to cancel restrictions.",
@@ -310,6 +311,16 @@ ENTRIES: tuple[ErrorCode, ...] = (
         "SELL_OCO_TAKE_PROFIT_MUST_BE_ABOVE",
         "A take profit order in a sell OCO must be above.",
     ),
+    # OPO / OPOCO order lists (Spot errors.md; order lists added 2025-12-18).
+    _e(_SPOT, -1222, "OPO_WORKING_MUST_BE_BUY", "Working order in an OPO list must be a bid."),
+    _e(_SPOT, -1223, "OPO_PENDING_MUST_BE_SELL", "Pending orders in an OPO list must be asks."),
+    _e(_SPOT, -1224, "WORKING_PARAM_REQUIRED", "Working order must include the '%s' tag."),
+    _e(
+        _SPOT,
+        -1225,
+        "PENDING_PARAM_NOT_REQUIRED",
+        "Pending orders should not include the '%s' tag.",
+    ),
     # ---- 20xx processing issues ----
     # UNVERIFIED for USD-M: not on the USD-M error page. Third-party code and bug reports show
     # TRAILING_STOP_MARKET with a bad callbackRate answered {"code": -2007, "msg": "Invalid
@@ -374,6 +385,10 @@ ENTRIES: tuple[ErrorCode, ...] = (
         "CLIENT_ORDER_ID_INVALID",
         "Client order ID is not correct for this order ID.",
     ),
+    # Spot errors.md; CHANGELOG 2026-04-16: sent by GET /api/v3/referencePrice (WS API
+    # ``referencePrice``) when the symbol never had a reference price (Price Range Execution
+    # Rule). A query answer: nothing was changed, so REJECTED (never an unknown outcome).
+    _e(_SPOT, -2043, "NO_REFERENCE_PRICE", "This symbol doesn't have a reference price."),
     # ---- USD-M 40xx filters and other issues ----
     _e(_USDM, -4001, "PRICE_LESS_THAN_ZERO", "Price less than 0."),
     _e(_USDM, -4002, "PRICE_GREATER_THAN_MAX_PRICE", "Price greater than max price."),

@@ -124,6 +124,10 @@ class EventApplier:
             self.scope.emit(
                 "exit_rejected", client_id=ev.client_algo_id, slot=row.slot.text(), reason=ev.reason
             )
+        if ev.activated and ev.status == "NEW":
+            # The trailing stop's second NEW (activation reached): same exit, still open; said
+            # once (its own dedupe key), no status change and no replan.
+            self.scope.emit("trailing_activated", client_id=ev.client_algo_id, slot=row.slot.text())
         return self._status_change(
             ev.client_algo_id,
             ev.status,
@@ -226,8 +230,15 @@ class EventApplier:
     # -- Spot ------------------------------------------------------------------------------
 
     def _spot_status(
-        self, row: ExitRow, status: ExitStatus, now: int, when: int, venue_id: int | None = None
+        self,
+        row: ExitRow,
+        status: ExitStatus,
+        now: int,
+        when: int,
+        venue_id: int | None = None,
+        expiry_reason: str = "",
     ) -> ApplyOutcome:
+        extra: dict[str, Any] = {"reason": f"expired: {expiry_reason}"} if expiry_reason else {}
         out = self._status_change(
             row.client_id,
             status.value,
@@ -235,6 +246,7 @@ class EventApplier:
             now,
             venue_time_ms=when,
             venue_id=venue_id,
+            **extra,
         )
         if status is ExitStatus.FILLED:
             # A filled Spot exit sold the holding: the outboundAccountPosition that follows
@@ -288,7 +300,8 @@ class EventApplier:
                 status = ExitStatus.EXPIRED
             else:
                 return ApplyOutcome(True, False, row.slot.symbol)
-            return self._spot_status(row, status, now, ev.event_time_ms)
+            why = ev.expiry_reason if status is ExitStatus.EXPIRED else ""
+            return self._spot_status(row, status, now, ev.event_time_ms, expiry_reason=why)
         # A cancel's report carries the cancel request's id in ``c``, the order's in ``C``.
         client_id = ev.client_order_id
         if ev.execution_type == "CANCELED" and ev.original_client_order_id:
@@ -304,7 +317,8 @@ class EventApplier:
             self.scope.emit(
                 "exit_rejected", client_id=client_id, slot=row.slot.text(), reason=ev.reject_reason
             )
-        return self._spot_status(row, mapped, now, ev.event_time_ms, ev.order_id)
+        why = ev.expiry_reason if ev.status == "EXPIRED" else ""
+        return self._spot_status(row, mapped, now, ev.event_time_ms, ev.order_id, why)
 
     def _list_status(self, ev: ListStatus, now: int) -> ApplyOutcome:
         row = self.scope.store.get(ev.list_client_order_id)

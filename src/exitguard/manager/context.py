@@ -61,6 +61,9 @@ class ScopeConfig:
     bare_reminder_s: float = 30.0
     # The venue's rules the pre-send check uses (config manager.dialect).
     dialect: Dialect = BINANCE
+    # While a held position's symbol is not TRADING (Spot CANCEL_ONLY, HALT, ...), its status is
+    # read again (a recovery re-reads exchangeInfo) this often, to place the exits once it trades.
+    status_recheck_s: float = 60.0
 
 
 @dataclass(slots=True)

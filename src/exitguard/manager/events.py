@@ -84,10 +84,15 @@ class AlgoUpdate:
     actual_order_id: int | None
     reason: str
     product: Product = Product.USDM
+    # ``ia`` (trailing stops, 2026-08): a trailing stop sends a second NEW when its activation
+    # price is reached, with ``ia`` true. The flag is part of the dedupe key, so that event is
+    # applied once (not dropped as a redelivery of the first NEW) and changes no status.
+    activated: bool = False
 
     @property
     def dedupe_key(self) -> str:
-        return f"usdm:algo:{self.algo_id}:{self.status}:{self.actual_order_id or 0}"
+        base = f"usdm:algo:{self.algo_id}:{self.status}:{self.actual_order_id or 0}"
+        return base + ":ia" if self.activated else base
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,6 +177,10 @@ class SpotExecution:
     trade_id: int
     reject_reason: str
     product: Product = Product.SPOT
+    # ``eR``, on reports of orders the exchange expired (Spot CHANGELOG 2026-03; enums.md
+    # "Expiry Reasons": OCO_TRIGGER, OTO_PHASE_ONE_EXPIRED, EXECUTION_RULE_PRICE_RANGE_EXCEEDED,
+    # ...); "" when absent.
+    expiry_reason: str = ""
 
     @property
     def dedupe_key(self) -> str:
@@ -272,6 +281,7 @@ def _algo_update(p: dict[str, Any]) -> AlgoUpdate:
             # "" until the order triggers (binance-api.md §2.5), then the child's order id.
             actual_order_id=None if actual == "" or actual is None else _fast_int(actual) or None,
             reason=str(o.get("rm") or ""),
+            activated=o.get("ia") is True,
         )
     except _FAST_ERRORS:
         return _algo_update_checked(p)
@@ -292,6 +302,7 @@ def _algo_update_checked(p: dict[str, Any]) -> AlgoUpdate:
         status=_s(o, "X", ev),
         actual_order_id=actual or None,
         reason=str(o.get("rm") or ""),
+        activated=o.get("ia") is True,
     )
 
 
@@ -403,6 +414,7 @@ def _execution_report(p: dict[str, Any]) -> SpotExecution:
         last_price=_d(p, "L", ev),
         trade_id=_i(p, "t", ev, -1),
         reject_reason=str(p.get("r") or "NONE"),
+        expiry_reason=str(p.get("eR") or ""),
     )
 
 

@@ -43,7 +43,7 @@ from exitguard.planner.policy import ImmediateTriggerAction
 
 from .context import ScopeContext
 
-__all__ = ["FallbackHandler", "would_trigger"]
+__all__ = ["FallbackHandler", "market_closed", "would_trigger"]
 
 # Spot -2010 texts that mean "the market is already past a trigger or limit of this exit".
 _SPOT_PAST_MARKET = (
@@ -64,6 +64,12 @@ def would_trigger(product: Product, exc: Rejected) -> bool:
     return exc.code == -2010 and any(t in text for t in _SPOT_PAST_MARKET)
 
 
+def market_closed(exc: Rejected) -> bool:
+    """A Spot refusal because the symbol is not TRADING (``CANCEL_ONLY`` since 2026-07-07,
+    HALT, BREAK): errors.md "Market is closed." -- "The symbol is not trading"."""
+    return exc.code == -2010 and exc.msg.lower().startswith("market is closed")
+
+
 def _beyond(ref: Decimal, side: Side, rules: SymbolRules) -> Decimal:
     """One tick past ``ref`` on the safe side: below the market for a SELL stop, above for BUY."""
     assert rules.price_filter is not None
@@ -80,6 +86,12 @@ class FallbackHandler:
 
     async def on_rejected(self, slot: SlotKey, request: ExitRequest, exc: Rejected) -> None:
         scope = self.scope
+        if market_closed(exc):
+            # Not held: the symbol's status decides (planner rule 8). Re-read exchangeInfo so
+            # the planner sees the status, stops placing and says why, and sees it reopen.
+            scope.emit("market_closed", slot=slot.text(), code=exc.code, error=exc.msg)
+            scope.request_recovery(f"{slot.symbol}: {exc.msg} (re-read the symbol status)")
+            return
         if not would_trigger(scope.product, exc) or slot.role is Role.TAKE_PROFIT:
             scope.hold(slot, f"rejected {exc.code}: {exc.msg}")
             return

@@ -75,6 +75,7 @@ EVENT_LEVELS: dict[str, int] = {
     "gate_refused": logging.WARNING,
     "checkpoint_failed": logging.WARNING,
     "position_still_bare": logging.ERROR,
+    "market_closed": logging.ERROR,  # a symbol not TRADING (CANCEL_ONLY): exits cannot go in
     "scope_degraded": logging.ERROR,
     "scope_error": logging.ERROR,
     "store_write_failed": logging.ERROR,

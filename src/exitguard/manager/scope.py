@@ -57,7 +57,7 @@ from exitguard.planner.model import (
     SkipSlot,
     SlotKey,
 )
-from exitguard.planner.plan import PlanInput, plan_exits
+from exitguard.planner.plan import PlanInput, market_closed, plan_exits
 from exitguard.planner.policy import ProtectionPolicy
 from exitguard.store.exits import ExitStore
 
@@ -144,6 +144,7 @@ class ProductScope:
         self._tick_queued = False
         self._skips_said: set[tuple[SlotKey, str]] = set()
         self._recovery_requested: str | None = None
+        self._rules_read_ms = 0  # when the exchangeInfo rules in use were read (hydration)
         self._store_problem: str | None = None
         self.plans = PlanBook(config, store, self.product, self.key)
         self.pass_reason = ""  # why the running planning pass runs (supervisor, event, api)
@@ -391,10 +392,24 @@ class ProductScope:
             return
         await self._resolve_due_unknowns()
         self.forget_closed_plans()
+        closed = self._closed_symbols()
+        if closed and now - self._rules_read_ms >= self.config.status_recheck_s * 1000:
+            self.request_recovery(f"re-read the status of {', '.join(closed)} (not TRADING)")
         if self.state is ScopeState.READY and self.ops.can_mutate:
             # (DRY_RUN_PRIVATE: the event and recovery passes journal each candidate once;
             # a tick would only repeat them.)
             await self.plan_and_submit("supervisor", quiet=True)
+
+    def _closed_symbols(self) -> list[str]:
+        """Symbols of held positions whose exchangeInfo status is not TRADING."""
+        if self.rules is None:
+            return []
+        out = set()
+        for symbol, _side in self.positions:
+            rules = self.rules.get(symbol)
+            if rules is not None and rules.status != "TRADING":
+                out.add(symbol)
+        return sorted(out)
 
     async def _resolve_due_unknowns(self) -> None:
         """Unknown outcomes are asked again by client id on a schedule until resolved."""
@@ -482,6 +497,9 @@ class ProductScope:
             for item in items:
                 if isinstance(item, _Tick):
                     tick = True
+                    # Taken here, not in _on_tick: a batch that recovers instead of ticking
+                    # would otherwise leave it set, and no tick would be queued again.
+                    self._tick_queued = False
                     continue
                 assert not isinstance(item, Command)
                 if isinstance(item, TransportEvent):
@@ -585,6 +603,7 @@ class ProductScope:
 
     async def _reconcile(self, h: Hydration) -> None:
         self.rules = h.rules
+        self._rules_read_ms = self.now_ms()
         self.position_mode = h.position_mode
         now = self.now_ms()
         self.positions = {(p.symbol, p.position_side): p for p in h.positions}
@@ -720,7 +739,15 @@ class ProductScope:
             said = (action.slot, action.reason)
             if said not in self._skips_said:
                 self._skips_said.add(said)
-                self.emit("skip", slot=action.slot.text(), reason=action.reason)
+                closed = self.rules is not None and market_closed(
+                    {self.product: self.rules}, action.slot
+                )
+                # A symbol that is not TRADING leaves the position bare: ERROR, not WARNING.
+                self.emit(
+                    "market_closed" if closed else "skip",
+                    slot=action.slot.text(),
+                    reason=action.reason,
+                )
 
     # -- helpers for the collaborators ---------------------------------------------------
 

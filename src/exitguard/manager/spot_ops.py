@@ -144,8 +144,11 @@ class SpotOps:
         return [s for s, base in self.base_assets.items() if base == asset]
 
     async def hydrate(self, account: str) -> Hydration:
-        if self.rules is None:
-            self.rules = parse_exchange_info(await self.reader.exchange_info(), Product.SPOT)
+        # Read on every hydration, not once: a symbol's status changes (CANCEL_ONLY since
+        # 2026-07-07) and the planner must see it (planner rule 8).
+        first = self.rules is None
+        self.rules = parse_exchange_info(await self.reader.exchange_info(), Product.SPOT)
+        if first:
             wanted = self.symbols
             if wanted is None:
                 wanted = tuple(

@@ -21,6 +21,11 @@ Rules (design: planner; seed 001 "Use trusted state before replacing exits"):
    are cancelled: futures OCO emulation and orphan cleanup.
 7. Held slots (an ``alert`` fallback, a refused request) get no action until the manager lifts
    the hold (it does when the position changes).
+8. A symbol whose exchangeInfo ``status`` is not TRADING (Spot ``CANCEL_ONLY`` since 2026-07-07,
+   ``HALT``, ``BREAK``, ...) gets no placement: the venue would refuse it ("Market is closed.").
+   Its slots that need one get :class:`SkipSlot` naming the status instead (the position may be
+   unprotected, and the verdict says why); a replacement is not started (the old exit keeps
+   protecting), while cancels still go (CANCEL_ONLY allows them).
 
 Deterministic and idempotent: the same input gives the same actions in slot order; on a state
 where every wanted exit exists the result is empty.
@@ -57,6 +62,7 @@ __all__ = [
     "PlanInput",
     "SlotCoverage",
     "coverage",
+    "market_closed",
     "plan_exits",
     "request_quantity",
     "request_side",
@@ -212,6 +218,25 @@ def _plan_slot(
     return actions
 
 
+def market_closed(rules: Mapping[Product, ExchangeRules], slot: SlotKey) -> str | None:
+    """Why no order can be placed on ``slot``'s symbol now (rule 8), or None when it trades."""
+    exchange = rules.get(slot.product)
+    symbol = exchange.get(slot.symbol) if exchange is not None else None
+    if symbol is None or symbol.status == "TRADING":
+        return None
+    return (
+        f"{slot.symbol} is {symbol.status} at the venue: no exit can be placed until it is "
+        "TRADING again (the position may be unprotected)"
+    )
+
+
+def _no_placements(slot: SlotKey, actions: list[Action], why: str) -> list[Action]:
+    out: list[Action] = [a for a in actions if isinstance(a, CancelExit)]
+    if any(isinstance(a, PlaceExit | ReplaceExit) for a in actions):
+        out.insert(0, SkipSlot(slot, why))
+    return out
+
+
 def plan_exits(inp: PlanInput) -> list[Action]:
     """The actions that bring every managed position to its policy's exits (rules above)."""
     wanted, actions = _wanted(inp)
@@ -223,9 +248,9 @@ def plan_exits(inp: PlanInput) -> list[Action]:
     for slot in sorted(set(wanted) | set(blocking)):
         if slot in inp.holds:
             continue
-        actions.extend(
-            _plan_slot(slot, blocking.get(slot, []), wanted.get(slot), tags.get(slot, ""))
-        )
+        planned = _plan_slot(slot, blocking.get(slot, []), wanted.get(slot), tags.get(slot, ""))
+        closed = market_closed(inp.rules, slot)
+        actions.extend(planned if closed is None else _no_placements(slot, planned, closed))
     return actions
 
 
@@ -275,6 +300,9 @@ def coverage(inp: PlanInput) -> dict[tuple[str, Product, str, PositionSide], lis
             out[(pos.account, pos.product, pos.symbol, pos.position_side)] = []
     for slot, (_pos, request) in sorted(wanted.items()):
         problem = _slot_problem(blocking.get(slot, []), request, tags.get(slot, ""))
+        closed = market_closed(inp.rules, slot) if problem else None
+        if closed is not None:
+            problem = f"{problem}; {closed}"
         key = (slot.account, slot.product, slot.symbol, slot.position_side)
         out.setdefault(key, []).append(SlotCoverage(slot, not problem, problem))
     for skip in skips:

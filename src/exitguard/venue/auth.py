@@ -15,9 +15,14 @@ Checks, in this order (the first failure answers):
    ``-1102``; ``recvWindow`` not an integer or ``<= 0`` → ``-1102``, ``> 60000`` → ``-1131``.
 3. ``timestamp < serverTime + 1000`` and ``serverTime - timestamp <= recvWindow`` (recvWindow
    default 5000), else ``-1021``. ``serverTime`` is the *venue* clock, so a stepped clock works.
-4. the signature over the **raw** payload: the query string exactly as sent with the
-   ``signature=`` pair removed (order and percent-encoding preserved) concatenated, with no
-   separator, with the raw form body (its own ``signature=`` pair removed too). HMAC-SHA256 hex
+4. the signature over the **percent-encoded** payload: the query string exactly as sent with
+   the ``signature=`` pair removed (order and percent-encoding preserved) concatenated, with no
+   separator, with the raw form body (its own ``signature=`` pair removed too), in which every
+   character that is not ASCII is percent-encoded (UTF-8, upper-case hex). From 2026-01-15
+   Binance verifies the encoded form only ("percent-encode payloads before computing
+   signatures. Requests that do not follow this order will be rejected with -1022": Spot
+   CHANGELOG 2026-01-15 notice, ``rest-api.md`` "SIGNED Endpoint Examples", the non-ASCII
+   example). A client that sends raw UTF-8 and signs it as sent is refused. HMAC-SHA256 hex
    (case-insensitive) with the account's secret, or Ed25519 (base64; the value is URL-decoded
    first) against the account's registered ``ed25519_public_key_pem``. Mismatch → ``-1022``.
 
@@ -52,6 +57,7 @@ __all__ = [
     "authenticate",
     "check_api_key",
     "check_timestamp",
+    "percent_encode_non_ascii",
     "signed_payload",
     "verify_signature",
 ]
@@ -146,9 +152,21 @@ def _strip_signature(raw: str) -> str:
     return "&".join(pair for pair in raw.split("&") if pair.partition("=")[0] != "signature")
 
 
+def percent_encode_non_ascii(text: str) -> str:
+    """``text`` with every non-ASCII character percent-encoded as its UTF-8 bytes (``%EF%BC%91``);
+    ASCII, including ``%XX`` escapes already present, is kept as sent."""
+    if text.isascii():
+        return text
+    return "".join(
+        ch if ch.isascii() else "".join(f"%{b:02X}" for b in ch.encode("utf-8", "replace"))
+        for ch in text
+    )
+
+
 def signed_payload(raw_query: str, raw_body: str) -> str:
-    """What the client signed: raw query minus ``signature=…``, then the raw body (no ``&``)."""
-    return _strip_signature(raw_query) + _strip_signature(raw_body)
+    """What the client must have signed: raw query minus ``signature=…``, then the raw body
+    (no ``&``), percent-encoded (see the module docstring, check 4)."""
+    return percent_encode_non_ascii(_strip_signature(raw_query) + _strip_signature(raw_body))
 
 
 @lru_cache(maxsize=256)

@@ -32,6 +32,14 @@ decimals of at most 20 integer and 20 fractional digits, prices within the symbo
     Forget accounts, orders and price moves of both products (the venue's own accounts are
     re-created with the same keys), rate-limit counters and faults; close user-data streams and
     end WebSocket API subscriptions (``eventStreamTerminated``) and logons.
+``POST /_venue/symbol/status`` ``{"symbol": "BTCUSDT", "status": "CANCEL_ONLY"}``
+    Put a Spot symbol in a trading phase (``TRADING``, ``END_OF_DAY``, ``HALT``, ``BREAK``,
+    ``CANCEL_ONLY``): ``exchangeInfo`` shows it; unless TRADING, placements are refused ``-2010``
+    "Market is closed." while cancels work. ``/_venue/reset`` restores TRADING. Answers
+    ``{"symbol", "status"}``.
+``POST /_venue/ws-api/server-shutdown`` ``{}``
+    Send the Spot WebSocket API's ``serverShutdown`` event on every connection (connections stay
+    open). Answers ``{"connections": n}``.
 ``POST /_venue/faults`` (``GET`` reads them)
     Fault injection, applied to ``/fapi`` and ``/api`` requests by a middleware (latency and
     429s also to WebSocket API requests); keys may be combined:
@@ -441,6 +449,23 @@ def _ctl_get_faults(ctx: VenueContext, body: dict[str, Any]) -> object:
     return ctx.faults.to_json()
 
 
+def _ctl_symbol_status(ctx: VenueContext, body: dict[str, Any]) -> object:
+    """Spot symbol status (CANCEL_ONLY since 2026-07-07); checked whole before any change."""
+    symbol = _str(body, "symbol")
+    status = _str(body, "status")
+    if set(body) - {"symbol", "status"}:
+        raise _ControlError(f"unknown keys: {sorted(set(body) - {'symbol', 'status'})}")
+    ctx.spot.set_symbol_status(symbol, status)
+    return {"symbol": symbol, "status": status}
+
+
+def _ctl_server_shutdown(ctx: VenueContext, body: dict[str, Any]) -> object:
+    """The Spot WS API's ``serverShutdown`` (2026-05-08) on every connection."""
+    if body:
+        raise _ControlError(f"unknown keys: {sorted(body)}")
+    return {"connections": ctx.ws_api.server_shutdown() if ctx.ws_api is not None else 0}
+
+
 def add_control_routes(router: web.UrlDispatcher) -> None:
     router.add_post("/_venue/price", _control(_ctl_price))
     router.add_post("/_venue/clock/advance", _control(_ctl_advance))
@@ -450,3 +475,5 @@ def add_control_routes(router: web.UrlDispatcher) -> None:
     router.add_post("/_venue/reset", _control(_ctl_reset))
     router.add_post("/_venue/faults", _control(_ctl_faults))
     router.add_get("/_venue/faults", _control(_ctl_get_faults))
+    router.add_post("/_venue/symbol/status", _control(_ctl_symbol_status))
+    router.add_post("/_venue/ws-api/server-shutdown", _control(_ctl_server_shutdown))

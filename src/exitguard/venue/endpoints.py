@@ -5,7 +5,11 @@ exchangeInfo 20, account 20, GET order 4, openOrders 6 (80 without a symbol), al
 myTrades 20, orderList queries 4/6/20, ticker/price and ticker/bookTicker 2 (4 for several
 symbols), depth by ``limit`` (5/25/50/250), order/test 1 (20 with ``computeCommissionRates``),
 listenKey requests 2; the ORDERS count of an OCO is 2 and of an OTOCO 3 (the unfilled-order
-count of each endpoint).
+count of each endpoint). From 2026-04-02 Spot order placements, cancels and order lists cost 0
+weight when they succeed (``free_on_success``; Spot CHANGELOG 2026-03-27: ``POST /api/v3/order``,
+``DELETE /api/v3/order``, ``DELETE /api/v3/openOrders``, ``POST /api/v3/order/cancelReplace``,
+``POST /api/v3/order/oco``, ``POST /api/v3/orderList/oco|oto|otoco|opo|opoco``,
+``DELETE /api/v3/orderList``); a failed one is charged the weight listed here.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ class Endpoint:
     product: Product = Product.USDM
     order_count: int = 1  # ORDERS added by one request (OCO 2, OTOCO 3)
     weight_fn: Callable[[Mapping[str, str]], int] | None = None
+    free_on_success: bool = False  # Spot order requests from 2026-04-02 (module docstring)
 
     def weight_for(self, params: Mapping[str, str]) -> int:
         if self.weight_fn is not None:
@@ -154,7 +159,8 @@ ENDPOINTS: tuple[Endpoint, ...] = tuple(
     for e in group
 )
 
-_ORD = {"places_orders": True}
+_ORD = {"places_orders": True, "free_on_success": True}
+_FREE = {"free_on_success": True}
 SPOT_ENDPOINTS: tuple[Endpoint, ...] = tuple(
     e
     for group in (
@@ -164,22 +170,25 @@ SPOT_ENDPOINTS: tuple[Endpoint, ...] = tuple(
         _spot("GET", "ticker/price", "ticker_price", _N, 2, weight_fn=spot_many_weight),
         _spot("GET", "ticker/bookTicker", "book_ticker", _N, 2, weight_fn=spot_many_weight),
         _spot("GET", "depth", "depth", _N, 5, weight_fn=spot_depth_weight),
+        _spot("GET", "referencePrice", "reference_price", _N, 2),
         _spot("GET", "account", "account", _UD, 20),
         _spot("POST", "order", "new_order", _T, 1, **_ORD),
         _spot("POST", "order/test", "order_test", _T, 1, weight_fn=spot_test_weight),
         _spot("GET", "order", "query_order", _UD, 4),
-        _spot("DELETE", "order", "cancel_order", _T, 1),
+        _spot("DELETE", "order", "cancel_order", _T, 1, **_FREE),
         _spot("POST", "order/cancelReplace", "cancel_replace", _T, 1, **_ORD),
         _spot("GET", "openOrders", "open_orders", _UD, 6, weight_without_symbol=80),
-        _spot("DELETE", "openOrders", "cancel_open_orders", _T, 1),
+        _spot("DELETE", "openOrders", "cancel_open_orders", _T, 1, **_FREE),
         _spot("GET", "allOrders", "all_orders", _UD, 20),
         _spot("GET", "myTrades", "my_trades", _UD, 20),
         _spot("POST", "orderList/oco", "order_list_oco", _T, 1, order_count=2, **_ORD),
         _spot("POST", "orderList/oto", "order_list_oto", _T, 1, order_count=2, **_ORD),
         _spot("POST", "orderList/otoco", "order_list_otoco", _T, 1, order_count=3, **_ORD),
+        _spot("POST", "orderList/opo", "order_list_opo", _T, 1, order_count=2, **_ORD),
+        _spot("POST", "orderList/opoco", "order_list_opoco", _T, 1, order_count=3, **_ORD),
         _spot("POST", "order/oco", "order_oco", _T, 1, order_count=2, **_ORD),
         _spot("GET", "orderList", "query_order_list", _UD, 4),
-        _spot("DELETE", "orderList", "cancel_order_list", _T, 1),
+        _spot("DELETE", "orderList", "cancel_order_list", _T, 1, **_FREE),
         _spot("GET", "openOrderList", "open_order_lists", _UD, 6),
         _spot("GET", "allOrderList", "all_order_lists", _UD, 20),
         _spot("GET", "ticker/24hr", "ticker_24hr", _N, 2, weight_fn=spot_24hr_weight),

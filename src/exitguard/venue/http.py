@@ -144,6 +144,7 @@ def _rest_handler(ep: Endpoint) -> Callable[[web.Request], Awaitable[web.StreamR
         ip = request.remote or "?"
         exchange, limiter, lookup = ctx.product_parts(ep.product)
         account: Any = None
+        charge_on_failure = 0
         try:
             raw_query = request.rel_url.raw_query_string
             raw_body = await _read_body(request)
@@ -152,7 +153,9 @@ def _rest_handler(ep: Endpoint) -> Callable[[web.Request], Awaitable[web.StreamR
             except VenueError:
                 limiter.charge_weight(ip, ep.weight)
                 raise
-            limiter.charge_weight(ip, ep.weight_for(params))
+            weight = ep.weight_for(params)
+            limiter.charge_weight(ip, 0 if ep.free_on_success else weight)
+            charge_on_failure = weight if ep.free_on_success else 0
             account = authenticate(
                 ep.security,
                 api_key=request.headers.get("X-MBX-APIKEY"),
@@ -180,6 +183,8 @@ def _rest_handler(ep: Endpoint) -> Callable[[web.Request], Awaitable[web.StreamR
                 return _venue_error(lost, headers)
             return json_response(result, headers=headers)
         except VenueError as err:
+            if charge_on_failure:
+                limiter.add_weight(ip, charge_on_failure)  # only successes are free (endpoints)
             headers = limiter.weight_headers(ip)
             if ep.places_orders and account is not None:
                 headers.update(limiter.order_headers(account.api_key))

@@ -20,6 +20,14 @@ Spot (:data:`SPOT_RATE_LIMITS`; Spot ``rest-api.md`` "LIMITS", reference section
 limiter: 6000 weight per minute, ORDERS per 10 s and per day (``X-MBX-ORDER-COUNT-10S`` /
 ``-1D``), Spot's message texts, and no ``Retry-After`` on an order-count 429 ("you will receive
 a 429 error without the Retry-After header"). A window whose limit is 0 is not kept.
+
+Spot since 2026-04-02 (Spot CHANGELOG 2026-03-27 and 2026-04-02): ``RAW_REQUESTS`` is 300,000
+requests per 5 minutes per IP (every request counts 1, whatever its weight; listed in
+exchangeInfo's ``rateLimits``; over it → 429 ``-1003``), and successful order placements, cancels
+and order lists cost 0 request weight while failed ones are charged their documented weight: the
+caller checks the limit with :meth:`RateLimiter.charge_weight` ``(ip, 0)`` and charges the weight
+with :meth:`RateLimiter.add_weight` only when the request failed (``Endpoint.free_on_success``).
+The text of a RAW_REQUESTS 429 is not documented; the venue follows the REQUEST_WEIGHT text.
 """
 
 from __future__ import annotations
@@ -62,6 +70,7 @@ class RateLimitConfig:
     ban_max_s: int = 3 * 86_400
     orders_per_day: int = 0
     product: Product = Product.USDM
+    raw_requests_per_5m: int = 0  # 0: not kept (USD-M has no RAW_REQUESTS limit)
 
     def order_windows(self) -> list[tuple[str, str, int, int, int]]:
         """(header, interval, intervalNum, length ms, limit) of each order window kept."""
@@ -82,6 +91,15 @@ class RateLimitConfig:
                 "limit": self.request_weight_per_minute,
             }
         ]
+        if self.raw_requests_per_5m > 0:
+            out.append(
+                {
+                    "rateLimitType": "RAW_REQUESTS",
+                    "interval": "MINUTE",
+                    "intervalNum": 5,
+                    "limit": self.raw_requests_per_5m,
+                }
+            )
         for _, interval, num, _, limit in self.order_windows():
             out.append(
                 {
@@ -94,14 +112,17 @@ class RateLimitConfig:
         return out
 
 
-# Spot's exchangeInfo (bundled fixture): REQUEST_WEIGHT 6000/min, ORDERS 100/10 s, 200000/day.
+# Spot's exchangeInfo (bundled fixture): REQUEST_WEIGHT 6000/min, ORDERS 100/10 s, 200000/day;
+# RAW_REQUESTS 300,000 per 5 minutes from 2026-04-02 (Spot CHANGELOG 2026-03-27).
 SPOT_RATE_LIMITS = RateLimitConfig(
     request_weight_per_minute=6000,
     orders_per_10s=100,
     orders_per_minute=0,
     orders_per_day=200_000,
     product=Product.SPOT,
+    raw_requests_per_5m=300_000,
 )
+FIVE_MINUTES_MS = 300_000
 
 
 @dataclass(slots=True)
@@ -129,6 +150,7 @@ class _Window:
 class _IpState:
     weight: _Window = field(default_factory=lambda: _Window(MINUTE_MS))
     rejections: _Window = field(default_factory=lambda: _Window(MINUTE_MS))
+    raw: _Window = field(default_factory=lambda: _Window(FIVE_MINUTES_MS))
     banned_until_ms: int = 0
     bans: int = 0
 
@@ -203,7 +225,7 @@ class RateLimiter:
                 "count": self._ip(ip).weight.used(now),
             }
         )
-        return out
+        return out  # RAW_REQUESTS is not among the WS API's documented rateLimits
 
     # -- charging ----------------------------------------------------------------------------
 
@@ -215,11 +237,23 @@ class RateLimiter:
             raise self._banned(state, now)
 
     def charge_weight(self, ip: str, weight: int) -> None:
-        """Add ``weight`` to the IP's minute; 429 (or 418) when that exceeds the limit."""
+        """One request of ``weight`` from ``ip``: adds 1 to its RAW_REQUESTS window (when kept)
+        and ``weight`` to its minute; 429 (or 418) when either exceeds its limit. ``weight`` 0
+        (an order request that is free when it succeeds) still refuses an IP that is over."""
         now = self._now_ms()
         state = self._ip(ip)
         if state.banned_until_ms > now:
             raise self._banned(state, now)
+        raw_limit = self.config.raw_requests_per_5m
+        if raw_limit > 0:
+            state.raw.roll(now)
+            state.raw.count += 1
+            if state.raw.count > raw_limit:
+                msg = (
+                    f"Too many requests; current limit is {raw_limit} requests per 5 MINUTE. "
+                    "Please use WebSocket Streams for live updates to avoid polling the API."
+                )
+                raise self._reject(ip, -1003, msg, state.raw.retry_after_s(now))
         state.weight.roll(now)
         state.weight.count += weight
         limit = self.config.request_weight_per_minute
@@ -229,6 +263,13 @@ class RateLimiter:
             else:
                 msg = message_for(Product.USDM, -1003, str(limit))
             raise self._reject(ip, -1003, msg, state.weight.retry_after_s(now))
+
+    def add_weight(self, ip: str, weight: int) -> None:
+        """Charge ``weight`` for a request that already passed :meth:`charge_weight` and then
+        failed (a free-on-success order request); never refuses, the next request will."""
+        state = self._ip(ip)
+        state.weight.roll(self._now_ms())
+        state.weight.count += weight
 
     def charge_orders(self, ip: str, account_key: str, count: int) -> None:
         """Add ``count`` orders to the account's windows; 429 ``-1015`` when over a limit."""

@@ -6,12 +6,15 @@ HTTP-like ``status`` (200; 400 refused; 401 bad key; 409 cancelReplace half done
 limits). ``rateLimits`` lists REQUEST_WEIGHT, plus the ORDERS windows for order-placing methods,
 each with its ``count``; ``returnRateLimits=false`` (in ``params`` or the connection URL) leaves
 it out. Weights and order counts are those of the REST endpoints, on the Spot limiter (one per
-IP, shared with ``/api/v3``).
+IP, shared with ``/api/v3``): order placements, cancels and order lists cost 0 weight when they
+succeed (``Method.free``; Spot CHANGELOG 2026-03-27).
 
 Authentication: SIGNED methods (TRADE, USER_DATA) carry ``apiKey``, ``timestamp`` and
 ``signature`` over the other parameters sorted by name (``k=v`` joined by ``&``; the official
-SDK URL-encodes the values first, and both forms are accepted), HMAC-SHA256 hex or Ed25519
-base64. After ``session.logon`` (Ed25519 only: an HMAC signature is answered -4056) ``apiKey``
+SDK URL-encodes the values first, and both forms are accepted: Binance's 2026-01-15
+percent-encoding rule is announced for the REST API, and ``web-socket-api.md`` "SIGNED request
+security" still signs the values as UTF-8 with "no percent encoding here!"), HMAC-SHA256 hex or
+Ed25519 base64. After ``session.logon`` (Ed25519 only: an HMAC signature is answered -4056) ``apiKey``
 and ``signature`` may be left out; ``timestamp`` stays mandatory. USER_STREAM methods need the
 key only.
 
@@ -25,7 +28,8 @@ account per connection (-2035 otherwise); an unknown id is -2036.
 
 Also served: the order methods the adapters use (``order.place``, ``order.test``,
 ``order.status``, ``order.cancel``, ``order.cancelReplace``, ``openOrders.status``,
-``openOrders.cancelAll``, ``allOrders``, ``myTrades``, ``orderList.place.oco|oto|otoco``, the
+``openOrders.cancelAll``, ``allOrders``, ``myTrades``,
+``orderList.place.oco|oto|otoco|opo|opoco``, the
 deprecated ``orderList.place``, ``orderList.status``, ``orderList.cancel``,
 ``openOrderLists.status``, ``allOrderLists``), ``account.status``, ``account.rateLimits.orders``,
 ``ping``, ``time``, ``exchangeInfo``, ``depth``, ``ticker.price``, ``ticker.book``,
@@ -70,6 +74,7 @@ METHODS: dict[str, Method] = {
     "depth": Method("depth", _N, spot_depth_weight),
     "ticker.price": Method("ticker_price", _N, spot_many_weight),
     "ticker.book": Method("book_ticker", _N, spot_many_weight),
+    "referencePrice": Method("reference_price", _N, 2),
     "session.logon": Method("_logon", _N, 2),
     "session.status": Method("_status", _N, 2),
     "session.logout": Method("_logout", _N, 2),
@@ -80,21 +85,23 @@ METHODS: dict[str, Method] = {
     "userDataStream.start": Method("listen_key_create", _US, 2),
     "userDataStream.ping": Method("listen_key_keepalive", _US, 2),
     "userDataStream.stop": Method("listen_key_close", _US, 2),
-    "order.place": Method("new_order", _T, 1, orders=1),
+    "order.place": Method("new_order", _T, 1, orders=1, free=True),
     "order.test": Method("order_test", _T, spot_test_weight),
     "order.status": Method("query_order", _UD, 4),
-    "order.cancel": Method("cancel_order", _T, 1),
-    "order.cancelReplace": Method("cancel_replace", _T, 1, orders=1),
+    "order.cancel": Method("cancel_order", _T, 1, free=True),
+    "order.cancelReplace": Method("cancel_replace", _T, 1, orders=1, free=True),
     "openOrders.status": Method("open_orders", _UD, _open_orders_weight),
-    "openOrders.cancelAll": Method("cancel_open_orders", _T, 1),
+    "openOrders.cancelAll": Method("cancel_open_orders", _T, 1, free=True),
     "allOrders": Method("all_orders", _UD, 20),
     "myTrades": Method("my_trades", _UD, 20),
-    "orderList.place": Method("order_oco", _T, 1, orders=2),
-    "orderList.place.oco": Method("order_list_oco", _T, 1, orders=2),
-    "orderList.place.oto": Method("order_list_oto", _T, 1, orders=2),
-    "orderList.place.otoco": Method("order_list_otoco", _T, 1, orders=3),
+    "orderList.place": Method("order_oco", _T, 1, orders=2, free=True),
+    "orderList.place.oco": Method("order_list_oco", _T, 1, orders=2, free=True),
+    "orderList.place.oto": Method("order_list_oto", _T, 1, orders=2, free=True),
+    "orderList.place.otoco": Method("order_list_otoco", _T, 1, orders=3, free=True),
+    "orderList.place.opo": Method("order_list_opo", _T, 1, orders=2, free=True),
+    "orderList.place.opoco": Method("order_list_opoco", _T, 1, orders=3, free=True),
     "orderList.status": Method("query_order_list", _UD, 4),
-    "orderList.cancel": Method("cancel_order_list", _T, 1),
+    "orderList.cancel": Method("cancel_order_list", _T, 1, free=True),
     "openOrderLists.status": Method("open_order_lists", _UD, 6),
     "allOrderLists": Method("all_order_lists", _UD, 20),
     "account.status": Method("account", _UD, 20),
@@ -122,6 +129,17 @@ class WsApi(WsApiBase[_Session]):
     path: ClassVar[str] = "/ws-api/v3"
     product: ClassVar[Product] = Product.SPOT
     methods: ClassVar[Mapping[str, Method]] = METHODS
+
+    def server_shutdown(self) -> int:
+        """Send ``{"event": {"e": "serverShutdown", "E": now}}`` on every connection (Spot
+        2026-05-08; web-socket-api.md "Server Shutdown": the server is about to shut down,
+        clients should open a new connection). Connections and subscriptions stay open: the
+        fault only warns, as Binance does before it disconnects. Returns how many were told."""
+        frame = dumps({"event": {"e": "serverShutdown", "E": self.ctx.spot.now_ms()}})
+        sessions = list(self._sessions)
+        for sess in sessions:
+            sess.conn.offer(frame)
+        return len(sessions)
 
     def subscriptions(self, api_key: str | None = None) -> int:
         return sum(

@@ -56,6 +56,7 @@ class Method:
     security: Security
     weight: int | Callable[[Mapping[str, str]], int]
     orders: int = 0
+    free: bool = False  # 0 weight when it succeeds (Spot order requests from 2026-04-02)
 
     def weight_for(self, params: Mapping[str, str]) -> int:
         return self.weight(params) if callable(self.weight) else self.weight
@@ -269,6 +270,7 @@ class WsApiBase(Generic[S]):
             await asyncio.sleep(faults.latency_ms / 1000)
         exchange, limiter, _ = self.ctx.product_parts(self.product)
         key_for_rate: str | None = None
+        charge_on_failure = 0
         try:
             if faults.status_429 > 0:
                 faults.status_429 -= 1
@@ -277,7 +279,9 @@ class WsApiBase(Generic[S]):
             if spec is None:
                 limiter.charge_weight(sess.ip, 1)
                 raise VenueError(-1000, f"Unknown method: {method!r}.")
-            limiter.charge_weight(sess.ip, spec.weight_for(params))
+            weight = spec.weight_for(params)
+            limiter.charge_weight(sess.ip, 0 if spec.free else weight)
+            charge_on_failure = weight if spec.free else 0
             account = self._authenticate(sess, spec.security, params)
             if spec.orders and account is not None:
                 key_for_rate = account.api_key
@@ -288,6 +292,8 @@ class WsApiBase(Generic[S]):
                 wire_params = {k: v for k, v in params.items() if k not in _NOT_PARAMS}
                 result = self._shape(method, getattr(exchange, spec.handler)(account, wire_params))
         except VenueError as err:
+            if charge_on_failure:
+                limiter.add_weight(sess.ip, charge_on_failure)  # only successes are free
             rate = limiter.status(sess.ip, key_for_rate) if show else None
             self._send(sess, req_id, err.http_status, error=err.body(), rate=rate)
             return

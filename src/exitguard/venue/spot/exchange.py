@@ -9,10 +9,12 @@ with Binance's code and text. Not thread-safe: drive it from one event loop.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from collections.abc import Callable, Mapping
 from copy import deepcopy
 from decimal import Decimal
+from types import MappingProxyType
 from typing import Any
 
 from exitguard.domain.enums import Product
@@ -25,13 +27,14 @@ from ..usdm.exchange import _mid
 from .accounts import SpotAccount, q8
 from .base import SpotFees
 from .info import InfoEndpoints
-from .lists import ListEndpoints
 from .market import SpotMarket
+from .opo import OpoEndpoints
 from .records import balance_update, f8
 
 __all__ = [
     "DEFAULT_SPOT_BALANCES",
     "DEFAULT_SPOT_START_PRICES",
+    "SYMBOL_STATUSES",
     "SpotAccount",
     "SpotExchange",
     "SpotFees",
@@ -45,6 +48,8 @@ DEFAULT_SPOT_START_PRICES = {
     "DOGEUSDT": Decimal("0.15000"),
     "PEPEUSDT": Decimal("0.00001000"),
 }
+# Spot enums.md "Symbol status"; CANCEL_ONLY from 2026-07-07 (Spot CHANGELOG 2026-07-01).
+SYMBOL_STATUSES = ("TRADING", "END_OF_DAY", "HALT", "BREAK", "CANCEL_ONLY")
 # Enough of each base asset to protect a position with exits, and quote to buy some.
 DEFAULT_SPOT_BALANCES = {
     "USDT": Decimal(10_000),
@@ -56,7 +61,7 @@ DEFAULT_SPOT_BALANCES = {
 }
 
 
-class SpotExchange(ListEndpoints, InfoEndpoints):
+class SpotExchange(OpoEndpoints, InfoEndpoints):
     """All Spot state of the venue."""
 
     def __init__(
@@ -69,6 +74,7 @@ class SpotExchange(ListEndpoints, InfoEndpoints):
     ) -> None:
         self._exchange_info = deepcopy(dict(exchange_info))
         self.rules = parse_exchange_info(self._exchange_info, Product.SPOT)
+        self._initial_rules = self.rules
         self.now_ms = now_ms
         self.fees = fees or SpotFees()
         self._book_config = book or BookConfig()
@@ -77,7 +83,9 @@ class SpotExchange(ListEndpoints, InfoEndpoints):
         self.reset()
 
     def reset(self) -> None:
-        """Forget every account, order, list and price move; keep symbols and listeners."""
+        """Forget every account, order, list, price move and symbol status change; keep symbols
+        and listeners."""
+        self.rules = self._initial_rules
         self.markets = {
             s: SpotMarket(r, self._start_prices.get(s, _mid(r)), self._book_config)
             for s, r in self.rules.symbols.items()
@@ -90,6 +98,21 @@ class SpotExchange(ListEndpoints, InfoEndpoints):
         self._list_ids = itertools.count(5_001)
         self._trade_ids = itertools.count(900_000_001)
         self._execution_ids = itertools.count(1)
+
+    def set_symbol_status(self, symbol: str, status: str) -> None:
+        """Put ``symbol`` in a trading phase (control API). Not TRADING: placements are refused
+        ``-2010`` "Market is closed." by the order checks; cancels and queries still work, which
+        is what CANCEL_ONLY means (Spot CHANGELOG 2026-07-01). ``exchangeInfo`` shows it."""
+        if status not in SYMBOL_STATUSES:
+            raise VenueError(
+                -1100,
+                f"Illegal characters found in parameter 'status'; legal range is {'|'.join(SYMBOL_STATUSES)}.",
+            )
+        m = self.market(symbol)
+        rules = dataclasses.replace(m.rules, status=status)
+        m.rules = rules
+        symbols = {**self.rules.symbols, symbol: rules}
+        self.rules = dataclasses.replace(self.rules, symbols=MappingProxyType(symbols))
 
     # -- accounts --------------------------------------------------------------------------
 

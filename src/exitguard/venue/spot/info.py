@@ -90,6 +90,10 @@ class InfoEndpoints(SpotBase):
         status = opt_str(params, "symbolStatus")
         doc = deepcopy(self._exchange_info)
         doc["serverTime"] = self.now_ms()
+        for sym in doc.get("symbols", []):  # the live status (control API: symbol status)
+            rules = self.rules.symbols.get(sym.get("symbol", ""))
+            if rules is not None:
+                sym["status"] = rules.status
         doc["symbols"] = [
             s
             for s in doc.get("symbols", [])
@@ -110,6 +114,13 @@ class InfoEndpoints(SpotBase):
             return one(self.markets[wanted[0]])
         names = wanted if wanted is not None else list(self.markets)
         return [one(self.markets[n]) for n in names]
+
+    def reference_price(self, _: SpotAccount | None, params: Mapping[str, str]) -> Any:
+        """``GET /api/v3/referencePrice`` (WS API ``referencePrice``): the venue applies no Price
+        Range Execution Rule, so no symbol ever had a reference price: ``-2043`` (Spot
+        ``rest-api.md`` "Query Reference Price"; CHANGELOG 2026-04-16)."""
+        self.market(req_str(params, "symbol"))  # -1121 for an unknown symbol, as elsewhere
+        raise VenueError(-2043, "This symbol doesn't have a reference price.")
 
     def ticker_price(self, _: SpotAccount | None, params: Mapping[str, str]) -> Any:
         return self._each(params, lambda m: {"symbol": m.rules.symbol, "price": f8(m.last)})

@@ -197,6 +197,9 @@ class OrderList:
     pending_ids: list[int] = field(default_factory=list)
     list_status_type: str = "EXEC_STARTED"
     list_order_status: str = "EXECUTING"
+    # OPO / OPOCO: the pending order(s) get their quantity from the working order's fill
+    # (Spot faqs/opo.md); until then they carry none (``qty`` 0, no ``origQty`` answered).
+    opo: bool = False
 
     @property
     def contingency_type(self) -> str:

@@ -317,14 +317,19 @@ class OrderEndpoints(ExchangeBase):
         self, account: Account | None, params: Mapping[str, str]
     ) -> list[dict[str, Any]]:
         acct = require_account(account)
-        symbol = req_str(params, "symbol")
-        self.market(symbol)
+        # ``symbol`` is optional from 2026-08-25 (derivatives change log; SDK 18's all_orders
+        # takes symbol=None): without it, the account's orders on every symbol.
+        symbol = params.get("symbol") or None
+        if symbol is not None:
+            self.market(symbol)
         limit = opt_int(params, "limit", 1, 1000) or 500
         start = opt_int(params, "orderId") or 0
         rows = [
             o.to_json()
             for o in self.orders.values()
-            if o.api_key == acct.api_key and o.symbol == symbol and o.order_id >= start
+            if o.api_key == acct.api_key
+            and (symbol is None or o.symbol == symbol)
+            and o.order_id >= start
         ]
         return rows[:limit]
 
