@@ -186,7 +186,7 @@ class ReconnectingStream(ABC, Generic[TokenT]):
         if kind is TransportKind.EXCEPTION:
             self._log.warning("%s: %s", self._name, text)
         else:
-            self._log.info("%s %s %s", self._name, kind.value, text)
+            self._log.info("%s %s%s", self._name, kind.value, f" {text}" if text else "")
         await self._emit(TransportEvent(kind, text))
 
     def _finish(self, detail: str) -> None:

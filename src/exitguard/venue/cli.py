@@ -134,8 +134,10 @@ async def _serve(venue: Venue) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     async with venue:
-        sys.stdout.write(json.dumps(venue.urls()) + "\n")
+        sys.stdout.write(json.dumps(venue.urls()) + "\n")  # one line for scripts
         sys.stdout.flush()
+        sys.stderr.write(venue.config_block() + "\n")  # for a person: paste into the config
+        sys.stderr.flush()
         await stop.wait()
 
 

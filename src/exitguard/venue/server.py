@@ -222,9 +222,32 @@ class Venue:
             "rest_url": self.rest_url,
             "ws_streams_url": self.ws_streams_url,
             "ws_api_url": self.ws_api_url,
+            "spot_ws_api_url": self.spot_ws_api_url,
+            "spot_ws_streams_url": self.spot_ws_streams_url,
             "api_key": self.api_key,
             "api_secret": self.api_secret,
         }
+
+    def config_block(self) -> str:
+        """What ``exitguard run`` needs to trade on this venue: the ``[manager]`` and ``[urls]``
+        lines of an ``exitguard.toml`` and the environment (credentials never go in the file)."""
+        return "\n".join(
+            [
+                "# exitguard.toml for this paper venue:",
+                "[manager]",
+                'venue = "external"',
+                "[urls]",
+                f'usdm_rest = "{self.rest_url}"',
+                f'usdm_ws = "{self.ws_streams_url}"',
+                f'usdm_ws_api = "{self.ws_api_url}"',
+                f'spot_rest = "{self.rest_url}"',
+                f'spot_ws_api = "{self.spot_ws_api_url}"',
+                f'spot_ws_streams = "{self.spot_ws_streams_url}"',
+                "# and in the environment of `exitguard run`:",
+                f"# export EXECUTION_MODE=PAPER BINANCE_API_KEY={self.api_key} "
+                f"BINANCE_API_SECRET={self.api_secret}",
+            ]
+        )
 
     # -- lifecycle ---------------------------------------------------------------------------
 
