@@ -23,9 +23,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
     from .demo_cmd import DemoResult
 
-__all__ = ["price_text", "trailing_stop_levels", "write_chart"]
+__all__ = ["draw_chart", "price_text", "trailing_stop_levels", "write_chart"]
 
 PRICE_COLOUR = "#1f77b4"
 STOP_COLOUR = "#d62728"
@@ -341,7 +343,13 @@ def _spot_panel(ax: Any, result: DemoResult, spans: dict[str, tuple[float, float
 
 
 def write_chart(result: DemoResult, path: Path) -> Path:
-    """Draw both products with matplotlib's object API and the Agg canvas (no display needed)."""
+    """Draw both products (:func:`draw_chart`) into the PNG ``path``."""
+    draw_chart(result).savefig(path)
+    return path
+
+
+def draw_chart(result: DemoResult) -> Figure:
+    """The figure, with matplotlib's object API and the Agg canvas (no display needed)."""
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(14, 9), dpi=100, layout="constrained")
@@ -351,5 +359,4 @@ def write_chart(result: DemoResult, path: Path) -> Path:
     _spot_panel(bottom, result, spans)
     bottom.set_xlabel(_TIME_LABEL)
     fig.suptitle("exitguard demo: exits placed by the manager on the paper venue", fontsize=12)
-    fig.savefig(path)
-    return path
+    return fig
