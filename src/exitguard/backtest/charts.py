@@ -296,6 +296,7 @@ def heatmap_chart(
     ax = fig.add_subplot()
     image = ax.imshow(grid, origin="lower", aspect="auto", cmap=cmap, norm=norm)
     colours = image.to_rgba(np.nan_to_num(grid))
+    fontsize = 8 if max(len(xs), len(ys)) <= 12 else 6  # the figure grows with the grid
     for i in range(grid.shape[0]):
         for j in range(grid.shape[1]):
             red, green, blue, _alpha = colours[i, j]
@@ -303,7 +304,7 @@ def heatmap_chart(
             light = 0.2126 * red + 0.7152 * green + 0.0722 * blue > 0.5
             ax.text(
                 j, i, compact_number(float(grid[i, j])), ha="center", va="center",
-                fontsize=8, color="black" if light else "white",
+                fontsize=fontsize, color="black" if light else "white",
             )  # fmt: skip
     ax.set_xticks(range(len(xs)), _axis_label(x_key, xs), fontsize=8)
     ax.set_yticks(range(len(ys)), _axis_label(y_key, ys), fontsize=8)
