@@ -6,7 +6,7 @@ What a trader should read at a glance (``tests/test_charts.py`` checks each poin
   its price at the symbol's tick and its FINAL state;
 - the trailing stop (USD-M ``TRAILING_STOP_MARKET``) is a stepped line at its actual level: for a
   SELL the highest price since activation x (1 - callbackRate %), for a BUY the lowest x
-  (1 + callbackRate %) (``/work/shared/reference`` trigger-semantics §2a); its ``activatePrice`` is
+  (1 + callbackRate %) (``trigger-semantics.md`` §2a); its ``activatePrice`` is
   only where tracking starts, so it is a marker, not a line;
 - a Spot OCO's legs each have their own colour and the status the venue reports for that leg
   (``allOrders``), since one exit row covers both;
