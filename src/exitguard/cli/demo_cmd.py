@@ -57,9 +57,24 @@ SPOT_POLICY = ProtectionPolicy(
 
 @dataclass
 class DemoResult:
+    """What the demo did; times are seconds since the demo started (``time.monotonic``)."""
+
     prices: list[tuple[float, Decimal]] = field(default_factory=list)
     spot_prices: list[tuple[float, Decimal]] = field(default_factory=list)
     spot_entry: Decimal = Decimal(0)
+    # The USD-M long (BTCUSDT) and the Spot holding (ETHUSDT): when and at what they were opened.
+    entry: Decimal = ENTRY
+    entry_qty: Decimal = QTY
+    entry_t: float = 0.0
+    spot_qty: Decimal = ETH_QTY
+    spot_entry_t: float = 0.0
+    # Per symbol: its price tick and quote asset, from the venue's exchangeInfo (the bundled
+    # fixtures), so the chart prints prices as the exchange does.
+    ticks: dict[str, Decimal] = field(default_factory=dict)
+    quotes: dict[str, str] = field(default_factory=dict)
+    # Each Spot OCO leg as the venue reports it (``GET /api/v3/allOrders`` fields): its own final
+    # status, type, price/stopPrice and orderListId (one exit row covers both legs).
+    legs: list[dict[str, Any]] = field(default_factory=list)
     events: list[tuple[float, str, dict[str, Any]]] = field(default_factory=list)
     exits: list[dict[str, Any]] = field(default_factory=list)
     fills: list[tuple[float, Decimal, str]] = field(default_factory=list)
@@ -105,10 +120,17 @@ async def run_demo(
         account = venue.exchange.account_by_api_key(venue.api_key)
         assert account is not None  # the venue creates its own account at start
         venue.exchange.open_position(account, "BTCUSDT", Side.BUY, QTY, price=ENTRY)
+        result.entry_t = time.monotonic() - start
         venue.spot.new_order(
             venue.spot_account,
             {"symbol": ETH, "side": "BUY", "type": "MARKET", "quantity": str(ETH_QTY)},
         )
+        result.spot_entry_t = time.monotonic() - start
+        for rules, symbol in ((venue.exchange.rules, "BTCUSDT"), (venue.spot.rules, ETH)):
+            found = rules.symbols[symbol]
+            if found.price_filter is not None:
+                result.ticks[symbol] = found.price_filter.tick_size.normalize()
+            result.quotes[symbol] = found.quote_asset
         if console is not None:
             console.print(
                 f"paper venue on {venue.rest_url}; opened a USD-M long {QTY} BTCUSDT @ {ENTRY} "
@@ -181,6 +203,11 @@ async def run_demo(
             result.exits.append(
                 {
                     "product": row.slot.product.value,
+                    "symbol": row.slot.symbol,
+                    "slot": row.slot.text(),
+                    "request": dict(row.request),
+                    "kind": row.kind.value,
+                    "venue_id": row.venue_id,
                     "role": row.slot.role.value,
                     "type": row.request.get("type", ""),
                     "client_id": row.client_id,
@@ -195,6 +222,12 @@ async def run_demo(
                     "status": row.status.value,
                 }
             )
+        list_ids = {e["venue_id"] for e in result.exits if e["kind"] == "spot_oco"}
+        result.legs = [
+            order
+            for order in venue.spot.all_orders(venue.spot_account, {"symbol": ETH})
+            if order.get("orderListId") in list_ids
+        ]
         await manager.stop()
         store.close()
     result.seconds = time.monotonic() - start
