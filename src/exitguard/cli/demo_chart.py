@@ -299,7 +299,7 @@ def _trailing(
     )  # fmt: skip
 
 
-def _leg_name(order: dict[str, Any]) -> tuple[str, str, Decimal]:
+def leg_name(order: dict[str, Any]) -> tuple[str, str, Decimal]:
     """(name, colour, price) of one OCO leg: the leg with a stop price is the stop leg."""
     kind = str(order.get("type", ""))
     if kind.startswith("STOP_LOSS") or kind.startswith("TAKE_PROFIT"):
@@ -326,7 +326,7 @@ def _spot_panel(ax: Any, result: DemoResult, spans: dict[str, tuple[float, float
         start, stop = spans.get(e.get("slot", ""), (result.spot_entry_t, end))
         legs = [o for o in result.legs if o.get("orderListId") == e.get("venue_id")]
         for order in legs:
-            name, colour, price = _leg_name(order)
+            name, colour, price = leg_name(order)
             status = _status(str(order.get("status", "")))
             text = f"OCO {name} {order.get('type')} {price_text(price, tick)}"
             levels.append(_Level(f"{text} ({status})", price, colour, start, stop,

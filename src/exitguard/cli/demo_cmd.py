@@ -291,10 +291,30 @@ def print_summary(result: DemoResult, console: Console) -> None:
             Col("final state"),
         ],
     )
+    from .demo_chart import leg_name
+
     for e in result.exits:
         symbol = e.get("symbol") or ("BTCUSDT" if e["product"] == "usdm" else ETH)
+        legs = [
+            o for o in result.legs if e.get("venue_id") and o.get("orderListId") == e["venue_id"]
+        ]
+        if legs:  # one row per OCO leg, each with the state the venue reports for it
+            tick, _step = bundled_steps(e["product"], symbol)
+            for order in legs:
+                name, _colour, level = leg_name(order)
+                table.add(
+                    f"{e['product']} {symbol}",
+                    f"oco {name}",
+                    str(order.get("type", "")),
+                    at_step(level, tick),
+                    str(order.get("status", "")).lower(),
+                )
+            continue
         kind = e["type"] or "OCO (TP / stop)"
         price = _trigger_text(e["product"], symbol, e["trigger"])
+        rate = (e.get("request") or {}).get("callbackRate")
+        if rate:  # a trailing stop's level moves: its callback, from its activation price
+            price = f"{rate}% from {price}"
         table.add(
             f"{e['product']} {symbol}",
             e["role"].replace("_", "-"),
