@@ -87,6 +87,8 @@ def _bad_inputs(tmp: Path, trades: list[Path]) -> list[tuple[list[str], int, str
         (["data", "synth", "BTCUSDT", "--market", "xx", "--type", "aggTrades",
           "--from", "2024-01-01", "--out", str(tmp)], 2, "--market"),
         (["venue", "serve", "--port", "99999"], 2, "--port"),
+        (["run", "--mode", "bogus"], 2, "--mode: must be one of"),
+        (["config", "init", binance], 2, "exists; --force replaces it"),
     ]  # fmt: skip
 
 
@@ -193,3 +195,15 @@ def test_config_check_and_check_order_at_80_columns(
     checked = _run(tmp_path, monkeypatch, "check-order", "--product", "usdm-algo", "--file", order)
     assert checked.exit_code == 0, checked.output
     _assert_whole(checked.stdout, ["exg-8qlFURem51pQl0RiEwt11X"])
+
+
+def test_config_init_writes_a_starter_that_checks_ready(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    result = _run(tmp_path, monkeypatch, "config", "init")
+    assert result.exit_code == 0 and "wrote exitguard.toml" in result.stdout
+    checked = _run(tmp_path, monkeypatch, "config", "check", "--json")
+    doc = json.loads(checked.stdout)
+    assert checked.exit_code == 0 and doc["ready"] is True and doc["problems"] == []
+    assert doc["config"] == "exitguard.toml" and doc["mode"] == "DRY_RUN_PRIVATE"
+    assert {p["symbol"] for p in doc["policies"]} >= {"default", "BTCUSDT", "ETHUSDT"}

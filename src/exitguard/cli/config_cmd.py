@@ -7,9 +7,10 @@ invalid configuration (every error with its path), 2 the file is missing, unread
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -157,6 +158,69 @@ def _summary(config: Config, console: Console) -> None:
     _policy_table(config).print(console)
 
 
+def _as_json(config: Config, label: str, problems: tuple[Any, ...]) -> dict[str, Any]:
+    """The same facts as the text summary, for scripts (credentials: only whether present)."""
+    gate = config.mutation_gate().preflight()
+    policies = []
+    for product in config.products:
+        per = config.policies[product]
+        listed = config.symbols.get(product)
+        for name in ["default", *sorted(set(per.symbols) | set(listed or ()))]:
+            policy = per.default if name == "default" else per.for_symbol(name)
+            sl, tp, tr, fallback = _describe(product, policy)
+            policies.append(
+                {
+                    "product": product.value,
+                    "symbol": name,
+                    "stop_loss": sl,
+                    "take_profit": tp,
+                    "trailing": tr,
+                    "on_immediate_trigger": fallback,
+                }
+            )
+    return {
+        "config": label,
+        "ready": not problems,
+        "problems": [str(p) for p in problems],
+        "warnings": [str(w) for w in config.warnings],
+        "mode": config.mode.value,
+        "mode_source": config.mode_source,
+        "account": config.account,
+        "products": [p.value for p in config.products],
+        "venue": config.venue,
+        "endpoints": {key.value: url for key, url in config.endpoints.items()},
+        "state_db": str(config.state_db),
+        "notional_cap": None if config.notional_cap is None else str(config.notional_cap),
+        "credentials": config.credentials.kind if config.credentials else None,
+        "mutations": {"allowed": gate.allowed, "reason": gate.reason},
+        "policies": policies,
+    }
+
+
+def init_command(
+    path: Annotated[
+        Path, typer.Argument(help="Where to write the starter config.", show_default=True)
+    ] = Path("exitguard.toml"),
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing file.")] = False,
+) -> None:
+    """Write a commented starter config (the bundled example: PAPER-ready policies)."""
+    from importlib.resources import files
+
+    if path.exists() and not force:
+        typer.echo(f"exitguard config init: {path} exists; --force replaces it", err=True)
+        raise typer.Exit(_EXIT_FILE)
+    text = (files("exitguard") / "examples" / "exitguard.toml").read_text(encoding="utf-8")
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        typer.echo(f"exitguard config init: {path}: {exc.strerror or exc}", err=True)
+        raise typer.Exit(_EXIT_FILE) from None
+    typer.echo(
+        f"wrote {path}: read its comments, then `exitguard config check -c {path}` and "
+        f"`exitguard run -c {path}` (DRY_RUN_PRIVATE until EXECUTION_MODE says otherwise)"
+    )
+
+
 def check_command(
     config: Annotated[
         Path | None,
@@ -168,6 +232,7 @@ def check_command(
             "else the built-in defaults, as `run` does).",
         ),
     ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")] = False,
 ) -> None:
     """Validate the config file and the environment; print every error with its path."""
     if config is None and Path("exitguard.toml").exists():
@@ -190,8 +255,13 @@ def check_command(
         raise typer.Exit(_EXIT_INVALID) from None
     console = stdout_console()
     problems = loaded.run_problems()
-    console.print(f"{'NOT READY' if problems else 'OK'}: {label}", markup=False, highlight=False)
-    _summary(loaded, console)
+    if as_json:
+        typer.echo(json.dumps(_as_json(loaded, label, problems), indent=2))
+    else:
+        console.print(
+            f"{'NOT READY' if problems else 'OK'}: {label}", markup=False, highlight=False
+        )
+        _summary(loaded, console)
     if problems:
         # Valid TOML, but `run` would refuse to start (or would send nothing): checked, invalid.
         for issue in problems:
@@ -200,3 +270,4 @@ def check_command(
 
 
 app.command("check")(check_command)
+app.command("init")(init_command)

@@ -219,8 +219,31 @@ def _option(name: str, value: str, allowed: tuple[str, ...]) -> str:
     return value.lower()
 
 
+def _apply_mode_option(mode: str | None) -> None:
+    """``--mode`` is the command-line form of ``EXECUTION_MODE`` (as explicit, so it may arm
+    DEMO/TESTNET/LIVE; LIVE still needs its confirmation); a contradiction is refused."""
+    if mode is None:
+        return
+    names = [m.value for m in ExecutionMode]
+    wanted = mode.upper()
+    if wanted not in names:
+        refuse(f"--mode: must be one of {', '.join(names)}; got {mode!r}")
+    current = os.environ.get("EXECUTION_MODE")
+    if current and current.upper() != wanted:
+        refuse(f"--mode {wanted} contradicts EXECUTION_MODE={current}: give one of them")
+    os.environ["EXECUTION_MODE"] = wanted
+
+
 def run_command(
     config: ConfigOption = None,
+    mode: Annotated[
+        str | None,
+        typer.Option(
+            "--mode",
+            metavar="DRY_RUN_PRIVATE|PAPER|DEMO|TESTNET|LIVE",
+            help="The execution mode, as EXECUTION_MODE would set it.",
+        ),
+    ] = None,
     log_level: Annotated[
         str, typer.Option("--log-level", metavar="debug|info|warning|error", help="Log level.")
     ] = "info",
@@ -237,6 +260,7 @@ def run_command(
     level = _option("--log-level", log_level, LOG_LEVELS)
     default_format = "console" if sys.stderr.isatty() else "json"
     fmt = _option("--log-format", log_format or default_format, LOG_FORMATS)
+    _apply_mode_option(mode)
     cfg = load_or_exit(config)
     for problem in cfg.run_problems():
         refuse(f"exitguard run: {problem}")  # before anything starts: the first one, one line
