@@ -327,5 +327,10 @@ def check_order_command(
         typer.echo(_as_json(result, venue))
     else:
         _render(Console(highlight=False), result, _symbol_of(result, params))
+    if exchange_info is None and not as_json and any(v.code == -1121 for v in result.violations):
+        typer.echo(
+            "hint: the bundled exchangeInfo holds a few symbols only; check against the "
+            "venue's own with --exchange-info FILE (GET /fapi/v1/exchangeInfo or /api/v3/exchangeInfo)"
+        )
     if not result.ok:
         raise typer.Exit(_EXIT_INVALID)

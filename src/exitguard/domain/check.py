@@ -124,8 +124,12 @@ def check_order(
                 -1121,
                 "symbol",
                 "symbol.unknown",
-                f"Invalid symbol: {request.symbol!r} is "
-                f"not in exchangeInfo ({len(exchange.symbols)} symbols).",
+                f"Invalid symbol: {request.symbol!r} is not in exchangeInfo "
+                + (
+                    f"(it has {', '.join(sorted(exchange.symbols))})."
+                    if len(exchange.symbols) <= 8
+                    else f"({len(exchange.symbols)} symbols)."
+                ),
             )
         )
         return CheckResult(kind, request, request.to_params(), violations)
