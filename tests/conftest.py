@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
+import tempfile
 from collections.abc import AsyncIterator
 from importlib.resources import files
 
@@ -12,6 +14,10 @@ import pytest
 import pytest_asyncio
 
 from exitguard.domain import ExchangeRules, Product, parse_exchange_info
+
+# A command run without a config file keeps its state in the user data directory: in tests that
+# is a private temporary one (inherited by subprocesses), never the machine's home.
+os.environ["XDG_DATA_HOME"] = tempfile.mkdtemp(prefix="exitguard-test-data-")
 
 
 def load_rules(product: Product) -> ExchangeRules:

@@ -73,7 +73,7 @@ def test_no_file_gives_safe_defaults() -> None:
     assert config.products == (Product.USDM, Product.SPOT)
     assert config.venue == "embedded" and config.endpoints == Endpoints()
     assert config.credentials is None and config.notional_cap is None
-    assert config.state_db == Path("exitguard.db")
+    assert config.state_db.name == "exitguard.db" and config.state_db.parent.name == "exitguard"
     builtin = ProtectionPolicy(stop_loss=StopLossPolicy(Distance(percent=Decimal(2))))
     assert config.policy_for(Product.USDM, "BTCUSDT") == builtin
     assert config.policies[Product.USDM].default_is_builtin
@@ -717,3 +717,15 @@ def test_spot_trailing_beside_a_stop_is_a_warning_naming_what_is_placed(tmp_path
         "stop_loss = { enabled = false }\ntrailing = { trailing_delta_bips = 150 }\n",
     )
     assert not any("trailing" in str(w) for w in alone.warnings)
+
+
+def test_without_a_file_the_state_lives_in_the_user_data_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    monkeypatch.chdir(tmp_path)
+    config = load_config(None, {})
+    assert config.state_db == tmp_path / "data" / "exitguard" / "exitguard.db"
+    # A file that does not name one keeps it beside the file, as before.
+    (tmp_path / "exitguard.toml").write_text("")
+    assert load_config(tmp_path / "exitguard.toml", {}).state_db == tmp_path / "exitguard.db"

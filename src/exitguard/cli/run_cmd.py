@@ -25,6 +25,7 @@ from rich.console import Console
 
 from exitguard.cli.tables import Col, Rows
 from exitguard.config import Config, ConfigError, load_config
+from exitguard.config.loader import default_state_db
 from exitguard.config.modes import ExecutionMode, UrlKey
 from exitguard.logs import LOG_FORMATS, LOG_LEVELS, configure_logging, get_logger
 from exitguard.store.safety import (
@@ -267,6 +268,8 @@ def run_command(
     with store_refusals(cfg), contextlib.ExitStack() as stack:
         # Before the venue starts or anything is read: a store that cannot be trusted or
         # written, or that another run holds, stops the run here, in one line.
+        if cfg.source is None and cfg.state_db == default_state_db():
+            cfg.state_db.parent.mkdir(parents=True, exist_ok=True)  # the user data directory
         check_store_file(cfg.state_db, write=True)
         if str(cfg.state_db) != ":memory:":
             stack.enter_context(RunLock(cfg.state_db))

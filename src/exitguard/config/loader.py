@@ -169,6 +169,14 @@ class Config:
         )
 
 
+def default_state_db() -> Path:
+    """The state file when no config file names one: ``exitguard.db`` in the user data
+    directory (``$XDG_DATA_HOME/exitguard`` on Linux), created on first use."""
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("exitguard", appauthor=False)) / "exitguard.db"
+
+
 def _read_toml(path: Path) -> dict[str, Any]:
     where = str(path)
     try:
@@ -392,6 +400,8 @@ def load_config(path: Path | None, env: Mapping[str, str]) -> Config:
     state_db = Path(manager.state_db).expanduser()
     if path is not None and not state_db.is_absolute() and manager.state_db != ":memory:":
         state_db = path.parent / state_db  # relative to the file, not to wherever we run from
+    elif path is None and "state_db" not in (raw.get("manager") or {}):
+        state_db = default_state_db()  # no file: never litter whatever directory we run in
     return Config(
         mode=mode,
         mode_source=mode_source,
