@@ -12,10 +12,12 @@ Longer kline intervals are built from the 1-minute candles.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
+
+from .usdm.params import opt_int
 
 __all__ = [
     "INTERVAL_MS",
@@ -121,6 +123,16 @@ class Tape:
             and (start is None or t.time >= start)
             and (end is None or t.time <= end)
         ]
+
+    def agg_page(self, params: Mapping[str, str]) -> list[TapeTrade]:
+        """The trades an ``aggTrades`` request asks for (``fromId``, ``startTime``, ``endTime``,
+        ``limit`` ≤ 1000, default 500): the first ``limit`` from a starting point, else the
+        latest ``limit`` (Binance's rule for both products)."""
+        limit = opt_int(params, "limit", 1, 1000) or 500
+        from_id = opt_int(params, "fromId")
+        start, end = opt_int(params, "startTime"), opt_int(params, "endTime")
+        rows = self.since(from_id, start, end)
+        return rows[:limit] if from_id is not None or start is not None else rows[-limit:]
 
     def klines(self, step_ms: int, start: int | None, end: int | None, limit: int) -> list[Candle]:
         """Candles of ``step_ms`` built from the minute candles (no trades: no candle, as the

@@ -222,12 +222,7 @@ class InfoEndpoints(SpotBase):
         ]
 
     def agg_trades(self, _: SpotAccount | None, params: Mapping[str, str]) -> list[dict[str, Any]]:
-        m = self.market(req_str(params, "symbol"))
-        limit = opt_int(params, "limit", 1, 1000) or 500
-        from_id = opt_int(params, "fromId")
-        start, end = opt_int(params, "startTime"), opt_int(params, "endTime")
-        rows = m.tape.since(from_id, start, end)
-        rows = rows[:limit] if from_id is not None or start is not None else rows[-limit:]
+        rows = self.market(req_str(params, "symbol")).tape.agg_page(params)
         return [
             {"a": t.trade_id, "p": f8(t.price), "q": f8(t.qty), "f": t.trade_id,
              "l": t.trade_id, "T": t.time, "m": False, "M": True}

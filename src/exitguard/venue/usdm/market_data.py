@@ -143,12 +143,7 @@ class MarketDataEndpoints(ExchangeBase):
 
     def agg_trades(self, _: Account | None, params: Mapping[str, str]) -> list[dict[str, Any]]:
         """``GET /fapi/v1/aggTrades``: one aggregate per venue trade (a step is one taker)."""
-        m = self.market(req_str(params, "symbol"))
-        limit = opt_int(params, "limit", 1, 1000) or 500
-        from_id = opt_int(params, "fromId")
-        start, end = opt_int(params, "startTime"), opt_int(params, "endTime")
-        rows = m.tape.since(from_id, start, end)
-        rows = rows[:limit] if from_id is not None or start is not None else rows[-limit:]
+        rows = self.market(req_str(params, "symbol")).tape.agg_page(params)
         return [
             {
                 "a": t.trade_id,
