@@ -155,7 +155,12 @@ def _longest_line(cell: str) -> int:
 
 
 def _longest_word(cell: str) -> int:
-    return min(_WORD_MAX, max((len(word) for word in cell.split()), default=0))
+    """The narrowest a text column may be: its longest word, capped at ``_WORD_MAX`` unless the
+    word holds a digit (``quantity=1000000000.00000000`` is a number: it never splits)."""
+    return max(
+        (len(w) if any(c.isdigit() for c in w) else min(_WORD_MAX, len(w)) for w in cell.split()),
+        default=0,
+    )
 
 
 def at_step(value: Any, step: Any = None) -> str:
