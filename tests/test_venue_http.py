@@ -966,7 +966,15 @@ async def test_cli_serve_prints_one_json_line_and_exits_0_on_sigterm(tmp_path: A
         assert proc.stdout is not None
         line = await asyncio.wait_for(proc.stdout.readline(), timeout=20)
         info = json.loads(line)
-        assert set(info) == {"rest_url", "ws_streams_url", "ws_api_url", "api_key", "api_secret"}
+        assert set(info) == {
+            "rest_url",
+            "ws_streams_url",
+            "ws_api_url",
+            "spot_ws_api_url",
+            "spot_ws_streams_url",
+            "api_key",
+            "api_secret",
+        }
         async with (
             aiohttp.ClientSession(timeout=TIMEOUT) as s,
             s.get(f"{info['rest_url']}/fapi/v1/ping") as r,
