@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from decimal import ROUND_FLOOR, Decimal
 from typing import TYPE_CHECKING, Any
 
-from exitguard.domain.check import OrderKind, check_order
+from exitguard.domain.check import OrderKind
 from exitguard.domain.enums import AlgoOrderType, PositionSide, Side
 from exitguard.domain.filters import FUTURES_ACCOUNT_ALGO_ORDER_LIMIT
 from exitguard.domain.requests import AlgoOrderRequest
@@ -77,17 +77,7 @@ class AlgoService:
     def new_algo_order(self, acct: Account, params: Mapping[str, str]) -> dict[str, Any]:
         """``POST /fapi/v1/algoOrder`` — validated by the same domain rules the client uses."""
         m = self.x.market(req_str(params, "symbol"))
-        result = check_order(
-            OrderKind.USDM_ALGO,
-            params,
-            self.x.rules,
-            self.x.market_context(acct, m),
-            self.x.dialect,
-            quantize=False,
-        )
-        if result.violations:
-            raise VenueError.from_violation(result.violations[0])
-        algo = self._accept(acct, m, result.request)
+        algo = self._accept(acct, m, self.x.checked(OrderKind.USDM_ALGO, acct, m, params))
         return self._row(algo.new_response())
 
     def from_order_endpoint(self, acct: Account, params: Mapping[str, str]) -> dict[str, Any]:

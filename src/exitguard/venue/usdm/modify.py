@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-from exitguard.domain.check import OrderKind, check_order
+from exitguard.domain.check import OrderKind
 from exitguard.domain.enums import Side
 from exitguard.domain.triggers import TriggerDirection
 
@@ -69,16 +69,7 @@ class ModifyEndpoints(OrderEndpoints):
             check["positionSide"] = order.position_side.value
         elif order.reduce_only:
             check["reduceOnly"] = "true"
-        result = check_order(
-            OrderKind.USDM,
-            check,
-            self.rules,
-            self.market_context(acct, m),
-            self.dialect,
-            quantize=False,
-        )
-        if result.violations:
-            raise VenueError.from_violation(result.violations[0])
+        self.checked(OrderKind.USDM, acct, m, check)
         qty, price = Decimal(check["quantity"]), Decimal(check["price"])
         if qty == order.qty and price == order.price:
             raise VenueError(-5027, "No need to modify the order.")

@@ -39,6 +39,19 @@ class OrderEndpoints(ExchangeBase):
             open_algo_orders=self.algo.open_count(acct),
         )
 
+    def checked(
+        self, kind: OrderKind, acct: Account, m: SymbolMarket, params: Mapping[str, str]
+    ) -> Any:
+        """The request ``params`` describe, validated by the same domain rules the client uses
+        (``check_order`` without quantising: the venue takes what it is sent); the first
+        violation is the venue's answer."""
+        result = check_order(
+            kind, params, self.rules, self.market_context(acct, m), self.dialect, quantize=False
+        )
+        if result.violations:
+            raise VenueError.from_violation(result.violations[0])
+        return result.request
+
     def new_order(self, account: Account | None, params: Mapping[str, str]) -> dict[str, Any]:
         """``POST /fapi/v1/order``: LIMIT and MARKET; the conditional five answer -4120 (binance)."""
         acct = require_account(account)
@@ -48,17 +61,7 @@ class OrderEndpoints(ExchangeBase):
             and self.dialect.conditional_types_on_order_endpoint
         ):
             return self.algo.from_order_endpoint(acct, params)
-        result = check_order(
-            OrderKind.USDM,
-            params,
-            self.rules,
-            self.market_context(acct, m),
-            self.dialect,
-            quantize=False,
-        )
-        if result.violations:
-            raise VenueError.from_violation(result.violations[0])
-        req: FuturesOrderRequest = result.request
+        req: FuturesOrderRequest = self.checked(OrderKind.USDM, acct, m, params)
         client_id = req.new_client_order_id or new_client_id()
         if any(o.client_order_id == client_id for o in self.open_orders_of(acct.api_key)):
             raise VenueError(-4116, "ClientOrderId is duplicated.")
