@@ -220,7 +220,8 @@ def _when(ms: int) -> str:
 
 
 def _summary_json(table: Table) -> dict[str, object]:
-    """The same facts as ``_summary``, as values (times in UTC ms, prices as decimal text)."""
+    """What ``data info`` says of one file, as values (times in UTC ms, prices as decimal
+    text): ``--json`` prints it, ``_summary`` makes the table row of it."""
     if "open_time_ms" in table.columns:
         t0, t1, lo, hi = (table.col(c) for c in ("open_time_ms", "close_time_ms", "low", "high"))
     elif table.data_type == "bookTicker":
@@ -246,35 +247,26 @@ def _summary_json(table: Table) -> dict[str, object]:
     }
 
 
-def _summary(table: Table) -> list[str]:
-    if "open_time_ms" in table.columns:
-        t0, t1 = table.col("open_time_ms"), table.col("close_time_ms")
-        lo, hi = table.col("low"), table.col("high")
-    elif table.data_type == "bookTicker":
-        t0 = t1 = table.col("time_ms")
-        lo, hi = table.col("bid"), table.col("ask")
-    else:
-        t0 = t1 = table.col("time_ms")
-        lo = hi = table.col("price")
-    if table.rows == 0:
-        span = prices = "-"
-    else:
-        span = f"{_when(int(t0.min()))} → {_when(int(t1.max()))}"
-        prices = (
-            f"{units_to_decimal(int(lo.min()), table.price_exp)} – "
-            f"{units_to_decimal(int(hi.max()), table.price_exp)}"
-        )
+def _summary(doc: dict[str, object]) -> list[str]:
+    """One table row of ``_summary_json``'s facts."""
+    first, last = doc["first_ms"], doc["last_ms"]
+    timed = isinstance(first, int) and isinstance(last, int)
+    span = (
+        f"{_when(first)} → {_when(last)}"
+        if isinstance(first, int) and isinstance(last, int)
+        else "-"
+    )
     return [
-        Path(table.path).name,
-        table.data_type,
-        table.market or "?",
-        f"{table.rows:,}",
+        Path(str(doc["file"])).name,
+        str(doc["type"]),
+        str(doc["market"] or "?"),
+        f"{doc['rows']:,}",
         span,
-        prices,
-        str(table.price_exp),
-        table.time_unit,
-        "yes" if table.header else "no",
-        "ok" if table.checksum_verified else "none",
+        f"{doc['low']} – {doc['high']}" if timed else "-",
+        str(doc["price_decimals"]),
+        str(doc["time_unit"]),
+        "yes" if doc["header"] else "no",
+        "ok" if doc["checksum_verified"] else "none",
     ]
 
 
@@ -317,8 +309,8 @@ def info(
             table = read_table(path, kind, mkt)
         except (DataFileError, MarketDataError) as exc:
             _fail(str(exc))
-        out.add(*_summary(table))
         docs.append(_summary_json(table))
+        out.add(*_summary(docs[-1]))
     if as_json:
         typer.echo(json.dumps(docs, indent=2))
         return
