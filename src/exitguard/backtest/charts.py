@@ -138,8 +138,11 @@ def _utc_axis(ax: Any, label: str) -> None:
     ax.set_xlabel(label)
 
 
-def _outside_legend(ax: Any) -> None:
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0, fontsize=8)
+def outside_legend(ax: Any, *handles_labels: Any) -> None:
+    """The legend right of the plot area, never over the data (optional handles, labels)."""
+    ax.legend(
+        *handles_labels, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0, fontsize=8
+    )
 
 
 def price_chart(
@@ -226,9 +229,7 @@ def price_chart(
     ax.yaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
     ax.grid(alpha=0.25)
     _utc_axis(ax, "time (UTC)")
-    ax.legend(
-        handles, labels, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0, fontsize=8
-    )
+    outside_legend(ax, handles, labels)
     fig.savefig(path)
     return fig
 
@@ -259,7 +260,7 @@ def equity_chart(
     ax.yaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
     ax.grid(alpha=0.25)
     _utc_axis(ax, "exit time (UTC)")
-    _outside_legend(ax)
+    outside_legend(ax)
     fig.savefig(path)
     return fig
 

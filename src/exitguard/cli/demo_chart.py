@@ -189,13 +189,14 @@ def _draw_entry_exit(
 def _finish(ax: Any, title: str, quote: str) -> None:
     from matplotlib.ticker import StrMethodFormatter
 
+    from exitguard.backtest.charts import outside_legend
+
     ax.set_title(title, fontsize=10, loc="left")
     ax.set_ylabel(f"price ({quote})")
     ax.yaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
     ax.grid(alpha=0.25)
     ax.margins(x=0.02, y=0.08)
-    # Outside the data area: a legend must never hide a price or a fill.
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0, fontsize=8)
+    outside_legend(ax)  # a legend must never hide a price or a fill
 
 
 def _price_line(
