@@ -340,21 +340,13 @@ def _field_comments(model: type) -> dict[str, str]:
 
 def _unwrap_model(tp: Any) -> type | None:
     """The section model a field holds (directly, optional, or as a list of tables)."""
-    while True:
-        origin = get_origin(tp)
-        if origin is Annotated:
-            tp = get_args(tp)[0]
-        elif origin is Union or origin is types.UnionType:
-            rest = [a for a in get_args(tp) if a is not type(None)]
-            if len(rest) != 1:
-                return None
-            tp = rest[0]
-        elif origin is list:
-            tp = get_args(tp)[0]
-        else:
-            break
     from pydantic import BaseModel
 
+    from exitguard.config.schema import _unwrap  # the schema's own Annotated/Optional unwrapping
+
+    tp = _unwrap(tp)
+    while get_origin(tp) is list:
+        tp = _unwrap(get_args(tp)[0])
     return tp if isinstance(tp, type) and issubclass(tp, BaseModel) else None
 
 
