@@ -14,10 +14,8 @@ matplotlib loads inside the functions (only a report pays for it), through its o
 
 from __future__ import annotations
 
-import json
 import math
 from functools import lru_cache
-from importlib.resources import files
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -65,11 +63,11 @@ _QUOTES = ("USDT", "USDC", "FDUSD", "BUSD", "TUSD", "BTC", "ETH", "BNB", "EUR", 
 def quote_asset(symbol: str) -> str:
     """The symbol's quote asset: from the bundled exchangeInfo, else a known suffix, else
     ``"quote"`` (a chart must name a unit even for a symbol it does not know)."""
-    for name in ("usdm", "spot"):
-        path = files("exitguard").joinpath(f"fixtures/exchange_info/{name}.json")
-        for entry in json.loads(path.read_text(encoding="utf-8")).get("symbols", []):
-            if entry.get("symbol") == symbol and entry.get("quoteAsset"):
-                return str(entry["quoteAsset"])
+    from exitguard.domain.bundled import bundled_symbol
+
+    rules = bundled_symbol(symbol)
+    if rules is not None and rules.quote_asset:
+        return rules.quote_asset
     for quote in _QUOTES:
         if symbol.endswith(quote) and len(symbol) > len(quote):
             return quote

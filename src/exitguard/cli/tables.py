@@ -185,17 +185,10 @@ def at_step(value: Any, step: Any = None) -> str:
 
 def bundled_steps(product: str, symbol: str) -> tuple[Any, Any]:
     """(tick size, step size) of ``symbol`` in the bundled exchangeInfo, (None, None) if absent."""
-    import json
-    from decimal import Decimal
-    from importlib.resources import files
+    from exitguard.domain.bundled import bundled_symbol
+    from exitguard.domain.enums import Product
 
-    from exitguard.domain import parse_exchange_info
-
-    try:
-        raw = (files("exitguard") / "fixtures" / "exchange_info" / f"{product}.json").read_bytes()
-        rules = parse_exchange_info(json.loads(raw, parse_float=Decimal)).get(symbol)
-    except (OSError, ValueError, KeyError, LookupError):
-        return None, None
+    rules = bundled_symbol(symbol, Product(product))
     if rules is None:
         return None, None
     tick = rules.price_filter.tick_size if rules.price_filter is not None else None
