@@ -154,8 +154,9 @@ def _rest_handler(ep: Endpoint) -> Callable[[web.Request], Awaitable[web.StreamR
                 limiter.charge_weight(ip, ep.weight)
                 raise
             weight = ep.weight_for(params)
-            limiter.charge_weight(ip, 0 if ep.free_on_success else weight)
-            charge_on_failure = weight if ep.free_on_success else 0
+            charge_on_failure = limiter.charge_weight(
+                ip, weight, free_on_success=ep.free_on_success
+            )
             account = authenticate(
                 ep.security,
                 api_key=request.headers.get("X-MBX-APIKEY"),

@@ -236,10 +236,14 @@ class RateLimiter:
         if state.banned_until_ms > now:
             raise self._banned(state, now)
 
-    def charge_weight(self, ip: str, weight: int) -> None:
+    def charge_weight(self, ip: str, weight: int, *, free_on_success: bool = False) -> int:
         """One request of ``weight`` from ``ip``: adds 1 to its RAW_REQUESTS window (when kept)
-        and ``weight`` to its minute; 429 (or 418) when either exceeds its limit. ``weight`` 0
-        (an order request that is free when it succeeds) still refuses an IP that is over."""
+        and ``weight`` to its minute; 429 (or 418) when either exceeds its limit. A request
+        that is free when it succeeds (Spot order requests) is charged 0 now, still refused
+        when the IP is over, and the weight it owes if it fails is returned for
+        :meth:`add_weight` (0 for any other request)."""
+        owed = weight if free_on_success else 0
+        weight -= owed
         now = self._now_ms()
         state = self._ip(ip)
         if state.banned_until_ms > now:
@@ -263,6 +267,7 @@ class RateLimiter:
             else:
                 msg = message_for(Product.USDM, -1003, str(limit))
             raise self._reject(ip, -1003, msg, state.weight.retry_after_s(now))
+        return owed
 
     def add_weight(self, ip: str, weight: int) -> None:
         """Charge ``weight`` for a request that already passed :meth:`charge_weight` and then

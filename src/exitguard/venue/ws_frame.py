@@ -279,9 +279,9 @@ class WsApiBase(Generic[S]):
             if spec is None:
                 limiter.charge_weight(sess.ip, 1)
                 raise VenueError(-1000, f"Unknown method: {method!r}.")
-            weight = spec.weight_for(params)
-            limiter.charge_weight(sess.ip, 0 if spec.free else weight)
-            charge_on_failure = weight if spec.free else 0
+            charge_on_failure = limiter.charge_weight(
+                sess.ip, spec.weight_for(params), free_on_success=spec.free
+            )
             account = self._authenticate(sess, spec.security, params)
             if spec.orders and account is not None:
                 key_for_rate = account.api_key
