@@ -31,6 +31,8 @@ __all__ = [
     "KnownExit",
     "PlaceExit",
     "Position",
+    "PositionKey",
+    "PositionProgress",
     "ReplaceExit",
     "Role",
     "SkipSlot",
@@ -46,6 +48,8 @@ class Role(StrEnum):
     TAKE_PROFIT = "take_profit"
     TRAILING = "trailing"
     OCO = "oco"  # Spot: take-profit and stop-loss in one order list
+    TIME_STOP = "time_stop"  # the close a time stop places when it is due
+    LIQUIDATION = "liquidation"  # the partial/whole close of the liquidation guard (USD-M)
 
 
 class ExitKind(StrEnum):
@@ -108,23 +112,35 @@ BLOCKING_STATUSES = frozenset(
 
 @dataclass(frozen=True, slots=True, order=True)
 class SlotKey:
+    """One logical exit slot. ``level`` numbers the levels of a scale-out ladder (1-based; a
+    Spot ladder's OCOs too); 0 for every other slot."""
+
     account: str
     product: Product
     symbol: str
     position_side: PositionSide
     role: Role
+    level: int = 0
 
     @staticmethod
     def from_text(text: str) -> SlotKey:
         """The slot :meth:`text` wrote (the store keys holds by it)."""
         account, product, symbol, side, role = text.split("/")
-        return SlotKey(account, Product(product), symbol, PositionSide(side), Role(role))
+        role, _, level = role.partition("#")
+        return SlotKey(
+            account, Product(product), symbol, PositionSide(side), Role(role), int(level or 0)
+        )
 
     def text(self) -> str:
-        """A stable one-line name for logs and the store."""
+        """A stable one-line name for logs and the store (``…/take_profit#2`` for a level)."""
         # StrEnum members are their values as str: join reads them without the enum's
         # ``.value`` descriptor (this runs for every notice on the event hot path).
-        return "/".join((self.account, self.product, self.symbol, self.position_side, self.role))
+        role = self.role if not self.level else f"{self.role}#{self.level}"
+        return "/".join((self.account, self.product, self.symbol, self.position_side, role))
+
+    @property
+    def position(self) -> PositionKey:
+        return (self.account, self.product, self.symbol, self.position_side)
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +156,12 @@ class Position:
     position_side: PositionSide
     amount: Decimal
     entry_price: Decimal
+    # USD-M: positionRisk's liquidationPrice (None when unknown, or 0 = no liquidation risk).
+    liquidation_price: Decimal | None = None
+
+    @property
+    def key(self) -> PositionKey:
+        return (self.account, self.product, self.symbol, self.position_side)
 
     @property
     def is_long(self) -> bool:
@@ -152,6 +174,23 @@ class Position:
     @property
     def size(self) -> Decimal:
         return abs(self.amount)
+
+
+PositionKey = tuple[str, Product, str, PositionSide]
+"""(account, product, symbol, positionSide): one position."""
+
+
+@dataclass(frozen=True, slots=True)
+class PositionProgress:
+    """What the store remembers about one position since it opened (reset when it closes):
+    when it opened, its size when the plan started (the ladder's fractions are of it), which
+    ladder levels have filled, and which one-shot exits (``"time_stop"``, ``"liquidation"``)
+    have already been sent."""
+
+    opened_ms: int
+    reference_size: Decimal
+    filled_levels: frozenset[int] = frozenset()
+    fired: frozenset[str] = frozenset()
 
 
 def exit_side_for(position: Position) -> Side:

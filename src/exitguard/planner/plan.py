@@ -51,6 +51,8 @@ from .model import (
     KnownExit,
     PlaceExit,
     Position,
+    PositionKey,
+    PositionProgress,
     ReplaceExit,
     Role,
     SkipSlot,
@@ -94,6 +96,11 @@ class PlanInput:
     position_policies: Mapping[tuple[Product, str, PositionSide], ProtectionPolicy] = field(
         default_factory=dict
     )
+    # What the store remembers per position (ladder fills, open time, one-shots); a position
+    # without a row is at the plan's start.
+    progress: Mapping[PositionKey, PositionProgress] = field(default_factory=dict)
+    now_ms: int = 0  # the clock time stops and the ROI table read (integer ms UTC)
+    marks: Mapping[tuple[Product, str], Decimal] = field(default_factory=dict)  # mark/last
 
     def policy_for(self, pos: Position) -> ProtectionPolicy | None:
         """The plan for ``pos``: its own, else its symbol's, else None (not managed)."""

@@ -16,9 +16,14 @@ from exitguard.domain.enums import WorkingType
 __all__ = [
     "Distance",
     "ImmediateTriggerAction",
+    "LadderLevel",
+    "LiquidationGuard",
     "ProtectionPolicy",
+    "RoiStep",
     "StopLossPolicy",
+    "StopMove",
     "TakeProfitPolicy",
+    "TimeStop",
     "TrailingPolicy",
 ]
 
@@ -94,6 +99,63 @@ class TrailingPolicy:
     trailing_delta_bips: int | None = None  # Spot, BIPS
     activation: Distance | None = None  # profit distance from entry before trailing starts
     working_type: WorkingType = WorkingType.CONTRACT_PRICE
+    # Start the trailing stop only once this ladder level (1-based) has filled; None: at once.
+    after_level: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LadderLevel:
+    """One take-profit level of a scale-out ladder: where (from the entry, or an absolute
+    ``level``) and which ``fraction`` of the position it closes (0 < fraction <= 1)."""
+
+    distance: Distance
+    fraction: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class StopMove:
+    """After ladder level ``after_level`` (1-based) fills, move the stop-loss: to break-even
+    (the entry moved ``break_even_offset_percent`` into profit, an offset that covers fees;
+    ``Decimal(0)`` for the bare entry) or to the price of ladder level ``to_level``. Exactly
+    one of the two targets is set. The stop's quantity follows the remainder either way."""
+
+    after_level: int
+    break_even_offset_percent: Decimal | None = None
+    to_level: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RoiStep:
+    """freqtrade's ROI table as take-profit distances: from ``after_ms`` of holding time on,
+    the take-profit sits ``distance`` from the entry (the step with the largest ``after_ms``
+    not after the time held wins)."""
+
+    after_ms: int
+    distance: Distance
+
+
+@dataclass(frozen=True, slots=True)
+class TimeStop:
+    """Close the position after ``after_ms`` of holding time and/or at the absolute UTC time
+    ``at_ms`` (whichever comes first): a reduce-only MARKET exit, or a LIMIT
+    ``limit_offset_percent`` beyond the last price (worse for the trader, so it fills)."""
+
+    after_ms: int | None = None
+    at_ms: int | None = None
+    limit_offset_percent: Decimal | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LiquidationGuard:
+    """USD-M only. A stop is never placed beyond the position's liquidation price: it is pulled
+    inside it so that it stays at least ``margin_percent`` of the liquidation price away.
+    With ``close_within_percent`` set, when the mark comes within that percent of the
+    liquidation price, ``close_fraction`` of the position is closed (reduce-only MARKET), once
+    per position."""
+
+    margin_percent: Decimal = Decimal("0.5")
+    close_within_percent: Decimal | None = None
+    close_fraction: Decimal = Decimal(1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +166,14 @@ class ProtectionPolicy:
     take_profit: TakeProfitPolicy | None = None
     trailing: TrailingPolicy | None = None
     on_immediate_trigger: ImmediateTriggerAction = ImmediateTriggerAction.ALERT
+    # A scale-out ladder of take-profit levels instead of the single ``take_profit`` (never
+    # both). Each level is a fixed take-profit: a reduce-only LIMIT on USD-M (seed 001), the
+    # LIMIT_MAKER leg of one OCO per level on Spot.
+    ladder: tuple[LadderLevel, ...] = ()
+    stop_moves: tuple[StopMove, ...] = ()  # the stop follows the ladder
+    roi: tuple[RoiStep, ...] = ()  # time-based take-profit distances (needs ``take_profit``)
+    time_stop: TimeStop | None = None
+    liquidation_guard: LiquidationGuard | None = None  # USD-M
     # Which plan the exits were built from: "" for the config's policy, a fingerprint of the
     # plan for one handed over at runtime (a bot's protection, a policy override). An exit
     # placed under another tag no longer matches its slot and is replaced (placed first), so a
