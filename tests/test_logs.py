@@ -302,3 +302,38 @@ def test_redact_structures() -> None:
         cursor["d"] = {}
         cursor = cursor["d"]  # type: ignore[assignment]
     assert "[...]" in json.dumps(redact(deep))
+
+
+def test_background_writer_keeps_order_redacts_and_writes_warnings_before_returning() -> None:
+    """``exitguard run`` renders lines on a writer thread: the order is kept, secrets are still
+    redacted, a warning is in the stream when the call returns (never left queued), and
+    closing the handler writes every queued info line."""
+    root = logging.getLogger()
+    saved = (list(root.handlers), root.level)
+    stream = io.StringIO()
+    configure_logging(stream, "INFO", background=True)
+    installed = [h for h in root.handlers if getattr(h, "exitguard_installed", False)]
+    try:
+        log = get_logger("exitguard.test").bind()
+        for i in range(200):
+            log.info("tick", n=i, apiKey=API_KEY)
+        log.warning("bare", slot="main/usdm/BTCUSDT/BOTH/stop_loss")
+        lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+        # Written before warning() returned, after every info line queued before it.
+        assert [ln["event"] for ln in lines] == ["tick"] * 200 + ["bare"]
+        assert [ln["n"] for ln in lines[:200]] == list(range(200))
+        log.info("late", n=200)
+        installed[0].close()
+        assert json.loads(stream.getvalue().splitlines()[-1])["event"] == "late"
+        assert API_KEY not in stream.getvalue()
+    finally:
+        for handler in list(root.handlers):
+            if getattr(handler, "exitguard_installed", False):
+                root.removeHandler(handler)
+                handler.close()
+        for handler in saved[0]:
+            if handler not in root.handlers:
+                root.addHandler(handler)
+        root.setLevel(saved[1])
+        logging.captureWarnings(False)
+        structlog.reset_defaults()

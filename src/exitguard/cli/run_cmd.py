@@ -143,7 +143,9 @@ def log_event(log: Any, kind: str, data: dict[str, Any]) -> None:
 async def _run(config: Config) -> None:
     from exitguard.manager.runtime import build_manager
 
-    log = get_logger("exitguard.run")
+    # Bound once: logging is configured by now, and a bound logger skips structlog's
+    # per-call proxy binding on the event path (every manager notice is logged).
+    log = get_logger("exitguard.run").bind()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -273,7 +275,7 @@ def run_command(
         check_store_file(cfg.state_db, write=True)
         if str(cfg.state_db) != ":memory:":
             stack.enter_context(RunLock(cfg.state_db))
-        configure_logging(level=level, fmt=fmt)
+        configure_logging(level=level, fmt=fmt, background=True)
         for warning in cfg.warnings:
             # Path and message apart: "env.BINANCE_API_KEY: TESTNET ..." as one string reads
             # to the redaction filter as a key name and its value, and would hide "TESTNET".
