@@ -268,3 +268,19 @@ def test_spot_ignores_the_liquidation_guard():
     pos = spot_pos("0.5")
     actions = plan_exits(inp([pos], liq_policy(close_within_percent=D(2)), marks=MARKS))
     assert [a.slot.role for a in actions] == [Role.STOP_LOSS]
+
+
+def test_progress_helpers_follow_the_semantics():
+    from exitguard.planner.model import SlotKey
+    from exitguard.planner.progress import level_filled, one_shot_sent, resized, started
+
+    pos = usdm_pos("1.000")
+    p = started(D("-1.000"), 5)
+    assert (p.opened_ms, p.reference_size) == (5, D("1.000"))
+    assert resized(p, D(1), D("1.5")).reference_size == D("1.500")  # scale-in grows it
+    assert resized(p, D(1), D("0.5")) == p  # a partial close does not
+    level = SlotKey(*pos.key, Role.TAKE_PROFIT, 2)
+    assert level_filled(p, level).filled_levels == {2}
+    assert level_filled(p, SlotKey(*pos.key, Role.STOP_LOSS)) == p
+    assert one_shot_sent(p, SlotKey(*pos.key, Role.TIME_STOP)).fired == {"time_stop"}
+    assert one_shot_sent(p, SlotKey(*pos.key, Role.LIQUIDATION)).fired == {"liquidation"}
