@@ -284,3 +284,16 @@ def test_progress_helpers_follow_the_semantics():
     assert level_filled(p, SlotKey(*pos.key, Role.STOP_LOSS)) == p
     assert one_shot_sent(p, SlotKey(*pos.key, Role.TIME_STOP)).fired == {"time_stop"}
     assert one_shot_sent(p, SlotKey(*pos.key, Role.LIQUIDATION)).fired == {"liquidation"}
+
+
+def test_spot_limit_time_stop_without_a_mark_keeps_the_resting_exits():
+    policy = ProtectionPolicy(
+        stop_loss=STOP, time_stop=TimeStop(after_ms=MIN, limit_offset_percent=D("0.1"))
+    )
+    pos = spot_pos("0.5")
+    exits = apply((), plan_exits(inp([pos], policy, progress=prog(pos))))
+    (skip,) = plan_exits(inp([pos], policy, exits, progress=prog(pos), now_ms=MIN))
+    assert isinstance(skip, SkipSlot) and skip.slot.role is Role.TIME_STOP
+    actions = plan_exits(inp([pos], policy, exits, progress=prog(pos), now_ms=MIN, marks=MARKS))
+    assert [type(a) for a in actions] == [CancelExit, PlaceExit]
+    assert actions[1].request.type == "LIMIT" and actions[1].request.price == D("49950.00")
