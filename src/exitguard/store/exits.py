@@ -117,6 +117,18 @@ def _rank(status: ExitStatus) -> int:
     return _RANK.get(status, _TERMINAL_RANK)
 
 
+_LEVEL_ROLES = frozenset({Role.TAKE_PROFIT, Role.OCO})
+
+
+def _level_filled(row: ExitRow, status: ExitStatus) -> bool:
+    """Whether ``status`` means the ladder level of ``row`` executed."""
+    if row.slot.role not in _LEVEL_ROLES:
+        return False
+    return status is ExitStatus.FILLED or (
+        status is ExitStatus.FINISHED and row.kind is ExitKind.ALGO
+    )
+
+
 class StoreError(RuntimeError):
     """The store refused an operation (e.g. a client id written twice)."""
 
@@ -422,12 +434,19 @@ class ExitStore(ScopeRecords, ProgressRecords):
         child_order_id: int | None = None,
         reason: str | None = None,
         authoritative: bool = False,
+        level_fill: bool = True,
     ) -> bool:
         """Move an exit to ``status``; returns whether the row changed.
 
         Stream evidence (``authoritative=False``) only moves forward (``_RANK``) and never
         applies evidence older than what was applied. ``authoritative=True`` (REST hydration or a
         query by client id) sets the state the venue reports now.
+
+        A ladder level's exit (take-profit or Spot OCO with ``slot.level``) that becomes FILLED
+        (an algo one: FINISHED) records the level as filled in its position's progress, in the
+        same write, whatever path brought the news (stream, query, hydration): a re-plan never
+        sees the fill without it. ``level_fill=False``: the fill was not the take-profit's (a
+        Spot OCO's stop leg).
         """
         row = self.get(client_id)
         if row is None:
@@ -474,6 +493,13 @@ class ExitStore(ScopeRecords, ProgressRecords):
         )
         args.append(client_id)
         self._db.execute(f"UPDATE exits SET {', '.join(sets)} WHERE client_id=?", args)
+        if (
+            level_fill
+            and row.slot.level
+            and status is not row.status
+            and _level_filled(row, status)
+        ):
+            self.record_filled_level(row.slot.position, row.slot.level, now_ms)
         self._remember(
             replace(
                 row,
