@@ -164,7 +164,7 @@ class GuardControl:
                         "state": r.status.value.upper(),
                         "request": dict(r.request),
                         "reason": r.reason,
-                        "plan": "bot" if r.policy_tag else "config",
+                        "plan": "bot" if r.policy_tag.split("|")[0] else "config",
                         "created_ms": r.created_ms,
                         "updated_ms": r.updated_ms,
                     }

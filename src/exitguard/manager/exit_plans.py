@@ -140,7 +140,7 @@ class WakeTimer:
         # Runs each round before the wake time is read (the market refresh): True when what it
         # read may change a plan, so a re-plan is queued.
         self.before = before
-        self._last_woken: int | None = None
+        self._target: int | None = None  # the wake time being waited for
         self.wakes = 0
 
     async def run(self) -> None:
@@ -151,17 +151,19 @@ class WakeTimer:
         return self.before is not None and await self.before()
 
     def round_delay_s(self, changed: bool) -> float:
-        """One round: queue what is due; how long to sleep before the next round."""
-        if changed:
+        """One round: queue what is due; how long to sleep before the next round.
+
+        ``next_wake_ms`` names times after now only, so the time waited for is remembered and
+        the re-plan queued once the clock has reached it (it may have jumped past it)."""
+        now = self.now_ms()
+        if self._target is not None and now >= self._target:
+            self._target = None
+            self.wakes += 1
+            self.replan("timer")
+        elif changed:
             self.replan("market")
         wake = self.next_wake()
-        now = self.now_ms()
-        if wake is None:
+        if wake is None or wake <= now:
             return self.cap_s
-        if wake <= now:
-            if wake != self._last_woken:  # once per wake time: a due plan is not re-queued
-                self._last_woken = wake
-                self.wakes += 1
-                self.replan("timer")
-            return self.cap_s
+        self._target = wake
         return max(0.001, min(self.cap_s, (wake - now) / 1000))

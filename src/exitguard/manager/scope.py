@@ -777,11 +777,15 @@ class ProductScope:
             await send_one_shot(
                 self,
                 action,
-                lambda: submitter.place(action.slot, action.request, action.reason),
+                lambda: submitter.place(
+                    action.slot, action.request, action.reason, policy_tag=action.policy_tag
+                ),
                 lambda: submitter.last_refusal is not None,
             )
         elif isinstance(action, PlaceExit):
-            await self.submitter.place(action.slot, action.request, action.reason)
+            await self.submitter.place(
+                action.slot, action.request, action.reason, policy_tag=action.policy_tag
+            )
         elif isinstance(action, ReplaceExit):
             await self.submitter.replace(action)
         elif isinstance(action, CancelExit):
