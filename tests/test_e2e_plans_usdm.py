@@ -401,3 +401,58 @@ async def test_the_timer_task_is_supervised_and_stops(venue: Venue, tmp_path: Pa
     finally:
         await m.stop()
     assert all(t.done() for t in scope.tasks.tasks) or scope.tasks.tasks == []
+
+
+class _Crash(Exception):
+    """The process dies here (as ``kill -9`` would: nothing after it runs)."""
+
+
+async def test_a_crash_right_after_the_liquidation_close_was_sent_never_sends_it_twice(
+    venue: Venue, tmp_path: Path
+) -> None:
+    """The one-shot is written to the store before its request leaves: a manager that dies
+    between the send and its answer, restarted on the same store, does not close again."""
+    v = venue
+    policy = ProtectionPolicy(
+        stop_loss=StopLossPolicy(Distance(percent=D(18))),  # 41000
+        liquidation_guard=LiquidationGuard(close_within_percent=D(5), close_fraction=D("0.5")),
+    )
+    open_position(v, Side.BUY, "1.000")
+    v.exchange.set_liquidation_price(v.account, SYMBOL, D(40000))
+    db = tmp_path / "s.db"
+    m = usdm_manager(v, db, policy)
+    await m.start()
+    scope = m.scope(Product.USDM)
+    crashed = asyncio.Event()
+
+    def crash_point(point: str) -> None:
+        if point == "after_send" and any(
+            r.slot.role is Role.LIQUIDATION for r in m.store.blocking("paper", Product.USDM)
+        ):
+            me = asyncio.current_task()
+            for task in scope.tasks.tasks:  # nothing else of this process runs any more
+                if task is not me:
+                    task.cancel()
+            crashed.set()
+            raise _Crash(point)
+
+    try:
+        await settle(m)
+        scope.crash_point = crash_point  # type: ignore[method-assign]
+        move(v, 41500)  # within 5 % of 40000 (<= 42000), above the stop
+        async with asyncio.timeout(15):
+            await crashed.wait()
+        await until(lambda: position_amount(v, PositionSide.BOTH) == D("0.5"), what="the close")
+    finally:
+        await m.stop()
+    again = usdm_manager(v, db, policy)
+    await again.start()
+    try:
+        await settle(again, 1.0)  # market reads and timer rounds come and go
+        assert position_amount(v, PositionSide.BOTH) == D("0.5")
+        closes = [r for r in again.store.rows() if r.slot.role is Role.LIQUIDATION]
+        assert len(closes) == 1 and closes[0].status is ExitStatus.FILLED  # resolved by id
+        progress = again.store.progress_of(("paper", Product.USDM, SYMBOL, PositionSide.BOTH))
+        assert progress is not None and progress.fired == {"liquidation"}
+    finally:
+        await again.stop()
