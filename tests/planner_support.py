@@ -92,12 +92,10 @@ def prog(
     return {pos.key: PositionProgress(opened, size, frozenset(filled), frozenset(fired))}
 
 
-def apply(
-    exits: Iterable[KnownExit], actions: Iterable[Action], start: int = 100
-) -> list[KnownExit]:
+def apply(exits: Iterable[KnownExit], actions: Iterable[Action]) -> list[KnownExit]:
     """The exits after the manager carried ``actions`` out (every send accepted, OPEN)."""
     state = {e.client_id: e for e in exits}
-    n = start
+    n = max((e.created_ms for e in state.values()), default=100)
     for action in actions:
         if isinstance(action, PlaceExit | ReplaceExit):
             n += 1

@@ -11,12 +11,10 @@ are the only booleans (no "yes", no 1).
 
 from __future__ import annotations
 
-import re
 import types
 from collections.abc import Mapping, Sequence
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Annotated, Any, Literal, TypeVar, Union, get_args, get_origin
-from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
@@ -28,189 +26,65 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_core import PydanticCustomError
 
 from exitguard.domain.dialect import DIALECTS
 from exitguard.domain.enums import Product, WorkingType
 from exitguard.planner.policy import ImmediateTriggerAction
 
 from .errors import IssueList
-from .modes import ExecutionMode, UrlKey
+from .modes import UrlKey
+
+# The scalar types live in .scalars; these names stay importable from here.
+from .scalars import (
+    SYMBOL_RE,
+    AccountName,
+    Asset,
+    Bips,
+    CallbackRate,
+    Fraction,
+    LevelNumber,
+    Mode,
+    NonEmptyStr,
+    NonNegativeDec,
+    OffsetPercent,
+    Percent,
+    PositiveDec,
+    Symbol,
+    UtcMs,
+    _err,
+    _got,
+    _url_validator,
+    check_url,
+)
 
 __all__ = [
     "SYMBOL_RE",
+    "Bips",
+    "CallbackRate",
     "DistanceModel",
+    "Fraction",
+    "LadderLevelModel",
+    "LevelNumber",
+    "LiquidationGuardModel",
     "ManagerSection",
+    "NonNegativeDec",
+    "Percent",
+    "PositiveDec",
+    "RoiStepModel",
     "SpotPolicySection",
+    "StopMoveModel",
+    "TimeStopModel",
     "UrlsSection",
     "UsdmPolicySection",
     "VenueSection",
+    "_err",
     "check_port",
     "check_url",
     "format_path",
     "validate_section",
 ]
 
-SYMBOL_RE = re.compile(r"[A-Z0-9]{2,20}")
-_ACCOUNT_RE = re.compile(r"[A-Za-z0-9_-]{1,32}")
-_ASSET_RE = re.compile(r"[A-Z0-9]{1,20}")
 _M = TypeVar("_M", bound=BaseModel)
-
-
-def _got(value: object) -> str:
-    """How a rejected value is echoed: scalars as written, containers by kind only."""
-    if isinstance(value, dict):
-        return "a table"
-    if isinstance(value, list | tuple):
-        return "a list"
-    return repr(value)
-
-
-def _err(
-    kind: str, message: str, value: object = None, *, echo: bool = True
-) -> PydanticCustomError:
-    # Passed as a context value: pydantic would read braces in the template as placeholders.
-    text = f"{message}, got {_got(value)}" if echo else message
-    return PydanticCustomError(kind, "{text}", {"text": text})
-
-
-# --- scalar types -----------------------------------------------------------------------------
-
-
-def _to_decimal(value: object) -> Decimal:
-    if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
-        raise _err("number", "must be a number", value)
-    try:
-        # float through repr: TOML 0.1 is the float 0.1, and we want Decimal("0.1") back.
-        number = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
-    except InvalidOperation:
-        raise _err("number", "must be a number (or a numeric string)", value) from None
-    if not number.is_finite():
-        raise _err("number", "must be a finite number", value)
-    return number
-
-
-def _positive(value: object) -> Decimal:
-    number = _to_decimal(value)
-    if number <= 0:
-        raise _err("range", "must be greater than 0", value)
-    return number
-
-
-def _non_negative(value: object) -> Decimal:
-    number = _to_decimal(value)
-    if number < 0:
-        raise _err("range", "must be 0 or more", value)
-    return number
-
-
-def _percent(value: object) -> Decimal:
-    number = _to_decimal(value)
-    if not 0 < number < 100:
-        # < 100 so that a distance below the entry (a long's stop, a short's take-profit) can
-        # never reach a price of zero or less.
-        raise _err("range", "must be greater than 0 and less than 100 (percent)", value)
-    return number
-
-
-def _callback_rate(value: object) -> Decimal:
-    number = _to_decimal(value)
-    # reference/binance-api.md §1.2: callbackRate min 0.1, max 10, raised to 20 on 2026-10-23.
-    if not Decimal("0.1") <= number <= Decimal(20):
-        raise _err("range", "must be between 0.1 and 20 (Binance callbackRate range)", value)
-    return number
-
-
-def _bips(value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise _err("int", "must be an integer number of BIPS (1 BIP = 0.01 %)", value)
-    if not 1 <= value <= 10_000:
-        raise _err(
-            "range",
-            "must be between 1 and 10000 BIPS (1 BIP = 0.01 %; the symbol's TRAILING_DELTA "
-            "filter narrows it further)",
-            value,
-        )
-    return value
-
-
-def _symbol(value: object) -> str:
-    if not isinstance(value, str) or not SYMBOL_RE.fullmatch(value):
-        raise _err("symbol", "must be an upper-case symbol such as BTCUSDT", value)
-    return value
-
-
-def _asset(value: object) -> str:
-    if not isinstance(value, str) or not _ASSET_RE.fullmatch(value):
-        raise _err("asset", "must be an upper-case asset such as USDT", value)
-    return value
-
-
-def _account(value: object) -> str:
-    if not isinstance(value, str) or not _ACCOUNT_RE.fullmatch(value):
-        raise _err("account", "must be 1-32 characters of A-Z, a-z, 0-9, '_' or '-'", value)
-    return value
-
-
-def _mode(value: object) -> ExecutionMode:
-    if not isinstance(value, str):
-        raise _err("mode", "must be a string", value)
-    try:
-        return ExecutionMode.parse(value)
-    except ValueError as exc:
-        raise _err("mode", str(exc), echo=False) from None
-
-
-def _non_empty(value: object) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise _err("string", "must be a non-empty string", value)
-    return value
-
-
-def check_url(key: UrlKey, value: object) -> str:
-    """A usable base URL for ``key``, normalised (no trailing slash); ``ValueError`` otherwise."""
-    schemes = ("ws", "wss") if key.is_websocket else ("http", "https")
-    if not isinstance(value, str):
-        raise ValueError(f"must be a {schemes[1]}:// URL string, got {_got(value)}")
-    text = value.strip()
-    try:
-        parts = urlsplit(text)
-        parts.port  # noqa: B018 - raises ValueError for a bad port
-    except ValueError:
-        raise ValueError(f"is not a valid URL, got {text!r}") from None
-    if parts.scheme.lower() not in schemes or not parts.hostname:
-        raise ValueError(
-            f"must be an absolute {' or '.join(schemes)} URL with a host, got {text!r}"
-        )
-    if parts.username is not None or parts.password is not None:
-        # Never echo it: the user part may hold a credential.
-        raise ValueError("must not carry user:password (credentials come from the environment)")
-    if parts.query or parts.fragment:
-        raise ValueError(f"must be a base URL without query or fragment, got {text!r}")
-    return text.rstrip("/")
-
-
-def _url_validator(key: UrlKey) -> Any:
-    def validate(value: object) -> str:
-        try:
-            return check_url(key, value)
-        except ValueError as exc:
-            raise _err("url", str(exc), echo=False) from None
-
-    return PlainValidator(validate)
-
-
-Dec = Annotated[Decimal, PlainValidator(_to_decimal)]
-PositiveDec = Annotated[Decimal, PlainValidator(_positive)]
-NonNegativeDec = Annotated[Decimal, PlainValidator(_non_negative)]
-Percent = Annotated[Decimal, PlainValidator(_percent)]
-CallbackRate = Annotated[Decimal, PlainValidator(_callback_rate)]
-Bips = Annotated[int, PlainValidator(_bips)]
-Symbol = Annotated[str, PlainValidator(_symbol)]
-Asset = Annotated[str, PlainValidator(_asset)]
-AccountName = Annotated[str, PlainValidator(_account)]
-Mode = Annotated[ExecutionMode, PlainValidator(_mode)]
-NonEmptyStr = Annotated[str, PlainValidator(_non_empty)]
 
 
 class _Section(BaseModel):
@@ -377,12 +251,75 @@ class UsdmTrailing(_Section):
     callback_rate: CallbackRate | None = None
     activation: DistanceModel | None = None
     working_type: WorkingType | None = None
+    after_level: LevelNumber | None = None  # start once this ladder level filled
 
 
 class SpotTrailing(_Section):
     enabled: StrictBool | None = None
     trailing_delta_bips: Bips | None = None
     activation: DistanceModel | None = None
+    after_level: LevelNumber | None = None  # refused beside a stop or ladder (one exit per unit)
+
+
+# --- exit plans: ladder, stop moves, ROI table, time stop, liquidation guard -------------------
+# Lists and these tables are replaced whole by a symbol section (never merged item by item).
+
+
+class LadderLevelModel(_Section):
+    """One take-profit level: ``{ distance = { percent = 1 }, fraction = 0.5 }``."""
+
+    distance: DistanceModel  # from the entry price (levels nearest first)
+    fraction: Fraction  # of the position when the plan started (fractions sum to 1 at most)
+
+
+class StopMoveModel(_Section):
+    """After level ``after_level`` fills, the stop moves to break-even (+ the offset) or to
+    the price of level ``to_level``."""
+
+    after_level: LevelNumber  # the ladder level whose fill moves the stop
+    break_even_offset_percent: OffsetPercent | None = None  # entry + this, into profit (fees)
+    to_level: LevelNumber | None = None  # or: the price of this (filled) level
+
+    @model_validator(mode="after")
+    def _one_target(self) -> StopMoveModel:
+        if (self.break_even_offset_percent is None) == (self.to_level is None):
+            raise _err(
+                "plan", "set exactly one of break_even_offset_percent or to_level", echo=False
+            )
+        return self
+
+
+class RoiStepModel(_Section):
+    """From ``after_minutes`` of holding time on, the take-profit sits at ``distance``."""
+
+    after_minutes: NonNegativeDec  # of holding time (steps in increasing order)
+    distance: DistanceModel  # the take-profit's distance from then on
+
+
+class TimeStopModel(_Section):
+    """Close after ``after_minutes`` held and/or at ``at`` (the earlier wins): MARKET, or a
+    LIMIT ``limit_offset_percent`` beyond the mark."""
+
+    enabled: StrictBool | None = None  # config: false turns an inherited time stop off
+    after_minutes: PositiveDec | None = None  # of holding time
+    at: UtcMs | None = None  # an absolute time (the earlier of the two wins)
+    limit_offset_percent: Percent | None = None  # unset: MARKET; set: LIMIT this far past the mark
+
+    @model_validator(mode="after")
+    def _when(self) -> TimeStopModel:
+        if self.after_minutes is None and self.at is None and self.enabled is not False:
+            raise _err("plan", "set after_minutes or at (with both, the earlier wins)", echo=False)
+        return self
+
+
+class LiquidationGuardModel(_Section):
+    """USD-M: keep the stop ``margin_percent`` inside the liquidation price; with
+    ``close_within_percent``, close ``close_fraction`` once when the mark comes that near."""
+
+    enabled: StrictBool | None = None  # config: false turns an inherited guard off
+    margin_percent: OffsetPercent | None = None  # the stop stays this far inside (default 0.5)
+    close_within_percent: Percent | None = None  # close when the mark is this near; unset: never
+    close_fraction: Fraction | None = None  # of the position to close (default 1: all)
 
 
 class UsdmPolicySection(_Section):
@@ -390,6 +327,11 @@ class UsdmPolicySection(_Section):
     take_profit: UsdmTakeProfit | None = None
     trailing: UsdmTrailing | None = None
     on_immediate_trigger: ImmediateTriggerAction | None = None
+    ladder: list[LadderLevelModel] = []  # scale-out take-profit levels, reduce-only LIMITs
+    stop_moves: list[StopMoveModel] = []  # the stop follows the ladder
+    roi: list[RoiStepModel] = []  # take-profit distance by time held (freqtrade's ROI table)
+    time_stop: TimeStopModel | None = None  # close after a holding time or at a time
+    liquidation_guard: LiquidationGuardModel | None = None  # stop inside liquidation, close
 
 
 class SpotPolicySection(_Section):
@@ -397,6 +339,11 @@ class SpotPolicySection(_Section):
     take_profit: SpotTakeProfit | None = None
     trailing: SpotTrailing | None = None
     on_immediate_trigger: ImmediateTriggerAction | None = None
+    ladder: list[LadderLevelModel] = []  # with a stop: one OCO per level, else LIMIT SELLs
+    stop_moves: list[StopMoveModel] = []  # the stop follows the ladder
+    roi: list[RoiStepModel] = []  # take-profit distance by time held
+    time_stop: TimeStopModel | None = None  # resting exits cancelled first, then the SELL
+    liquidation_guard: LiquidationGuardModel | None = None  # refused: USD-M only
 
 
 # A key that belongs to the other product gets a hint instead of only "unknown key".
@@ -514,6 +461,8 @@ _CUSTOM_KINDS = frozenset(
         "unique",
         "products",
         "distance",
+        "time",
+        "plan",
     }
 )
 
