@@ -17,14 +17,18 @@ from exitguard.store.safety import read_only_copy
 
 D = Decimal
 KEY = ("acct", Product.USDM, "BTCUSDT", PositionSide.BOTH)
+LEVEL1 = SlotKey("acct", Product.USDM, "BTCUSDT", PositionSide.BOTH, Role.TAKE_PROFIT, 1)
 LEVEL2 = SlotKey("acct", Product.USDM, "BTCUSDT", PositionSide.BOTH, Role.TAKE_PROFIT, 2)
+STOP = SlotKey("acct", Product.USDM, "BTCUSDT", PositionSide.BOTH, Role.STOP_LOSS)
+TIME_STOP = SlotKey("acct", Product.USDM, "BTCUSDT", PositionSide.BOTH, Role.TIME_STOP)
 
 
 def test_progress_opens_grows_on_scale_in_and_resets_on_close(tmp_path: Path) -> None:
     store = ExitStore(tmp_path / "s.db")
     assert store.track_position(KEY, D("1.0"), 100) == PositionProgress(100, D("1.0"))
-    assert store.record_filled_level(KEY, 1, 110)
-    assert not store.record_filled_level(KEY, 1, 111)  # once
+    assert store.record_filled_level(LEVEL1, 110)
+    assert not store.record_filled_level(LEVEL1, 111)  # once
+    assert not store.record_filled_level(STOP, 112)  # not a ladder level
     # A ladder fill shrinks the position: the reference stays (fractions are of the start).
     assert store.track_position(KEY, D("0.7"), 120) == PositionProgress(
         100, D("1.0"), frozenset({1})
@@ -33,8 +37,8 @@ def test_progress_opens_grows_on_scale_in_and_resets_on_close(tmp_path: Path) ->
     assert store.track_position(KEY, D("1.2"), 130) == PositionProgress(
         100, D("1.5"), frozenset({1})
     )
-    assert store.record_fired(KEY, "time_stop", 140)
-    assert not store.record_fired(KEY, "time_stop", 141)
+    assert store.record_fired(TIME_STOP, 140)
+    assert not store.record_fired(TIME_STOP, 141)
     store.close()
     again = ExitStore(tmp_path / "s.db")  # a restart reads it back
     assert again.progress_of(KEY) == PositionProgress(
@@ -51,24 +55,27 @@ def test_progress_opens_grows_on_scale_in_and_resets_on_close(tmp_path: Path) ->
 def test_a_flip_starts_the_plan_afresh(tmp_path: Path) -> None:
     store = ExitStore(":memory:")
     store.track_position(KEY, D("1.0"), 100)
-    store.record_filled_level(KEY, 1, 101)
+    store.record_filled_level(LEVEL1, 101)
     assert store.track_position(KEY, D("-0.4"), 200) == PositionProgress(200, D("0.4"))
 
 
 def test_unrecord_fired_lets_a_refused_one_shot_fire_again() -> None:
     store = ExitStore(":memory:")
     store.track_position(KEY, D("1.0"), 100)
-    store.record_fired(KEY, "liquidation", 101)
-    store.unrecord_fired(KEY, "liquidation", 102)
+    liquidation = SlotKey("acct", Product.USDM, "BTCUSDT", PositionSide.BOTH, Role.LIQUIDATION)
+    store.record_fired(liquidation, 101)
+    assert store.progress_of(KEY).fired == {"liquidation"}  # type: ignore[union-attr]
+    store.unrecord_fired(liquidation, 102)
     assert store.progress_of(KEY) == PositionProgress(100, D("1.0"))
-    assert not store.record_fired(("acct", Product.USDM, "ETHUSDT", PositionSide.BOTH), "x", 1)
+    other = SlotKey("acct", Product.USDM, "ETHUSDT", PositionSide.BOTH, Role.TIME_STOP)
+    assert not store.record_fired(other, 1)  # not open
 
 
 def test_a_rolled_back_transaction_leaves_no_progress() -> None:
     store = ExitStore(":memory:")
     store.track_position(KEY, D("1.0"), 100)
     with pytest.raises(RuntimeError), store.transaction():
-        store.record_filled_level(KEY, 2, 101)
+        store.record_filled_level(LEVEL2, 101)
         raise RuntimeError("boom")
     assert store.progress_of(KEY) == PositionProgress(100, D("1.0"))
 

@@ -25,22 +25,16 @@ import asyncio
 from collections.abc import Awaitable, Callable, Iterable
 
 from exitguard.domain.enums import Product
-from exitguard.planner.model import (
-    Action,
-    CancelExit,
-    PlaceExit,
-    Position,
-    PositionKey,
-    Role,
-)
+from exitguard.planner.model import Action, CancelExit, PlaceExit, Position, PositionKey, Role
+from exitguard.planner.progress import one_shot_name
 from exitguard.store.exits import ExitStore
 
 from .context import ScopeContext
 
 __all__ = ["ONE_SHOTS", "WakeTimer", "one_shots_last", "send_one_shot", "track_hydrated"]
 
-# The one-shot exits and the name each is remembered by in ``PositionProgress.fired``.
-ONE_SHOTS: dict[Role, str] = {Role.TIME_STOP: "time_stop", Role.LIQUIDATION: "liquidation"}
+# The one-shot exits' slots (their names in ``PositionProgress.fired``: planner.progress).
+ONE_SHOTS = frozenset({Role.TIME_STOP, Role.LIQUIDATION})
 
 
 def track_hydrated(
@@ -82,7 +76,7 @@ async def send_one_shot(
     ``refused``: whether the venue definitely refused it."""
     slot = action.slot
     key = slot.position
-    name = ONE_SHOTS[slot.role]
+    name = one_shot_name(slot)
     store = scope.store
     if slot.product is Product.SPOT:
         locking = [
@@ -107,11 +101,11 @@ async def send_one_shot(
         await place()
         return
     now = scope.now_ms()
-    store.record_fired(key, name, now)  # committed before the request leaves (write-ahead)
+    store.record_fired(slot, now)  # committed before the request leaves (write-ahead)
     scope.emit("one_shot", slot=slot.text(), fired=name, reason=action.reason)
     placed = await place()
     if placed is None and (refused() or not _outstanding(store, action)):
-        store.unrecord_fired(key, name, scope.now_ms())
+        store.unrecord_fired(slot, scope.now_ms())
 
 
 def _outstanding(store: ExitStore, action: PlaceExit) -> bool:

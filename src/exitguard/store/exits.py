@@ -117,13 +117,8 @@ def _rank(status: ExitStatus) -> int:
     return _RANK.get(status, _TERMINAL_RANK)
 
 
-_LEVEL_ROLES = frozenset({Role.TAKE_PROFIT, Role.OCO})
-
-
-def _level_filled(row: ExitRow, status: ExitStatus) -> bool:
-    """Whether ``status`` means the ladder level of ``row`` executed."""
-    if row.slot.role not in _LEVEL_ROLES:
-        return False
+def _executed(row: ExitRow, status: ExitStatus) -> bool:
+    """Whether ``status`` means the exit of ``row`` executed (an algo one: its child filled)."""
     return status is ExitStatus.FILLED or (
         status is ExitStatus.FINISHED and row.kind is ExitKind.ALGO
     )
@@ -493,13 +488,8 @@ class ExitStore(ScopeRecords, ProgressRecords):
         )
         args.append(client_id)
         self._db.execute(f"UPDATE exits SET {', '.join(sets)} WHERE client_id=?", args)
-        if (
-            level_fill
-            and row.slot.level
-            and status is not row.status
-            and _level_filled(row, status)
-        ):
-            self.record_filled_level(row.slot.position, row.slot.level, now_ms)
+        if level_fill and row.slot.level and status is not row.status and _executed(row, status):
+            self.record_filled_level(row.slot, now_ms)
         self._remember(
             replace(
                 row,

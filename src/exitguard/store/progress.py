@@ -4,7 +4,9 @@ plan started (the ladder's fractions are of it), which ladder levels have filled
 one-shot exits (``"time_stop"``, ``"liquidation"``) have been sent. A restart mid-ladder reads it
 back, so a filled level is never placed again and a one-shot never fires twice.
 
-A mixin of :class:`~exitguard.store.exits.ExitStore`, on its one connection and single writer:
+How progress moves is the planner's (``exitguard.planner.progress``: the live plan, a restart
+and the backtest move it the same way); this module keeps it. A mixin of
+:class:`~exitguard.store.exits.ExitStore`, on its one connection and single writer:
 written inside the transaction of the event that changed it (exactly once, like the event), or
 on its own commit before a one-shot is sent (write-ahead). Forgotten when the position closes.
 """
@@ -16,7 +18,8 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 
 from exitguard.domain.enums import PositionSide, Product
-from exitguard.planner.model import PositionKey, PositionProgress
+from exitguard.planner.model import PositionKey, PositionProgress, SlotKey
+from exitguard.planner.progress import level_filled, one_shot_name, one_shot_sent, resized, started
 
 __all__ = ["ProgressRecords", "position_text"]
 
@@ -115,50 +118,42 @@ class ProgressRecords:
             return None
         flipped = known is not None and (known.amount > 0) != (amount > 0)
         if known is None or flipped:
-            row = _Row(PositionProgress(now_ms, abs(amount)), amount)
-        elif abs(amount) > abs(known.amount):
-            added = abs(amount) - abs(known.amount)
-            grown = replace(known.progress, reference_size=known.progress.reference_size + added)
-            row = _Row(grown, amount)
+            row = _Row(started(amount, now_ms), amount)
         elif amount != known.amount:
-            row = _Row(known.progress, amount)
+            row = _Row(resized(known.progress, known.amount, amount), amount)
         else:
             return known.progress
         self._write_progress(text, row, now_ms)
         return row.progress
 
-    def record_filled_level(self, key: PositionKey, level: int, now_ms: int) -> bool:
-        """Ladder level ``level`` of the position filled; False when it was known already (or
-        the position has no progress row: it is not open)."""
-        text = position_text(key)
+    def _move(self, slot: SlotKey, progress: PositionProgress, now_ms: int) -> bool:
+        text = position_text(slot.position)
         known = self._progress_rows().get(text)
-        if known is None or level in known.progress.filled_levels:
+        if known is None or known.progress == progress:
             return False
-        levels = known.progress.filled_levels | {level}
-        self._write_progress(
-            text, replace(known, progress=replace(known.progress, filled_levels=levels)), now_ms
-        )
+        self._write_progress(text, replace(known, progress=progress), now_ms)
         return True
 
-    def record_fired(self, key: PositionKey, name: str, now_ms: int) -> bool:
-        """A one-shot exit (``"time_stop"``, ``"liquidation"``) is about to be sent: written
+    def record_filled_level(self, slot: SlotKey, now_ms: int) -> bool:
+        """The ladder level of ``slot`` (a take-profit or Spot OCO level) filled; False when it
+        was known already, the slot is not a level, or the position has no progress row (it
+        is not open)."""
+        known = self.progress_of(slot.position)
+        return known is not None and self._move(slot, level_filled(known, slot), now_ms)
+
+    def record_fired(self, slot: SlotKey, now_ms: int) -> bool:
+        """The one-shot close of ``slot`` (time stop, liquidation) is about to be sent: written
         (and, outside a transaction, committed) before the request leaves. False when it was
         recorded already or the position is not open."""
-        text = position_text(key)
-        known = self._progress_rows().get(text)
-        if known is None or name in known.progress.fired:
-            return False
-        fired = known.progress.fired | {name}
-        self._write_progress(
-            text, replace(known, progress=replace(known.progress, fired=fired)), now_ms
-        )
-        return True
+        known = self.progress_of(slot.position)
+        return known is not None and self._move(slot, one_shot_sent(known, slot), now_ms)
 
-    def unrecord_fired(self, key: PositionKey, name: str, now_ms: int) -> None:
+    def unrecord_fired(self, slot: SlotKey, now_ms: int) -> None:
         """The one-shot was definitely not executed (refused, never sent): it may fire again."""
-        text = position_text(key)
+        name = one_shot_name(slot)
+        text = position_text(slot.position)
         known = self._progress_rows().get(text)
-        if known is None or name not in known.progress.fired:
+        if name is None or known is None or name not in known.progress.fired:
             return
         fired = known.progress.fired - {name}
         self._write_progress(
