@@ -456,3 +456,44 @@ async def test_a_crash_right_after_the_liquidation_close_was_sent_never_sends_it
         assert progress is not None and progress.fired == {"liquidation"}
     finally:
         await again.stop()
+
+
+async def test_a_level_that_fills_while_the_manager_is_down_is_known_after_the_restart(
+    venue: Venue, tmp_path: Path
+) -> None:
+    """No fill event reaches a stopped manager: the startup hydration finds the level's order
+    gone, asks the venue by client id (FILLED), and that records the level; the stop then
+    moves to break-even and the other levels stay as they are."""
+    v = venue
+    open_position(v, Side.BUY, "1.000")
+    inv = UsdmInvariants(v)
+    db = tmp_path / "s.db"
+    m = usdm_manager(v, db, LADDER)
+    await m.start()
+    try:
+        await settle(m)
+        inv.check(m)
+        level1 = slot_of(m, Role.TAKE_PROFIT, 1)
+        level2 = slot_of(m, Role.TAKE_PROFIT, 2)
+        stop = slot_of(m, Role.STOP_LOSS)
+    finally:
+        await m.stop()
+    assert level1 is not None and level2 is not None and stop is not None
+    move(v, 50510)  # level 1 fills while nobody listens
+    assert position_amount(v, PositionSide.BOTH) == D("0.7")
+    again = usdm_manager(v, db, LADDER)
+    await again.start()
+    try:
+        await settle(again)
+        inv.check(again)
+        assert again.store.get(level1.client_id).status is ExitStatus.FILLED
+        progress = again.store.progress_of(("paper", Product.USDM, SYMBOL, PositionSide.BOTH))
+        assert progress is not None and progress.filled_levels == {1}
+        moved = slot_of(again, Role.STOP_LOSS)
+        assert moved is not None and moved.client_id != stop.client_id
+        assert algo(v, moved.client_id).trigger_price == D(50050)
+        assert slot_of(again, Role.TAKE_PROFIT, 1) is None  # never placed again
+        assert slot_of(again, Role.TAKE_PROFIT, 2) == level2
+    finally:
+        await again.stop()
+        inv.close()

@@ -518,6 +518,10 @@ async def _close_position(scope: ProductScope, pos: Position) -> dict[str, Any]:
     slots = [
         SlotKey(pos.account, pos.product, pos.symbol, pos.position_side, role) for role in Role
     ]
+    # A ladder's levels are slots of their own (``…/take_profit#2``): held too, so no pass
+    # puts them back while the close is on its way.
+    symbol_rows = scope.store.blocking(scope.config.account, pos.product, frozenset({pos.symbol}))
+    slots += sorted({r.slot for r in symbol_rows if r.slot.level and r.slot.position == pos.key})
     for slot in slots:
         scope.hold(slot, "closing at market (api)")
     if pos.product is Product.SPOT:
