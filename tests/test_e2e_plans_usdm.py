@@ -333,6 +333,8 @@ async def test_liquidation_guard_pulls_the_stop_inside_and_closes_once(
         )
         await settle(m)
         inv.check(m)
+        # No service polls prices here: the scope read them itself (guarded position).
+        assert m.scope(Product.USDM).market_reader.reads >= 1
     finally:
         await m.stop()
         inv.close()
@@ -497,3 +499,27 @@ async def test_a_level_that_fills_while_the_manager_is_down_is_known_after_the_r
     finally:
         await again.stop()
         inv.close()
+
+
+async def test_the_service_price_poller_feeds_the_plans_marks_and_liquidations(
+    venue: Venue, tmp_path: Path
+) -> None:
+    """The quotes and liquidation prices the service polls for display are the ones planning
+    reads (manager.market): the scope need not read them again."""
+    from exitguard.manager.control import GuardControl
+
+    v = venue
+    open_position(v, Side.BUY, "1.000")
+    v.exchange.set_liquidation_price(v.account, SYMBOL, D(40000))
+    m = usdm_manager(v, tmp_path / "s.db", ProtectionPolicy(stop_loss=LADDER.stop_loss))
+    await m.start()
+    try:
+        control = GuardControl(m, mode="paper", venue="embedded", manages=lambda _p, _s: True)
+        move(v, 50100)
+        await control.poll_prices(lambda _kind, _data: None)
+        inp = m.scope(Product.USDM).plan_input()
+        assert inp.marks == {(Product.USDM, SYMBOL): D(50100)}
+        assert inp.positions[0].liquidation_price == D(40000)
+        assert m.scope(Product.USDM).market_reader.reads == 0  # no guard: never read itself
+    finally:
+        await m.stop()
