@@ -701,9 +701,11 @@ class ProductScope:
             policy = self.plans.policy(pos.symbol)
             if policy is None:
                 continue  # not managed
-            liquidation = self.market.liquidation(pos.product, pos.symbol, pos.position_side)
-            if liquidation is not None and liquidation != pos.liquidation_price:
-                pos = replace(pos, liquidation_price=liquidation)
+            if self.product in self.market.liquidations_ms:
+                # The latest reading wins (hydration's, the poller's); None: no risk reported.
+                liquidation = self.market.liquidation(pos.product, pos.symbol, pos.position_side)
+                if liquidation != pos.liquidation_price:
+                    pos = replace(pos, liquidation_price=liquidation)
             positions.append(pos)
             policies[(pos.product, pos.symbol)] = policy
             own = self.plans.own(pos.symbol, pos.position_side)
@@ -822,7 +824,8 @@ class ProductScope:
 
         async def work() -> None:
             self._replan_queued = False
-            await self.plan_and_submit(reason)
+            # A failure degrades the scope loudly, like any workflow (never a lost error).
+            await self._guarded(self.plan_and_submit(reason))
 
         self.queue.put_nowait(Command(work, asyncio.get_running_loop().create_future()))
 
