@@ -214,7 +214,9 @@ async def test_spot_time_stop_cancels_the_ocos_then_sells(venue: Venue, tmp_path
         assert {r.status for r in ocos} == {ExitStatus.CANCELED}
         # Every OCO was cancelled before the SELL was even written.
         assert max(r.updated_ms for r in ocos) <= sell.created_ms
-        assert m.events_of("spot_close_without_stop")
+        assert m.events_of("spot_close_without_stop")  # loud (WARNING) and in the audit trail
+        (journaled,) = m.store.decisions("spot_close_without_stop")
+        assert journaled["slot"].endswith("/time_stop")
         assert m.store.progress_of(KEY) is None  # sold: the plan starts afresh next time
     finally:
         await m.stop()

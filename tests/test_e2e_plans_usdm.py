@@ -243,6 +243,8 @@ async def test_time_stop_closes_after_the_holding_time_once(venue: Venue, tmp_pa
         assert sent.type == "MARKET" and sent.reduce_only and sent.qty == D("0.500")
         (said,) = m.events_of("one_shot")
         assert said["fired"] == "time_stop"
+        (journaled,) = m.store.decisions("one_shot")
+        assert journaled["details"] == {"fired": "time_stop"}
         assert m.scope(Product.USDM).timer.wakes >= 1
     finally:
         await m.stop()

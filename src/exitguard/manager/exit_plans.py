@@ -92,17 +92,16 @@ async def send_one_shot(
                 waiting_for=[r.client_id for r in locking],
             )
             return
-        scope.emit(
-            "spot_close_without_stop",
-            slot=slot.text(),
-            reason=f"{name}: every exit was cancelled to free the balance; selling it now",
-        )
+        why = f"{name}: every exit was cancelled to free the balance; selling it now"
+        scope.emit("spot_close_without_stop", slot=slot.text(), reason=why)
+        store.record_decision("spot_close_without_stop", slot, "", why, scope.now_ms())
     if not scope.ops.can_mutate:  # DRY_RUN_PRIVATE: the submitter journals the candidate
         await place()
         return
     now = scope.now_ms()
     store.record_fired(slot, now)  # committed before the request leaves (write-ahead)
     scope.emit("one_shot", slot=slot.text(), fired=name, reason=action.reason)
+    store.record_decision("one_shot", slot, "", action.reason, now, {"fired": name})
     placed = await place()
     if placed is None and (refused() or not _outstanding(store, action)):
         store.unrecord_fired(slot, scope.now_ms())
