@@ -213,8 +213,13 @@ def _live_ids(v: Venue) -> list[tuple[str, str]]:
     return sorted(algos + orders)
 
 
-async def test_time_stop_closes_after_the_holding_time_once(venue: Venue, tmp_path: Path) -> None:
+@pytest.mark.parametrize("hedge", [False, True], ids=["one_way", "hedge"])
+async def test_time_stop_closes_after_the_holding_time_once(
+    venue: Venue, tmp_path: Path, hedge: bool
+) -> None:
     v = venue
+    v.account.dual_side = hedge
+    side = PositionSide.LONG if hedge else PositionSide.BOTH
     policy = ProtectionPolicy(
         stop_loss=StopLossPolicy(Distance(percent=D(2))),
         time_stop=TimeStop(after_ms=10 * MINUTE),
@@ -226,21 +231,22 @@ async def test_time_stop_closes_after_the_holding_time_once(venue: Venue, tmp_pa
     try:
         await settle(m)
         inv.check(m)
-        key = ("paper", Product.USDM, SYMBOL, PositionSide.BOTH)
+        key = ("paper", Product.USDM, SYMBOL, side)
         opened = m.store.progress_of(key)
         assert opened is not None
         advance(v, 9 * MINUTE)
         await settle(m, 0.5)
-        assert position_amount(v, PositionSide.BOTH) == D("0.5")  # not yet due
+        assert position_amount(v, side) == D("0.5")  # not yet due
         advance(v, MINUTE + 1_000)
-        await until(lambda: position_amount(v, PositionSide.BOTH) == 0, what="time stop close")
+        await until(lambda: position_amount(v, side) == 0, what="time stop close")
         await until(lambda: not m.store.blocking("paper", Product.USDM), what="exits gone")
         await settle(m)
         inv.check(m, stop_expected=False)
         closes = [r for r in m.store.rows() if r.slot.role is Role.TIME_STOP]
         assert len(closes) == 1 and closes[0].status is ExitStatus.FILLED
         sent = order(v, closes[0].client_id)
-        assert sent.type == "MARKET" and sent.reduce_only and sent.qty == D("0.500")
+        assert sent.type == "MARKET" and sent.qty == D("0.500")
+        assert sent.reduce_only is (not hedge) and sent.position_side is side
         (said,) = m.events_of("one_shot")
         assert said["fired"] == "time_stop"
         (journaled,) = m.store.decisions("one_shot")
@@ -287,49 +293,71 @@ async def test_roi_step_replaces_the_take_profit_place_first(venue: Venue, tmp_p
         inv.close()
 
 
+# (hedge, liquidation, its pulled stop, a mark within 2 %, a nearer one, moved L, its stop):
+# a long in one-way mode, a short in hedge mode (stop above, pulled down inside L).
+LIQUIDATION_CASES = [
+    (False, 47000, 47235, 47900, 47800, 46000, 46230),  # L * 1.005 ; mark <= L * 1.02
+    (True, 53000, 52735, 52100, 52200, 54000, 53730),  # L * 0.995 ; mark >= L * 0.98
+]
+
+
+@pytest.mark.parametrize(
+    ("hedge", "liq", "pulled", "near", "nearer", "liq2", "pulled2"),
+    LIQUIDATION_CASES,
+    ids=["long_one_way", "short_hedge"],
+)
 async def test_liquidation_guard_pulls_the_stop_inside_and_closes_once(
-    venue: Venue, tmp_path: Path
+    venue: Venue,
+    tmp_path: Path,
+    hedge: bool,
+    liq: int,
+    pulled: int,
+    near: int,
+    nearer: int,
+    liq2: int,
+    pulled2: int,
 ) -> None:
     v = venue
+    v.account.dual_side = hedge
+    side = PositionSide.SHORT if hedge else PositionSide.BOTH
+    sign = -1 if hedge else 1
     policy = ProtectionPolicy(
-        stop_loss=StopLossPolicy(Distance(percent=D(10))),  # 45000: beyond liquidation
+        stop_loss=StopLossPolicy(Distance(percent=D(10))),  # 45000 / 55000: beyond liquidation
         liquidation_guard=LiquidationGuard(
             margin_percent=D("0.5"), close_within_percent=D(2), close_fraction=D("0.5")
         ),
     )
-    open_position(v, Side.BUY, "1.000")
-    v.exchange.set_liquidation_price(v.account, SYMBOL, D(47000))
+    open_position(v, Side.SELL if hedge else Side.BUY, "1.000")
+    v.exchange.set_liquidation_price(v.account, SYMBOL, D(liq), side)
     inv = UsdmInvariants(v)
     m = usdm_manager(v, tmp_path / "s.db", policy)
     await m.start()
     try:
         await settle(m)
         inv.check(m)
-        stop = slot_of(m, Role.STOP_LOSS)
+        stop = slot_of(m, Role.STOP_LOSS, 0, side.value)
         assert stop is not None
-        # Pulled inside liquidation by 0.5 %: 47000 * 1.005 = 47235.
-        assert algo(v, stop.client_id).trigger_price == D(47235)
+        # Pulled inside liquidation by 0.5 % (rounded toward safety).
+        assert algo(v, stop.client_id).trigger_price == D(pulled)
         assert "liquidation" in stop.reason
-        # The mark comes within 2 % of liquidation (<= 47940): half the position closes, once.
-        move(v, 47900)
-        await until(
-            lambda: position_amount(v, PositionSide.BOTH) == D("0.5"), what="liquidation close"
-        )
+        # The mark comes within 2 % of liquidation: half the position closes, once.
+        move(v, near)
+        await until(lambda: position_amount(v, side) == sign * D("0.5"), what="liquidation close")
         await settle(m, 0.6)
-        move(v, 47800)  # still near: nothing more is sent
+        move(v, nearer)  # still near: nothing more is sent
         await settle(m, 0.6)
-        assert position_amount(v, PositionSide.BOTH) == D("0.5")
+        assert position_amount(v, side) == sign * D("0.5")
         closes = [r for r in m.store.rows() if r.slot.role is Role.LIQUIDATION]
         assert len(closes) == 1 and order(v, closes[0].client_id).type == "MARKET"
-        progress = m.store.progress_of(("paper", Product.USDM, SYMBOL, PositionSide.BOTH))
+        progress = m.store.progress_of(("paper", Product.USDM, SYMBOL, side))
         assert progress is not None and progress.fired == {"liquidation"}
         # A liquidation price that moves (the venue reports another) moves the stop, placed
         # first (the invariant checker sees no bare moment).
-        v.exchange.set_liquidation_price(v.account, SYMBOL, D(46000))
+        v.exchange.set_liquidation_price(v.account, SYMBOL, D(liq2), side)
         await until(
             lambda: (
-                (s := slot_of(m, Role.STOP_LOSS)) is not None
-                and algo(v, s.client_id).trigger_price == D(46230)
+                (s := slot_of(m, Role.STOP_LOSS, 0, side.value)) is not None
+                and algo(v, s.client_id).trigger_price == D(pulled2)
             ),
             what="the stop following liquidation",
         )
