@@ -400,6 +400,7 @@ class ProductScope:
         if which == "consume":
             self._handling = False
             self.busy = False
+            self._replan_queued = False  # a queued re-plan may have died with the task
         else:
             self.stream_open.clear()
         self.emit("scope_error", task=which, error=repr(error), restarted=True)
