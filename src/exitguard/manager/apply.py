@@ -4,6 +4,11 @@ The dedupe key goes into the store's journal in the same transaction as the stat
 event delivered twice (two handlers, a replayed buffer, a reconnect overlap) changes state once.
 An event is *relevant* to planning when it changes whether a slot is blocked or changes a
 position; a confirmation (PENDING -> OPEN) is applied but needs no replan.
+
+Exit plans' progress moves with the same events, in the same transaction: a position change
+opens, grows or forgets its progress row (``ExitStore.track_position``), and a ladder level's
+fill is recorded by ``ExitStore.update`` as its FILLED status is written, before the re-plan
+that follows the batch (a Spot OCO level only when its take-profit leg filled).
 """
 
 from __future__ import annotations
@@ -71,7 +76,7 @@ class EventApplier:
         if isinstance(event, OrderUpdate):
             return self._order(event, now)
         if isinstance(event, AccountUpdate):
-            return self._account(event)
+            return self._account(event, now)
         if isinstance(event, SpotExecution):
             return self._spot_execution(event, now)
         if isinstance(event, ListStatus):
@@ -185,7 +190,10 @@ class EventApplier:
             venue_id=ev.order_id,
         )
 
-    def _account(self, ev: AccountUpdate) -> ApplyOutcome:
+    def _key(self, symbol: str, side: PositionSide) -> tuple[str, Product, str, PositionSide]:
+        return (self.scope.config.account, self.scope.product, symbol, side)
+
+    def _account(self, ev: AccountUpdate, now: int) -> ApplyOutcome:
         scope = self.scope
         changed: list[tuple[str, PositionSide]] = []
         for p in ev.positions:
@@ -198,6 +206,7 @@ class EventApplier:
                 if before is not None:
                     del scope.positions[key]
                     changed.append(key)
+                scope.store.track_position(self._key(p.symbol, p.position_side), p.amount, now)
                 continue
             pos = Position(
                 scope.config.account,
@@ -210,6 +219,7 @@ class EventApplier:
             if before != pos:
                 scope.positions[key] = pos
                 changed.append(key)
+            scope.store.track_position(pos.key, pos.amount, now)
         if changed:
             scope.release_stale_holds()
             self._emit_positions(changed)
@@ -237,8 +247,11 @@ class EventApplier:
         when: int,
         venue_id: int | None = None,
         expiry_reason: str = "",
+        level_fill: bool = True,
     ) -> ApplyOutcome:
         extra: dict[str, Any] = {"reason": f"expired: {expiry_reason}"} if expiry_reason else {}
+        if not level_fill:
+            extra["level_fill"] = False
         out = self._status_change(
             row.client_id,
             status.value,
@@ -301,7 +314,16 @@ class EventApplier:
             else:
                 return ApplyOutcome(True, False, row.slot.symbol)
             why = ev.expiry_reason if status is ExitStatus.EXPIRED else ""
-            return self._spot_status(row, status, now, ev.event_time_ms, expiry_reason=why)
+            # A ladder level's OCO filled as a take-profit only through its LIMIT_MAKER leg; its
+            # stop leg filling is the stop, not the level.
+            return self._spot_status(
+                row,
+                status,
+                now,
+                ev.event_time_ms,
+                expiry_reason=why,
+                level_fill=ev.order_type == "LIMIT_MAKER",
+            )
         # A cancel's report carries the cancel request's id in ``c``, the order's in ``C``.
         client_id = ev.client_order_id
         if ev.execution_type == "CANCELED" and ev.original_client_order_id:
@@ -363,6 +385,7 @@ class EventApplier:
                         del scope.positions[pkey]
                         store.set_entry(ekey, before.entry_price, Decimal(0), now)  # forgotten
                         symbols.append(symbol)
+                    store.track_position(self._key(symbol, PositionSide.BOTH), Decimal(0), now)
                     continue
                 known = store.entry(ekey)
                 entry = known[0] if known is not None and known[1] > 0 else None
@@ -382,6 +405,7 @@ class EventApplier:
                 if before != pos:
                     scope.positions[pkey] = pos
                     symbols.append(symbol)
+                store.track_position(pos.key, total, now)
         if symbols:
             scope.release_stale_holds()
             self._emit_positions([(s, PositionSide.BOTH) for s in dict.fromkeys(symbols)])

@@ -64,6 +64,14 @@ class ScopeConfig:
     # While a held position's symbol is not TRADING (Spot CANCEL_ONLY, HALT, ...), its status is
     # read again (a recovery re-reads exchangeInfo) this often, to place the exits once it trades.
     status_recheck_s: float = 60.0
+    # Exit plans that change by time (ROI steps, time stops) re-plan at the planner's next wake
+    # time; the timer looks again at least this often (a clock that jumps, a new position).
+    wake_cap_s: float = 1.0
+    # The liquidation guard reads marks and liquidation prices (positionRisk); with no service
+    # polling them the scope reads them itself this often, and a mark older than
+    # ``market_max_age_s`` decides nothing.
+    market_poll_s: float = 2.0
+    market_max_age_s: float = 10.0
 
 
 @dataclass(slots=True)

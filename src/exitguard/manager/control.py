@@ -6,7 +6,8 @@ and the same submitter and mutation gate as everything else. In DRY_RUN_PRIVATE 
 planned, journaled and answered; nothing is sent, because no mutating client exists.
 
 Prices for display (mark, last, liquidation) are read by :meth:`GuardControl.poll_prices` at a
-low rate, only while the service runs.
+low rate, only while the service runs; they also go to the manager's :class:`~.market.MarketBook`
+that the liquidation guard plans with (so the scopes need not read them again).
 """
 
 from __future__ import annotations
@@ -163,7 +164,7 @@ class GuardControl:
                         "state": r.status.value.upper(),
                         "request": dict(r.request),
                         "reason": r.reason,
-                        "plan": "bot" if r.policy_tag else "config",
+                        "plan": "bot" if r.policy_tag.split("|")[0] else "config",
                         "created_ms": r.created_ms,
                         "updated_ms": r.updated_ms,
                     }
@@ -448,6 +449,7 @@ class GuardControl:
                     log.debug("quote %s failed: %s", symbol, exc)
                     continue
                 self.quotes[(product, symbol)] = Quote(snap.mark, snap.last, self.now_ms())
+                self.manager.market.set_mark(product, symbol, snap.mark, scope.now_ms())
                 self._track_extremes(scope, symbol, snap.last)
                 publish(
                     "price",
@@ -461,6 +463,7 @@ class GuardControl:
             if product is Product.USDM and symbols:
                 with contextlib.suppress(ExchangeError):
                     liq = await scope.ops.liquidation_prices()
+                    self.manager.market.set_liquidations(product, liq, scope.now_ms())
                     self.liquidations = {
                         **{k: v for k, v in self.liquidations.items() if k[0] is not product},
                         **{(product, s, ps): v for (s, ps), v in liq.items()},
@@ -515,6 +518,10 @@ async def _close_position(scope: ProductScope, pos: Position) -> dict[str, Any]:
     slots = [
         SlotKey(pos.account, pos.product, pos.symbol, pos.position_side, role) for role in Role
     ]
+    # A ladder's levels are slots of their own (``…/take_profit#2``): held too, so no pass
+    # puts them back while the close is on its way.
+    symbol_rows = scope.store.blocking(scope.config.account, pos.product, frozenset({pos.symbol}))
+    slots += sorted({r.slot for r in symbol_rows if r.slot.level and r.slot.position == pos.key})
     for slot in slots:
         scope.hold(slot, "closing at market (api)")
     if pos.product is Product.SPOT:

@@ -89,5 +89,5 @@ def exit_view(
         "state": row.status.value.upper(),
         "distance_pct": pct(trigger_for_distance, mark),
         "trailing": trailing,
-        "plan": "bot" if row.policy_tag else "config",
+        "plan": "bot" if row.policy_tag.split("|")[0] else "config",
     }

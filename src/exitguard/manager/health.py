@@ -74,6 +74,10 @@ EVENT_LEVELS: dict[str, int] = {
     "position_bare": logging.WARNING,
     "gate_refused": logging.WARNING,
     "checkpoint_failed": logging.WARNING,
+    "market_read_failed": logging.WARNING,  # the liquidation guard plans on older prices
+    "one_shot": logging.WARNING,  # a plan closes (part of) a position: time stop, liquidation
+    "one_shot_waits": logging.WARNING,  # Spot: the close waits for the cancels that free it
+    "spot_close_without_stop": logging.WARNING,  # Spot: exits cancelled, the SELL goes now
     "position_still_bare": logging.ERROR,
     "market_closed": logging.ERROR,  # a symbol not TRADING (CANCEL_ONLY): exits cannot go in
     "scope_degraded": logging.ERROR,

@@ -209,7 +209,15 @@ class UsdmOps:
         mode = await self.reader.position_mode()
         snapshots = [p for p in await self.reader.positions() if p.amount != 0]
         positions = [
-            Position(account, Product.USDM, p.symbol, p.position_side, p.amount, p.entry_price)
+            Position(
+                account,
+                Product.USDM,
+                p.symbol,
+                p.position_side,
+                p.amount,
+                p.entry_price,
+                p.liquidation_price,  # the liquidation guard plans with it
+            )
             for p in snapshots
         ]
         times = {(p.symbol, p.position_side): p.update_time_ms for p in snapshots}

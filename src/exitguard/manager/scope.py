@@ -39,11 +39,12 @@ import os
 import signal
 import sqlite3
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Any
 
 from exitguard.adapters.errors import ExchangeError
 from exitguard.adapters.port import StreamItem, TransportEvent, TransportKind, UserDataEvent
-from exitguard.domain.enums import PositionMode, PositionSide
+from exitguard.domain.enums import PositionMode, PositionSide, Product
 from exitguard.domain.filters import ExchangeRules
 from exitguard.domain.ids import ClientIdGenerator
 from exitguard.planner.model import (
@@ -57,7 +58,7 @@ from exitguard.planner.model import (
     SkipSlot,
     SlotKey,
 )
-from exitguard.planner.plan import PlanInput, market_closed, plan_exits
+from exitguard.planner.plan import PlanInput, market_closed, next_wake_ms, plan_exits
 from exitguard.planner.policy import ProtectionPolicy
 from exitguard.store.exits import ExitStore
 
@@ -66,8 +67,10 @@ from .apply import EventApplier
 from .commands import Command, enqueue, run_all
 from .context import ScopeConfig, ScopeState, ScopeStats
 from .events import EventParseError, ListenKeyExpired, PrivateEvent, parse_private_event
+from .exit_plans import ONE_SHOTS, WakeTimer, one_shots_last, send_one_shot, track_hydrated
 from .fallback import FallbackHandler
 from .health import HealthBoard, ProtectionState, safe_persist
+from .market import MarketBook, MarketReader
 from .ops import Hydration, ProductOps
 from .plans import PlanBook
 from .retry import RetryBook
@@ -111,6 +114,7 @@ class ProductScope:
         now_ms: Callable[[], int],
         on_event: Callable[[str, dict[str, Any]], None] | None = None,
         health: HealthBoard | None = None,
+        market: MarketBook | None = None,
     ) -> None:
         self.ops = ops
         self.product = ops.product
@@ -136,8 +140,26 @@ class ProductScope:
         self.applier = EventApplier(self)
         self.fallback = FallbackHandler(self, self._place_for_fallback)
         self.submitter = Submitter(self, ids, self.fallback.on_rejected)
+        # Marks and liquidation prices the liquidation guard plans with (market.py).
+        self.market = market or MarketBook()
+        self.market_reader = MarketReader(
+            self.market, ops, now_ms, self._guarded_positions, config.market_poll_s, self.emit
+        )
+        self.timer = WakeTimer(
+            now_ms,
+            self.next_wake,
+            self._queue_replan,
+            config.wake_cap_s,
+            self.market_reader.refresh,
+        )
+        self._replan_queued = False
         self.tasks = ScopeTasks(
-            str(self.product), self._pump, self._consume, self._task_died, self._queue_tick
+            str(self.product),
+            self._pump,
+            self._consume,
+            self._task_died,
+            self._queue_tick,
+            extra={"wake": self.timer.run},
         )
         self._checkpoint_task: asyncio.Task[None] | None = None
         self._handling = False
@@ -254,6 +276,7 @@ class ProductScope:
 
     def follow_supervised(self) -> None:
         self.tasks.start("consume")
+        self.tasks.start("wake")
         self.tasks.supervise(self.config.supervise_interval_s)
 
     def _start_pump(self) -> None:
@@ -370,9 +393,14 @@ class ProductScope:
     def _task_died(self, which: str, error: BaseException | None) -> None:
         """The supervisor restarted a task: say so loudly and read the state again."""
         self.stats.restarts += 1
+        if which == "wake":
+            # The timer holds no state: restarted, it reads the wake time again.
+            self.emit("scope_error", task=which, error=repr(error), restarted=True)
+            return
         if which == "consume":
             self._handling = False
             self.busy = False
+            self._replan_queued = False  # a queued re-plan may have died with the task
         else:
             self.stream_open.clear()
         self.emit("scope_error", task=which, error=repr(error), restarted=True)
@@ -608,6 +636,17 @@ class ProductScope:
         now = self.now_ms()
         self.positions = {(p.symbol, p.position_side): p for p in h.positions}
         self.position_times = dict(h.position_times)
+        track_hydrated(self.store, self.config.account, self.product, h.positions, now)
+        if self.product is Product.USDM:
+            self.market.set_liquidations(
+                self.product,
+                {
+                    (p.symbol, p.position_side): p.liquidation_price
+                    for p in h.positions
+                    if p.liquidation_price is not None
+                },
+                now,
+            )
         unowned = []
         for client_id, venue in h.open_exits.items():
             row = self.store.get(client_id)
@@ -663,6 +702,11 @@ class ProductScope:
             policy = self.plans.policy(pos.symbol)
             if policy is None:
                 continue  # not managed
+            if self.product in self.market.liquidations_ms:
+                # The latest reading wins (hydration's, the poller's); None: no risk reported.
+                liquidation = self.market.liquidation(pos.product, pos.symbol, pos.position_side)
+                if liquidation != pos.liquidation_price:
+                    pos = replace(pos, liquidation_price=liquidation)
             positions.append(pos)
             policies[(pos.product, pos.symbol)] = policy
             own = self.plans.own(pos.symbol, pos.position_side)
@@ -671,6 +715,7 @@ class ProductScope:
         exits = tuple(
             r.known() for r in self.store.blocking(self.config.account, self.product, symbols)
         )
+        now = self.now_ms()
         return PlanInput(
             positions=tuple(positions),
             exits=exits,
@@ -679,6 +724,9 @@ class ProductScope:
             position_modes={self.product: self.position_mode},
             holds=self.held_slots(),
             position_policies=position_policies,
+            progress=self.store.progress_for(self.config.account, self.product),
+            now_ms=now,
+            marks=self.market.marks_of(self.product, now, int(self.config.market_max_age_s * 1000)),
         )
 
     def _waiting(self, action: Action, now: int) -> bool:
@@ -703,7 +751,7 @@ class ProductScope:
         try:
             self.stats.plan_passes += 1
             now = self.now_ms()
-            planned = plan_exits(self.plan_input(symbols))
+            planned = one_shots_last(self.product, plan_exits(self.plan_input(symbols)))
             actions = [a for a in planned if not self._waiting(a, now)]
             if actions and self.paused:
                 # Paused through the API: nothing is placed, replaced or cancelled; the
@@ -727,8 +775,20 @@ class ProductScope:
             self.busy = False
 
     async def _execute(self, action: Action) -> None:
-        if isinstance(action, PlaceExit):
-            await self.submitter.place(action.slot, action.request, action.reason)
+        if isinstance(action, PlaceExit) and action.slot.role in ONE_SHOTS:
+            submitter = self.submitter
+            await send_one_shot(
+                self,
+                action,
+                lambda: submitter.place(
+                    action.slot, action.request, action.reason, policy_tag=action.policy_tag
+                ),
+                lambda: submitter.last_refusal is not None,
+            )
+        elif isinstance(action, PlaceExit):
+            await self.submitter.place(
+                action.slot, action.request, action.reason, policy_tag=action.policy_tag
+            )
         elif isinstance(action, ReplaceExit):
             await self.submitter.replace(action)
         elif isinstance(action, CancelExit):
@@ -748,6 +808,39 @@ class ProductScope:
                     slot=action.slot.text(),
                     reason=action.reason,
                 )
+
+    # -- exit plans: time and market ------------------------------------------------------
+
+    def next_wake(self) -> int | None:
+        """When a plan next changes by time alone (the planner's ``next_wake_ms``)."""
+        if self.state is not ScopeState.READY or self.rules is None or not self.positions:
+            return None
+        return next_wake_ms(self.plan_input())
+
+    def _queue_replan(self, reason: str) -> None:
+        """A re-plan as one workflow in the scope's queue (after what is queued now)."""
+        if self._replan_queued:
+            return
+        self._replan_queued = True
+
+        async def work() -> None:
+            self._replan_queued = False
+            # A failure degrades the scope loudly, like any workflow (never a lost error).
+            await self._guarded(self.plan_and_submit(reason))
+
+        self.queue.put_nowait(Command(work, asyncio.get_running_loop().create_future()))
+
+    def _guarded_positions(self) -> list[Position]:
+        """USD-M positions whose plan has a liquidation guard (they need marks and liquidation
+        prices; the market reader reads them while there are some)."""
+        if self.product is not Product.USDM or self.state is not ScopeState.READY:
+            return []
+        return [
+            pos
+            for pos in self.positions.values()
+            if (policy := self.plans.position_policy(pos.symbol, pos.position_side)) is not None
+            and policy.liquidation_guard is not None
+        ]
 
     # -- helpers for the collaborators ---------------------------------------------------
 

@@ -17,6 +17,7 @@ from exitguard.domain.ids import ClientIdGenerator
 from exitguard.store.exits import ExitStore
 
 from .health import HealthBoard, event_level
+from .market import MarketBook
 from .ops import ProductOps
 from .scope import ProductScope, ScopeConfig, ScopeState
 
@@ -52,9 +53,19 @@ class ExitManager:
         # store's copy; the API, alerts and metrics subscribe to it).
         self.health = HealthBoard(config.bare_error_after_s, config.bare_reminder_s)
         self.health.subscribe(self._record)
+        # Marks and liquidation prices for planning, shared by the scopes and the service's
+        # price poller (market.py).
+        self.market = MarketBook()
         self.scopes: dict[Product, ProductScope] = {
             o.product: ProductScope(
-                o, store, config, self.ids, now_ms, self._record, health=self.health
+                o,
+                store,
+                config,
+                self.ids,
+                now_ms,
+                self._record,
+                health=self.health,
+                market=self.market,
             )
             for o in ops
         }

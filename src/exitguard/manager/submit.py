@@ -95,6 +95,10 @@ class Submitter:
         self.on_rejected = on_rejected
         self.last_refusal: Rejected | None = None
         self._dry_run_seen: set[tuple[str, tuple[tuple[str, str], ...]]] = set()
+        # The tag the planner last wanted per slot (policy tag + stage suffix, e.g. "|m1" for a
+        # stop moved after a ladder level): a fallback placement for the slot carries it too,
+        # or the next pass would see another plan's exit and replace it.
+        self._wanted_tags: dict[SlotKey, str] = {}
 
     # -- placing -------------------------------------------------------------------------
 
@@ -180,9 +184,13 @@ class Submitter:
             scope.emit("gate_refused", slot=slot.text(), reason=refusal)
             scope.hold(slot, "gate: " + refusal)
             return None
-        # Tagged with the plan in force for the position (config, a bot's, an override), so
-        # the planner knows which plan this exit belongs to (ProtectionPolicy.tag).
-        policy = scope.policy_for_slot(slot)
+        # Tagged with the plan and stage it was wanted for (the planner's tag: config, a bot's,
+        # an override, plus the stage suffix), so the planner knows which plan this exit
+        # belongs to (ProtectionPolicy.tag); without one, the plan in force for the position.
+        tag = self._wanted_tags.get(slot)
+        if tag is None:
+            policy = scope.policy_for_slot(slot)
+            tag = policy.tag if policy is not None else ""
         scope.store.record_intent(
             client_id,
             slot,
@@ -192,14 +200,23 @@ class Submitter:
             params,
             now,
             reason,
-            policy_tag=policy.tag if policy is not None else "",
+            policy_tag=tag,
         )
         return _Prepared(slot, request, client_id, kind, reason, summary)
 
     async def place(
-        self, slot: SlotKey, request: ExitRequest, reason: str, *, fallback: bool = True
+        self,
+        slot: SlotKey,
+        request: ExitRequest,
+        reason: str,
+        *,
+        fallback: bool = True,
+        policy_tag: str | None = None,
     ) -> ExitRow | None:
-        """Place one exit (steps above); returns its row when the venue accepted it."""
+        """Place one exit (steps above); returns its row when the venue accepted it.
+        ``policy_tag``: the tag the planner wants on the slot (remembered for its fallbacks)."""
+        if policy_tag is not None:
+            self._wanted_tags[slot] = policy_tag
         prepared = self._prepare(slot, request, reason)
         if prepared is None:
             return None
@@ -269,13 +286,18 @@ class Submitter:
         """New first, old second: the position is never bare. Where the old exit locks what the
         new one needs (Spot), the shortest safe sequence instead (module docstring)."""
         scope = self.scope
+        self._wanted_tags[action.slot] = action.policy_tag  # the swap's placement too
         old = scope.store.get(action.old_client_id)
         position = scope.position_for(action.slot)
         if old is not None and not scope.ops.replace_first_possible(old, action.request, position):
             await self._swap(action, old)
             return
         new = await self.place(
-            action.slot, action.request, "replace: " + action.reason, fallback=False
+            action.slot,
+            action.request,
+            "replace: " + action.reason,
+            fallback=False,
+            policy_tag=action.policy_tag,
         )
         refusal = self.last_refusal
         if new is None and refusal is not None:

@@ -1,6 +1,6 @@
 """A scope's long-running tasks under a supervisor (the Erlang/OTP idea): the private-stream
-pump and the event consumer are restarted when they die, and a periodic tick is queued for the
-protection supervisor's checks, so the process is never alive-but-dead.
+pump, the event consumer and the exit plans' timer are restarted when they die, and a periodic
+tick is queued for the protection supervisor's checks, so the process is never alive-but-dead.
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ TaskFactory = Callable[[], Coroutine[Any, Any, None]]
 
 
 class ScopeTasks:
-    """Owns the ``pump`` and ``consume`` tasks and the supervising loop of one scope."""
+    """Owns the ``pump`` and ``consume`` tasks (and any ``extra`` ones, e.g. the ``wake``
+    timer) and the supervising loop of one scope."""
 
     def __init__(
         self,
@@ -25,9 +26,10 @@ class ScopeTasks:
         consume: TaskFactory,
         on_died: Callable[[str, BaseException | None], None],
         on_tick: Callable[[], None],
+        extra: dict[str, TaskFactory] | None = None,
     ) -> None:
         self.name = name
-        self._factories = {"pump": pump, "consume": consume}
+        self._factories = {"pump": pump, "consume": consume, **(extra or {})}
         self._on_died = on_died
         self._on_tick = on_tick
         self._tasks: dict[str, asyncio.Task[None]] = {}

@@ -35,6 +35,7 @@ from exitguard.planner.model import (
     SlotKey,
 )
 
+from .progress import ProgressRecords
 from .scope_records import ScopeRecords
 
 if TYPE_CHECKING:
@@ -51,7 +52,8 @@ CREATE TABLE IF NOT EXISTS exits (
     status TEXT NOT NULL, venue_id INTEGER, child_order_id INTEGER,
     request TEXT NOT NULL, reason TEXT NOT NULL DEFAULT '',
     created_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL, venue_time_ms INTEGER NOT NULL DEFAULT 0,
-    policy_tag TEXT NOT NULL DEFAULT ''
+    policy_tag TEXT NOT NULL DEFAULT '',
+    level INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS exits_status ON exits(status);
 CREATE INDEX IF NOT EXISTS exits_child ON exits(child_order_id);
@@ -76,6 +78,13 @@ CREATE TABLE IF NOT EXISTS entries (
 -- position, a policy override for a symbol, a paused scope. They survive restarts.
 CREATE TABLE IF NOT EXISTS overrides (
     key TEXT PRIMARY KEY, kind TEXT NOT NULL, body TEXT NOT NULL, request_id TEXT NOT NULL,
+    updated_ms INTEGER NOT NULL
+);
+-- What happened to each open position since it opened (store/progress.py): ladder levels
+-- filled, one-shot exits sent, its size when the plan started. Forgotten when it closes.
+CREATE TABLE IF NOT EXISTS progress (
+    position TEXT PRIMARY KEY, opened_ms INTEGER NOT NULL, reference_size TEXT NOT NULL,
+    amount TEXT NOT NULL, filled_levels TEXT NOT NULL DEFAULT '', fired TEXT NOT NULL DEFAULT '',
     updated_ms INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS decisions (
@@ -106,6 +115,13 @@ _TERMINAL_RANK = 5
 
 def _rank(status: ExitStatus) -> int:
     return _RANK.get(status, _TERMINAL_RANK)
+
+
+def _executed(row: ExitRow, status: ExitStatus) -> bool:
+    """Whether ``status`` means the exit of ``row`` executed (an algo one: its child filled)."""
+    return status is ExitStatus.FILLED or (
+        status is ExitStatus.FINISHED and row.kind is ExitKind.ALGO
+    )
 
 
 class StoreError(RuntimeError):
@@ -148,6 +164,7 @@ def _slot_from(row: sqlite3.Row) -> SlotKey:
         row["symbol"],
         PositionSide(row["position_side"]),
         Role(row["role"]),
+        row["level"],
     )
 
 
@@ -174,9 +191,11 @@ def _add_missing_columns(db: sqlite3.Connection) -> None:
     have = {r[1] for r in db.execute("PRAGMA table_info(exits)")}
     if "policy_tag" not in have:
         db.execute("ALTER TABLE exits ADD COLUMN policy_tag TEXT NOT NULL DEFAULT ''")
+    if "level" not in have:  # ladder levels (SlotKey.level); older rows are level 0
+        db.execute("ALTER TABLE exits ADD COLUMN level INTEGER NOT NULL DEFAULT 0")
 
 
-class ExitStore(ScopeRecords):
+class ExitStore(ScopeRecords, ProgressRecords):
     """One SQLite file (``":memory:"`` for tests). Single-writer: the manager's event loop."""
 
     def __init__(self, path: str | Path) -> None:
@@ -218,6 +237,7 @@ class ExitStore(ScopeRecords):
     def _reload(self) -> None:
         self._overrides = None
         self._holds: dict[str, tuple[str, str]] | None = None
+        self._progress = None  # read again on first use (a rollback may have changed it)
         self._journal_pending: list[tuple[str, int]] = []
         total = self._db.execute("SELECT COUNT(*) FROM journal").fetchone()[0]
         self._journal_keys: set[str] = {
@@ -271,6 +291,9 @@ class ExitStore(ScopeRecords):
                 source.backup(copy._db)
             finally:
                 source.close()
+            # The backup replaced the schema: an older file gets the newer tables and columns.
+            copy._db.executescript(_SCHEMA)
+            _add_missing_columns(copy._db)
             copy._reload()
         return copy
 
@@ -332,8 +355,8 @@ class ExitStore(ScopeRecords):
         try:
             self._db.execute(
                 "INSERT INTO exits (client_id, account, product, symbol, position_side, role, kind,"
-                " side, quantity, status, request, reason, created_ms, updated_ms, policy_tag)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                " side, quantity, status, request, reason, created_ms, updated_ms, policy_tag,"
+                " level) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     client_id,
                     slot.account,
@@ -350,6 +373,7 @@ class ExitStore(ScopeRecords):
                     now_ms,
                     now_ms,
                     policy_tag,
+                    slot.level,
                 ),
             )
         except sqlite3.IntegrityError as exc:
@@ -405,12 +429,19 @@ class ExitStore(ScopeRecords):
         child_order_id: int | None = None,
         reason: str | None = None,
         authoritative: bool = False,
+        level_fill: bool = True,
     ) -> bool:
         """Move an exit to ``status``; returns whether the row changed.
 
         Stream evidence (``authoritative=False``) only moves forward (``_RANK``) and never
         applies evidence older than what was applied. ``authoritative=True`` (REST hydration or a
         query by client id) sets the state the venue reports now.
+
+        A ladder level's exit (take-profit or Spot OCO with ``slot.level``) that becomes FILLED
+        (an algo one: FINISHED) records the level as filled in its position's progress, in the
+        same write, whatever path brought the news (stream, query, hydration): a re-plan never
+        sees the fill without it. ``level_fill=False``: the fill was not the take-profit's (a
+        Spot OCO's stop leg).
         """
         row = self.get(client_id)
         if row is None:
@@ -457,6 +488,8 @@ class ExitStore(ScopeRecords):
         )
         args.append(client_id)
         self._db.execute(f"UPDATE exits SET {', '.join(sets)} WHERE client_id=?", args)
+        if level_fill and row.slot.level and status is not row.status and _executed(row, status):
+            self.record_filled_level(row.slot, now_ms)
         self._remember(
             replace(
                 row,

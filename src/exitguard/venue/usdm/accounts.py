@@ -26,6 +26,10 @@ class Position:
     amount: Decimal = ZERO  # signed: > 0 long, < 0 short
     entry_price: Decimal = ZERO
     update_time: int = 0
+    # The venue keeps no margin model (positionRisk says cross with liquidationPrice 0); a test
+    # sets one (Exchange.set_liquidation_price) to drive a liquidation guard. It lasts while the
+    # position is open.
+    liquidation_price: Decimal = ZERO
 
     def unrealized_pnl(self, mark: Decimal) -> Decimal:
         return self.amount * (mark - self.entry_price) if self.amount else ZERO
@@ -53,6 +57,7 @@ class Position:
             self.amount += signed
             if self.amount == 0:
                 self.entry_price = ZERO
+                self.liquidation_price = ZERO
             elif (self.amount > 0) != (direction > 0):  # flipped through zero
                 self.entry_price = price
         self.update_time = now_ms

@@ -20,6 +20,7 @@ from exitguard.domain.enums import PositionSide, Side
 from exitguard.domain.filters import parse_exchange_info
 from exitguard.domain.numbers import format_decimal
 
+from ..errors import VenueError
 from .account_endpoints import AccountEndpoints
 from .accounts import Account
 from .algo import AlgoService
@@ -266,6 +267,22 @@ class UsdmExchange(MarketDataEndpoints, AccountEndpoints, ModifyEndpoints):
         self._fill(acct, order, price or m.last, qty, maker=False)
         self._account_changed(acct, {symbol})
         return order
+
+    def set_liquidation_price(
+        self,
+        acct: Account,
+        symbol: str,
+        price: Decimal,
+        position_side: PositionSide = PositionSide.BOTH,
+    ) -> None:
+        """Report ``price`` as the open position's ``liquidationPrice`` in positionRisk (the
+        venue has no margin model of its own; nothing is liquidated). Cleared when the position
+        closes."""
+        self.market(symbol)
+        pos = acct.positions.get((symbol, position_side))
+        if pos is None or pos.amount == 0:
+            raise VenueError(-2022, f"no open {symbol} {position_side.value} position")
+        pos.liquidation_price = price
 
     def snapshot(self) -> dict[str, Any]:
         f = format_decimal
