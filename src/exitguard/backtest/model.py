@@ -47,6 +47,7 @@ __all__ = [
     "FLAG_LIMIT_UNFILLED",
     "FLAG_MAKER",
     "MAX_BPS",
+    "MAX_LEVELS",
     "MAX_PRICE_UNITS",
     "BacktestInputError",
     "Execution",
@@ -54,7 +55,6 @@ __all__ = [
     "ExitReason",
     "FillModel",
     "Level",
-    "MAX_LEVELS",
     "Move",
     "Roi",
     "flag_names",
@@ -260,7 +260,8 @@ class ExitPolicy:
                 raise BacktestInputError("stop_moves", "a stop move needs stop_bps > 0")
             if type(move.after_level) is not int or not 1 <= move.after_level <= n:
                 raise BacktestInputError(
-                    "stop_moves", f"after_level must be a ladder level 1..{n}, got {move.after_level}"
+                    "stop_moves",
+                    f"after_level must be a ladder level 1..{n}, got {move.after_level}",
                 )
             if move.after_level in seen:
                 raise BacktestInputError("stop_moves", f"two moves after level {move.after_level}")
@@ -278,7 +279,8 @@ class ExitPolicy:
                 raise BacktestInputError("trail_after_level", "needs trail_bps > 0")
             if type(self.trail_after_level) is not int or not 1 <= self.trail_after_level <= n:
                 raise BacktestInputError(
-                    "trail_after_level", f"must be a ladder level 1..{n}, got {self.trail_after_level}"
+                    "trail_after_level",
+                    f"must be a ladder level 1..{n}, got {self.trail_after_level}",
                 )
         if self.roi:
             if not self.take_profit_bps:
@@ -288,9 +290,7 @@ class ExitPolicy:
             after = 0
             for step in self.roi:
                 if type(step.after_ms) is not int or step.after_ms <= after:
-                    raise BacktestInputError(
-                        "roi", "steps need after_ms > 0, strictly increasing"
-                    )
+                    raise BacktestInputError("roi", "steps need after_ms > 0, strictly increasing")
                 after = step.after_ms
                 _check_bps("roi.tp_bps", step.tp_bps, 1, MAX_BPS)
         if type(self.time_stop_ms) is not int or self.time_stop_ms < 0:
@@ -364,6 +364,8 @@ class Execution:
             if not Decimal(-100) <= value <= Decimal(1000):
                 raise BacktestInputError(name, f"must be between -100 and 1000 bps, got {value}")
         if type(self.leverage) is not int or not 0 <= self.leverage <= MAX_LEVERAGE:
-            raise BacktestInputError("leverage", f"must be 0..{MAX_LEVERAGE}, got {self.leverage!r}")
+            raise BacktestInputError(
+                "leverage", f"must be 0..{MAX_LEVERAGE}, got {self.leverage!r}"
+            )
         _check_bps("maint_margin_bps", self.maint_margin_bps, 0, 5_000)
         return self

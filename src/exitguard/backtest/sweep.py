@@ -39,16 +39,16 @@ from .model import (
     FillModel,
     liquidation_price,
 )
-from .plan_kernel import plan_kernel
 from .outcomes import Outcomes
+from .plan_kernel import plan_kernel
 
 __all__ = [
     "EXECUTORS",
     "Executor",
     "KernelMarket",
     "PolicyGrid",
-    "evaluate",
     "entry_liquidation",
+    "evaluate",
     "parse_values",
     "policy_columns",
     "prepare_kernel",
@@ -217,9 +217,12 @@ def entry_liquidation(km: KernelMarket, plan: EntryPlan, execution: Execution) -
     return np.array(
         [
             liquidation_price(
-                int(plan.price[j]), bool(plan.side[j] > 0), execution.leverage,
-                execution.maint_margin_bps, km.tick,
-            )  # fmt: skip
+                int(plan.price[j]),
+                bool(plan.side[j] > 0),
+                execution.leverage,
+                execution.maint_margin_bps,
+                km.tick,
+            )
             for j in range(len(plan))
         ],
         dtype=np.int64,
@@ -275,7 +278,24 @@ def _evaluate_plan(
         np.ascontiguousarray(plan.price.astype(np.int64)),
         np.ascontiguousarray(plan.time_ms.astype(np.int64)),
         entry_liquidation(km, plan, execution),
-        *(columns[name] for name in _PLAN_COLUMNS),
+        columns["stop"],
+        columns["tp"],
+        columns["trail"],
+        columns["act"],
+        columns["limit"],
+        columns["trail_after"],
+        columns["nlev"],
+        columns["lev_bps"],
+        columns["lev_parts"],
+        columns["mv_be"],
+        columns["mv_to"],
+        columns["nroi"],
+        columns["roi_ms"],
+        columns["roi_bps"],
+        columns["time"],
+        columns["liq_margin"],
+        columns["liq_within"],
+        columns["liq_parts"],
         km.tick,
         int(execution.slippage_bps),
         FillModel(execution.fill) is FillModel.TOUCH,
@@ -291,13 +311,6 @@ def _evaluate_plan(
         out.filled_levels,
     )
     return out
-
-
-_PLAN_COLUMNS = (
-    "stop", "tp", "trail", "act", "limit", "trail_after", "nlev", "lev_bps", "lev_parts",
-    "mv_be", "mv_to", "nroi", "roi_ms", "roi_bps", "time", "liq_margin", "liq_within",
-    "liq_parts",
-)  # fmt: skip
 
 
 def _evaluate_plain(
