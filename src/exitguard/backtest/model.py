@@ -199,6 +199,7 @@ class ExitPolicy:
             or self.roi
             or self.time_stop_ms
             or self.liq_margin_bps is not None
+            or self.liq_close_within_bps
         )
 
     def validate(self) -> ExitPolicy:
