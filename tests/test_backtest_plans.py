@@ -8,7 +8,10 @@ trade (a long at 100.00 unless a test says otherwise), fills at the touching pri
 from __future__ import annotations
 
 import dataclasses
+import json
+from datetime import date
 from decimal import Decimal
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -31,7 +34,14 @@ from exitguard.backtest.model import (
 )
 from exitguard.backtest.outcomes import Outcomes, summarize, trade_records
 from exitguard.backtest.replay import _Replay, replay
-from exitguard.backtest.sweep import PolicyGrid, evaluate, prepare_kernel, run_sweep
+from exitguard.backtest.sweep import (
+    PolicyGrid,
+    evaluate,
+    parse_ladders,
+    parse_optional_values,
+    prepare_kernel,
+    run_sweep,
+)
 from exitguard.backtest.synthetic import mark_klines, random_trades
 from exitguard.data.series import TradeSeries
 from exitguard.domain.enums import WorkingType
@@ -349,3 +359,75 @@ def test_plain_policies_keep_their_fields_and_one_leg() -> None:
     out, legs = run(trades([10_000, 9_990, 9_950]), policy)
     assert legs[0] == [(BPS, SL, 2, 9_950)]
     assert int(out.exit_value[0, 0]) == 9_950 * BPS and int(out.legs[0, 0]) == 1
+
+
+# --- sweep axes -------------------------------------------------------------------------------
+
+
+def test_ladder_and_optional_value_syntax() -> None:
+    ladders = parse_ladders("50:50,100:50; 30:33.33,60:33.33,120:33.34 ;none")
+    assert ladders == [
+        (Level(50, 5_000), Level(100, 5_000)),
+        (Level(30, 3_333), Level(60, 3_333), Level(120, 3_334)),
+        (),
+    ]
+    assert parse_optional_values("none,0,5:15:5", "--be-offset-bps") == [None, 0, 5, 10, 15]
+    assert parse_optional_values("3", "--be-offset-bps") == [3]
+    for bad in ("50:50,40:50", "50:60,100:60", "50", "50:33.333"):
+        with pytest.raises(BacktestInputError) as info:
+            parse_ladders(bad)
+        assert info.value.field == "--ladder"
+
+
+def test_grid_with_plan_axes_leaves_out_what_a_plan_forbids() -> None:
+    grid = PolicyGrid.product(
+        [0, 50], [0, 100], ladders=[(Level(50, 5_000),), ()], be_offsets_bps=[None, 5],
+        time_stops_ms=[0, 60_000],
+    )  # fmt: skip
+    policies = grid.policies
+    assert not any(p.ladder and p.take_profit_bps for p in policies)
+    assert all(p.stop_bps and p.ladder for p in policies if p.stop_moves)
+    # (stop, tp, ladder, move): 0/0/L/-, 0/0/-/-, 0/100/-/-, 50/0/L/-, 50/0/L/be, 50/0/-/-,
+    # 50/100/-/- = 7, times two time stops
+    assert len(policies) == 14
+    assert sum(1 for p in policies if p.plain) == 4
+
+
+@pytest.fixture(scope="module")
+def archives(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[Path], list[Path]]:
+    from exitguard.data.synth import synth_pair
+
+    out = tmp_path_factory.mktemp("synth")
+    return synth_pair("BTCUSDT", date(2024, 3, 1), 1, seed=5, out_dir=out, trades_per_minute=20)
+
+
+def test_sweep_command_takes_the_plan_axes(
+    archives: tuple[list[Path], list[Path]], tmp_path: Path
+) -> None:
+    import typer
+    from typer.testing import CliRunner
+
+    from exitguard.cli.backtest_cmd import sweep_command
+
+    app = typer.Typer()
+    app.command("sweep")(sweep_command)
+    app.command("unused")(lambda: None)  # two commands: "sweep" stays a sub-command
+    trades, _marks = archives
+    report = tmp_path / "sw"
+    result = CliRunner().invoke(app, [
+        "sweep", "--trades", str(trades[0]), "--stop-bps", "30", "--tp-bps", "0,60",
+        "--ladder", "20:50,40:50;none", "--be-offset-bps", "none,2", "--time-stop-min", "0,30",
+        "--random", "20", "--seed", "3", "--report", str(report), "--json",
+    ])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    doc = json.loads((report / "results.json").read_text())
+    policies = doc["policies"]
+    # (tp, ladder, move): 0/L/-, 0/L/be, 0/-/-, 60/-/- = 4, times two time stops
+    assert len(policies) == 8
+    assert {p["ladder"] for p in policies} == {"20:50,40:50", ""}
+    assert {p["stop_moves"] for p in policies} == {"", "1>be+2"}
+    assert {p["time_stop_ms"] for p in policies} == {0, 1_800_000}
+    bad = CliRunner(env={"COLUMNS": "200"}).invoke(app, [
+        "sweep", "--trades", str(trades[0]), "--ladder", "20:70,40:70", "--report", str(report),
+    ])  # fmt: skip
+    assert bad.exit_code == 2 and "--ladder" in bad.stderr
