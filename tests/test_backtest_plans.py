@@ -33,7 +33,7 @@ from exitguard.backtest.model import (
     liquidation_price,
 )
 from exitguard.backtest.outcomes import Outcomes, summarize, trade_records
-from exitguard.backtest.replay import _Replay, replay
+from exitguard.backtest.replay import replay, replay_legs
 from exitguard.backtest.sweep import (
     PolicyGrid,
     evaluate,
@@ -197,9 +197,9 @@ def run(
     market = build_market(series, policy.source)
     entry = Entries.build([(int(series.time_ms[0]), side, Decimal(1))])
     out = assert_same(market, entry, [policy], ex)
-    reference = _Replay(market, plan_entries(market, entry, ex.slippage_bps), policy, ex)
-    reference.run(None)
-    legs = [[(g.parts, int(g.reason), g.point, g.price) for g in t] for t in reference.legs]
+    ref, detail = replay_legs(market, plan_entries(market, entry, ex.slippage_bps), policy, ex)
+    assert ref.first_difference(out) is None
+    legs = [[(g.parts, int(g.reason), g.point, g.price) for g in t] for t in detail]
     return out, legs
 
 
