@@ -98,7 +98,7 @@ def plans(draw: st.DrawFn, source: WorkingType, guard: bool) -> ExitPolicy:
                 moves.append(Move(level, to_level=draw(st.integers(1, len(ladder)))))
     roi: tuple[Roi, ...] = ()
     if tp:
-        steps = sorted(draw(st.sets(st.integers(1, 200_000), max_size=3)))
+        steps = sorted(draw(st.sets(st.integers(0, 200_000), max_size=3)))
         roi = tuple(Roi(ms, draw(st.integers(1, 300))) for ms in steps)
     margin = draw(st.sampled_from([None, 0, 20, 100])) if guard else None
     return ExitPolicy(
