@@ -189,6 +189,39 @@ def test_spot_ladder_with_a_stop_is_one_oco_per_level_and_a_runner_stop():
     settled(inp([pos], policy))
 
 
+def test_a_partly_filled_level_is_the_one_that_shrinks_and_the_farther_levels_stay():
+    """0.1 of level 1 filled: level 1 is replaced by one for its remainder (0.4) and levels 2
+    and 3 keep theirs (no churn). On Spot the replacement matters most: a partly filled OCO's
+    stop leg has expired (Binance's OCO rule), and the new OCO puts the 0.4 under a stop."""
+    policy = ProtectionPolicy(
+        stop_loss=STOP, ladder=ladder(("1", "0.5"), ("2", "0.3"), ("3", "0.2"))
+    )
+    pos = usdm_pos("1.000")
+    exits = apply((), plan_exits(inp([pos], policy, progress=prog(pos))))
+    partly = usdm_pos("0.900")
+    actions = plan_exits(inp([partly], policy, exits, progress=prog(partly, ref="1")))
+    assert [(type(a), a.slot.level, a.request.quantity) for a in actions] == [
+        (ReplaceExit, 1, D("0.400"))
+    ]
+    spot = spot_pos("1")
+    exits = apply((), plan_exits(inp([spot], policy, progress=prog(spot))))
+    partly = spot_pos("0.9")
+    actions = plan_exits(inp([partly], policy, exits, progress=prog(partly, ref="1")))
+    assert [(type(a), a.slot.role, a.slot.level) for a in actions] == [(ReplaceExit, Role.OCO, 1)]
+    assert isinstance(actions[0].request, SpotOcoRequest)
+    assert actions[0].request.quantity == D("0.4")
+    # Every unit left is under a stop again once the replacement rests.
+    after = apply(exits, actions)
+    assert sum(e.quantity for e in after) == partly.size
+    # A partial close by hand beyond level 1's share empties it and shrinks level 2.
+    small = usdm_pos("0.300")
+    split = split_ladder(
+        policy.ladder, [D(50500), D(51000), D(51500)], D("0.3"), D(1), frozenset(), BTC
+    )
+    assert [(lv.level, lv.quantity) for lv in split.levels] == [(2, D("0.100")), (3, D("0.200"))]
+    assert small.size == sum(lv.quantity for lv in split.levels)
+
+
 def test_spot_ladder_without_a_stop_is_a_limit_sell_per_level():
     policy = ProtectionPolicy(ladder=ladder(("1", "0.5"), ("2", "0.5")))
     actions = plan_exits(inp([spot_pos("0.5")], policy))

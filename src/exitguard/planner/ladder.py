@@ -3,10 +3,17 @@
 The one definition (docs/guide/exit-plans.md, "Ladder quantities"), shared with the backtest:
 
 - ``ref`` is the position's size when the plan started (``PositionProgress.reference_size``,
-  grown by a scale-in), else the current size ``S``. For the unfilled levels in order,
-  ``q_i = min(floor_step(ref * f_i), remaining)``, ``remaining`` starting at ``S``.
-- When the fractions sum to exactly 1 the last level takes all that remains (step dust too);
-  below 1 the rest is a runner left to the stop or the trailing stop.
+  grown by a scale-in), else the current size ``S``. Each level's nominal quantity is
+  ``floor_step(ref * f_i)``; when the fractions sum to exactly 1 the last level's nominal takes
+  the step dust too, below 1 the rest, ``ref`` minus every level's nominal, is a runner left to
+  the stop or the trailing stop.
+- The unfilled levels and the runner should hold ``S``. What they hold beyond it (a level
+  partly filled, a partial close by hand) is taken from the nearest unfilled level first: the
+  market reaches it first, so that is where a partial fill happened, and the farther levels keep
+  their quantities (no churn). The level is replaced by one for its remainder, which matters on
+  Spot above all: a partly filled OCO leg expires its stop leg (Binance's OCO rule), and the
+  replacement OCO puts the remainder under a stop again. What ``S`` holds beyond them (no
+  reference yet) goes to the last level when the fractions sum to 1, else to the runner.
 - A level below the symbol's minimum quantity, or below its minimum notional at its own price,
   merges into the next unfilled level (the last one into the previous) and the plan says so.
 
@@ -99,20 +106,30 @@ def split_ladder(
     ref = reference if reference is not None and reference > 0 else size
     done = done_levels(filled)
     whole = sum((lv.fraction for lv in ladder), Decimal(0)) == _ONE
-    remaining = size
-    raw: list[LevelQty] = []
-    for i, lv in enumerate(ladder, start=1):
-        if i in done:
-            continue
-        q = _on_step(
-            max(min(quantize_exit_quantity(ref * lv.fraction, rules), remaining), _ZERO), rules
-        )
-        raw.append(LevelQty(i, prices[i - 1], q))
-        remaining -= q
-    if whole and raw and remaining > 0:
-        last = raw[-1]
-        raw[-1] = LevelQty(last.level, last.price, _on_step(last.quantity + remaining, rules))
-        remaining = Decimal(0)
+    nominal = [quantize_exit_quantity(ref * lv.fraction, rules) for lv in ladder]
+    if whole and nominal:
+        nominal[-1] = quantize_exit_quantity(ref - sum(nominal[:-1], _ZERO), rules)
+    runner_nominal = _ZERO if whole else max(ref - sum(nominal, _ZERO), _ZERO)
+    open_levels = [i for i in range(1, len(ladder) + 1) if i not in done]
+    wanted = {i: nominal[i - 1] for i in open_levels}
+    excess = sum(wanted.values(), _ZERO) + runner_nominal - size
+    emptied: set[int] = set()
+    for i in open_levels:  # nearest first: it is the one the market reached
+        if excess <= 0:
+            break
+        cut = min(excess, wanted[i])
+        wanted[i] -= cut
+        excess -= cut
+        if wanted[i] <= 0 < cut:
+            emptied.add(i)
+    if excess < 0 and whole and open_levels:  # more than the plan knows of: to the last level
+        wanted[open_levels[-1]] = quantize_exit_quantity(wanted[open_levels[-1]] - excess, rules)
+    # A level emptied by what was already closed needs no exit (nor a "merged" note).
+    raw = [
+        LevelQty(i, prices[i - 1], _on_step(wanted[i], rules))
+        for i in open_levels
+        if i not in emptied
+    ]
     merged, dropped = _merge_small(raw, rules)
     # The runner is what no placed level closes: a dropped level's quantity stays with it.
     runner = size - sum((lv.quantity for lv in merged), _ZERO)
