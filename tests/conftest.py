@@ -18,6 +18,13 @@ from exitguard.domain import ExchangeRules, Product, parse_exchange_info
 # A command run without a config file keeps its state in the user data directory: in tests that
 # is a private temporary one (inherited by subprocesses), never the machine's home.
 os.environ["XDG_DATA_HOME"] = tempfile.mkdtemp(prefix="exitguard-test-data-")
+# Subprocesses (``exitguard run``, ``venue serve``) often start in a temporary directory: a
+# relative PYTHONPATH (``PYTHONPATH=src`` in a worktree) would then miss this tree's code and
+# silently import whatever exitguard is installed. Made absolute, they run the code under test.
+if os.environ.get("PYTHONPATH"):
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        os.path.abspath(p) for p in os.environ["PYTHONPATH"].split(os.pathsep) if p
+    )
 
 
 def load_rules(product: Product) -> ExchangeRules:
