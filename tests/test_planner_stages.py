@@ -243,6 +243,28 @@ def test_a_moved_liquidation_price_moves_the_stop_by_replacement():
     assert isinstance(replace, ReplaceExit) and replace.policy_tag == "|lq46732.5"
 
 
+def test_a_pulled_stop_is_kept_while_liquidation_moves_within_half_the_margin():
+    """Cross margin moves the liquidation price with every mark: the pulled stop is replaced
+    only when it would move by more than half the guard's margin (0.5 % of 46000 / 2 = 115),
+    so it always stays at least half the margin inside liquidation."""
+    pos = usdm_pos("1.000", liq="46000")
+    exits = apply((), plan_exits(inp([pos], liq_policy())))  # stop at 46230.0
+    nudged = usdm_pos("1.000", liq="46050")  # would pull to 46280.2: 50.2 away
+    state = inp([nudged], liq_policy(), exits)
+    assert plan_exits(state) == []
+    assert all(c.covered for cs in coverage(state).values() for c in cs)
+    further = usdm_pos("1.000", liq="46100")  # would pull to 46330.5: 100.5 away, kept
+    assert plan_exits(inp([further], liq_policy(), exits)) == []
+    past = usdm_pos("1.000", liq="46150")  # 46380.8: 150.8 away, beyond the slack
+    (replace,) = plan_exits(inp([past], liq_policy(), exits))
+    assert isinstance(replace, ReplaceExit) and replace.policy_tag == "|lq46380.8"
+    # No longer needed: the configured 45000 is inside liquidation 44000 again, 1230 away.
+    safe = usdm_pos("1.000", liq="44000")
+    (back,) = plan_exits(inp([safe], liq_policy(), exits))
+    assert isinstance(back, ReplaceExit) and back.request.trigger_price == D("45000.0")
+    assert back.policy_tag == ""
+
+
 def test_liquidation_close_once_when_the_mark_comes_near():
     policy = liq_policy(close_within_percent=D(2), close_fraction=D("0.5"))
     pos = usdm_pos("1.000", liq="46000")

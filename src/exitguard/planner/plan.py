@@ -166,8 +166,38 @@ def wanted_plan(inp: PlanInput, blocking: Collection[SlotKey] | None = None) -> 
     return out
 
 
-def _matches(exit_: KnownExit, request: ExitRequest, tag: str = "") -> bool:
-    if exit_.policy_tag != tag:
+_PULLED = "|lq"
+
+
+def _pulled_price(tag: str) -> tuple[str, Decimal | None]:
+    """``tag`` without its ``|lq<price>`` stage, and that price (None when not pulled)."""
+    head, found, rest = tag.partition(_PULLED)
+    if not found:
+        return tag, None
+    price, bar, tail = rest.partition("|")
+    return head + bar + tail, Decimal(price)
+
+
+def _same_stage(have: str, want: str, request: ExitRequest, slack: Decimal) -> bool:
+    """Whether an exit placed under tag ``have`` serves the stage ``want``. Equal tags do; with
+    a liquidation guard's ``slack``, so does a stop pulled inside liquidation whose price is
+    within ``slack`` of where the stop would go now (pulled or not), all else equal."""
+    if have == want:
+        return True
+    if slack <= 0:
+        return False
+    have_rest, have_price = _pulled_price(have)
+    want_rest, want_price = _pulled_price(want)
+    if have_price is None or have_rest != want_rest:
+        return False
+    now = want_price if want_price is not None else getattr(request, "trigger_price", None)
+    return now is not None and abs(have_price - now) <= slack
+
+
+def _matches(
+    exit_: KnownExit, request: ExitRequest, tag: str = "", slack: Decimal = Decimal(0)
+) -> bool:
+    if not _same_stage(exit_.policy_tag, tag, request, slack):
         return False
     if exit_.kind is not ExitKind.of(request):
         return False
@@ -202,7 +232,7 @@ def _plan_slot(
     if not blocking:
         return [PlaceExit(slot, request, _with("position has no exit for this slot", note), tag)]
     ordered = _newest_first(blocking)
-    keep = next((e for e in ordered if _matches(e, request, tag)), None)
+    keep = next((e for e in ordered if _matches(e, request, tag, want.slack)), None)
     actions: list[Action] = []
     if keep is None:
         # Replace the newest live exit, place first. A TRIGGERED one is replaced too: its child
@@ -282,7 +312,7 @@ def _slot_problem(blocking: list[KnownExit], want: Want) -> str:
     if not blocking:
         return f"{want.due}: the close is not sent yet" if want.due else "no exit"
     live = [e for e in blocking if e.status in _LIVE]
-    if any(_matches(e, request, tag) for e in live):
+    if any(_matches(e, request, tag, want.slack) for e in live):
         return ""
     waiting = [e for e in blocking if e.status in _WAIT]
     if waiting:

@@ -62,6 +62,11 @@ class StopStage:
     trigger: Decimal
     suffix: str = ""
     notes: tuple[str, ...] = ()
+    # How far a stop pulled inside the liquidation price may sit from where it would be pulled
+    # now and still be kept (half the guard's margin, as a price): a cross-margin liquidation
+    # price moves with every mark, and a stop replaced on every tick would spend the order
+    # rate limit. Kept, it stays at least half the margin from liquidation.
+    slack: Decimal = Decimal(0)
 
 
 def stop_stage(
@@ -102,6 +107,7 @@ def stop_stage(
         bound = quantize_price(
             liq * (_HUNDRED + sign * guard.margin_percent) / _HUNDRED, rules, rounding
         )
+        slack = liq * guard.margin_percent / (2 * _HUNDRED)
         beyond = trigger < bound if pos.is_long else trigger > bound
         if beyond:
             notes.append(
@@ -110,6 +116,7 @@ def stop_stage(
             )
             trigger = bound
             suffix += f"|lq{bound}"
+        return StopStage(trigger, suffix, tuple(notes), slack)
     return StopStage(trigger, suffix, tuple(notes))
 
 
@@ -170,6 +177,7 @@ class Stage:
     policy: ProtectionPolicy
     stop_suffix: str = ""
     stop_notes: tuple[str, ...] = ()
+    stop_slack: Decimal = Decimal(0)  # StopStage.slack
     tp_suffix: str = ""
     tp_notes: tuple[str, ...] = ()
 
@@ -183,11 +191,13 @@ def stage_policy(
 ) -> Stage:
     """``policy`` at the position's current stage (module docstring)."""
     stop: StopLossPolicy | None = policy.stop_loss
-    stop_suffix, stop_notes = "", tuple[str, ...]()
+    stop_suffix, stop_notes, stop_slack = "", tuple[str, ...](), Decimal(0)
     staged = stop_stage(pos, policy, progress, rules)
-    if staged is not None and stop is not None and staged.suffix:
-        stop = replace(stop, distance=Distance(level=staged.trigger))
-        stop_suffix, stop_notes = staged.suffix, staged.notes
+    if staged is not None and stop is not None:
+        stop_slack = staged.slack
+        if staged.suffix:
+            stop = replace(stop, distance=Distance(level=staged.trigger))
+            stop_suffix, stop_notes = staged.suffix, staged.notes
     take = policy.take_profit
     tp_suffix, tp_notes = "", tuple[str, ...]()
     if take is not None and policy.roi:
@@ -205,7 +215,7 @@ def stage_policy(
     if after is not None and after not in done_levels(progress.filled_levels):
         trailing = None
     effective = replace(policy, stop_loss=stop, take_profit=take, trailing=trailing)
-    return Stage(effective, stop_suffix, stop_notes, tp_suffix, tp_notes)
+    return Stage(effective, stop_suffix, stop_notes, stop_slack, tp_suffix, tp_notes)
 
 
 def _show(distance: Distance) -> str:

@@ -71,6 +71,7 @@ class Want:
     tag: str = ""
     note: str = ""
     due: str = ""
+    slack: Decimal = Decimal(0)  # a stop's liquidation-guard slack (stages.StopStage.slack)
 
 
 @dataclass(slots=True)
@@ -119,9 +120,16 @@ class _Position:
         p = self.pos
         return SlotKey(p.account, p.product, p.symbol, p.position_side, role, level)
 
-    def want(self, slot: SlotKey, request: ExitRequest | None, tag: str, note: str = "") -> None:
+    def want(
+        self,
+        slot: SlotKey,
+        request: ExitRequest | None,
+        tag: str,
+        note: str = "",
+        slack: Decimal = Decimal(0),
+    ) -> None:
         if request is not None:
-            self.out.wants[slot] = Want(self.pos, request, self.policy.tag + tag, note)
+            self.out.wants[slot] = Want(self.pos, request, self.policy.tag + tag, note, slack=slack)
 
     # -- the one-shot closes ---------------------------------------------------------------
 
@@ -192,7 +200,8 @@ class _Position:
         for role in usdm_roles(eff):
             req = wanted_request(role, pos, eff, rules, mode)
             if role is Role.STOP_LOSS:
-                self.want(self.slot(role), req, st.stop_suffix, _join(st.stop_notes, dropped))
+                note = _join(st.stop_notes, dropped)
+                self.want(self.slot(role), req, st.stop_suffix, note, st.stop_slack)
             elif role is Role.TAKE_PROFIT:
                 self.want(self.slot(role), req, st.tp_suffix, _join(st.tp_notes))
             else:
