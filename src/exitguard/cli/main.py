@@ -17,6 +17,7 @@ import typer
 from typer.core import TyperCommand, TyperGroup
 
 from exitguard import __version__
+from exitguard.cli import coercion
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,13 +100,17 @@ def load_command(name: str) -> Command:
         target = single
     command = typer.main.get_command(target)
     command.name = name
-    return command
+    return coercion.install(command)
 
 
 class LazyGroup(TyperGroup):
     """A Typer group whose commands are imported on first use (module docstring)."""
 
     _listing = False  # True while the root help is drawn: list from the table, import nothing
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        coercion.install(self)
 
     def list_commands(self, ctx: Any) -> list[str]:
         return list(COMMANDS)
