@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .enums import Side
 from .filters import SymbolRules
@@ -20,26 +20,14 @@ from .quantize import (
     quantize_price,
     quantize_quantity,
 )
-from .requests import (
-    AlgoOrderRequest,
-    FuturesOrderRequest,
-    ListLeg,
-    SpotOcoRequest,
-    SpotOrderRequest,
-    SpotOtocoRequest,
-    SpotOtoRequest,
-)
+from .requests.spot import SpotOrderRequest
+from .requests.usdm import AlgoOrderRequest, FuturesOrderRequest
+
+if TYPE_CHECKING:
+    from .requests.spot_lists import ListLeg
 
 __all__ = ["Adjustment", "quantize_request"]
 
-Request = (
-    AlgoOrderRequest
-    | FuturesOrderRequest
-    | SpotOrderRequest
-    | SpotOcoRequest
-    | SpotOtoRequest
-    | SpotOtocoRequest
-)
 R = TypeVar("R")
 
 _STOPS = frozenset({"STOP", "STOP_MARKET", "STOP_LOSS", "STOP_LOSS_LIMIT"})
@@ -123,7 +111,12 @@ def quantize_request(req: R, rules: SymbolRules) -> tuple[R, list[Adjustment]]:
         t = req.type.value
         out = q.order_prices(req, req.side, t)
         out = replace(out, quantity=q.qty("quantity", req.quantity, t in _MARKET_EXEC))
-    elif isinstance(req, SpotOcoRequest):
+        return out, q.changes
+    # An order list: its models' module is loaded already (``req`` is one of them); importing it
+    # here keeps a single order from building the list models (exitguard.domain docstring).
+    from .requests.spot_lists import SpotOcoRequest, SpotOtocoRequest, SpotOtoRequest
+
+    if isinstance(req, SpotOcoRequest):
         out = replace(
             req,
             quantity=q.qty("quantity", req.quantity, False),
