@@ -20,7 +20,6 @@ from .quantize import (
     quantize_price,
     quantize_quantity,
 )
-from .requests.spot import SpotOrderRequest
 from .requests.usdm import AlgoOrderRequest, FuturesOrderRequest
 
 if TYPE_CHECKING:
@@ -107,13 +106,14 @@ def quantize_request(req: R, rules: SymbolRules) -> tuple[R, list[Adjustment]]:
     """
     q = _Quantiser(rules)
     out: Any = req
-    if isinstance(req, AlgoOrderRequest | FuturesOrderRequest | SpotOrderRequest):
-        t = req.type.value
-        out = q.order_prices(req, req.side, t)
-        out = replace(out, quantity=q.qty("quantity", req.quantity, t in _MARKET_EXEC))
-        return out, q.changes
-    # An order list: its models' module is loaded already (``req`` is one of them); importing it
-    # here keeps a single order from building the list models (exitguard.domain docstring).
+    if isinstance(req, AlgoOrderRequest | FuturesOrderRequest):
+        return _single_order(q, req), q.changes
+    # A Spot request's models are loaded already (``req`` is one of them): importing them only
+    # here keeps a USD-M order from building the Spot models (exitguard.domain docstring).
+    from .requests.spot import SpotOrderRequest
+
+    if isinstance(req, SpotOrderRequest):
+        return _single_order(q, req), q.changes
     from .requests.spot_lists import SpotOcoRequest, SpotOtocoRequest, SpotOtoRequest
 
     if isinstance(req, SpotOcoRequest):
@@ -143,6 +143,12 @@ def quantize_request(req: R, rules: SymbolRules) -> tuple[R, list[Adjustment]]:
             ),
         )
     return out, q.changes
+
+
+def _single_order(q: _Quantiser, req: Any) -> Any:
+    t = req.type.value
+    out = q.order_prices(req, req.side, t)
+    return replace(out, quantity=q.qty("quantity", req.quantity, t in _MARKET_EXEC))
 
 
 def _list_leg(q: _Quantiser, leg: ListLeg, prefix: str) -> ListLeg:
