@@ -33,6 +33,8 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
+import exitguard
+
 GOAL_ABOVE_BARE_S = 0.3
 
 
@@ -72,6 +74,10 @@ def main() -> None:
         "status": [*cli, "status"],
     }
     env = {k: v for k, v in os.environ.items() if not k.startswith(("EXITGUARD_", "BINANCE_"))}
+    # The commands run in a temporary directory: a relative PYTHONPATH (``PYTHONPATH=src``) would
+    # point nowhere there and the installed exitguard would be measured instead of this tree's.
+    paths = env.get("PYTHONPATH", "").split(os.pathsep)
+    env["PYTHONPATH"] = os.pathsep.join(str(Path(p).resolve()) for p in paths if p)
     with tempfile.TemporaryDirectory() as tmp:
         env["HOME"] = env["XDG_DATA_HOME"] = tmp  # no user config or state leaks in
         if not args.no_bytecode:
@@ -83,6 +89,7 @@ def main() -> None:
     bare = medians["bare"]
     result: dict[str, Any] = {
         "bench": "cli",
+        "exitguard": str(Path(exitguard.__file__).parent),
         "runs": args.runs,
         "bytecode": "environment" if args.no_bytecode else "cached",
         "bare_s": round(bare, 3),
