@@ -14,13 +14,10 @@ import sys
 from decimal import Decimal
 from importlib.resources import files
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
-from rich.console import Console
-from rich.text import Text
 
-from exitguard.cli.tables import Col, Rows
 from exitguard.domain import (
     CheckResult,
     Dialect,
@@ -37,6 +34,9 @@ from exitguard.domain import (
     parse_exchange_info,
 )
 from exitguard.domain.dialect import DIALECTS
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 __all__ = ["check_order_command"]
 
@@ -217,6 +217,10 @@ def _as_json(result: CheckResult, dialect: Dialect) -> str:
 
 
 def _render(console: Console, result: CheckResult, symbol: str | None) -> None:
+    from rich.text import Text  # rich only for the table: ``--json`` does without it
+
+    from exitguard.cli.tables import Col, Rows
+
     subject = f"{result.kind.value} order" + (f" for {symbol}" if symbol else "")
     if result.ok:
         console.print(Text.assemble(("VALID", "bold green"), f" {subject}"))
@@ -326,6 +330,8 @@ def check_order_command(
     if as_json:
         typer.echo(_as_json(result, venue))
     else:
+        from rich.console import Console
+
         _render(Console(highlight=False), result, _symbol_of(result, params))
     if exchange_info is None and not as_json and any(v.code == -1121 for v in result.violations):
         typer.echo(

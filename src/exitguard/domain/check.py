@@ -8,31 +8,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .dialect import BINANCE, Dialect
 from .enums import Product
 from .filters import ExchangeRules, SymbolRules
 from .quantize_requests import Adjustment, quantize_request
-from .requests import (
-    AlgoOrderRequest,
-    FuturesOrderRequest,
-    ParseResult,
-    SpotOcoRequest,
-    SpotOrderRequest,
-    SpotOtocoRequest,
-    SpotOtoRequest,
-)
-from .validation import (
-    MarketContext,
-    validate_algo_order,
-    validate_futures_order,
-    validate_spot_oco,
-    validate_spot_order,
-    validate_spot_oto,
-    validate_spot_otoco,
-)
+from .validation.context import MarketContext
 from .violations import Violation
+
+if TYPE_CHECKING:
+    from .requests import ParseResult
 
 __all__ = ["CheckResult", "OrderKind", "check_order"]
 
@@ -68,30 +54,56 @@ class CheckResult:
         return self.request is not None and not self.violations
 
 
-_Validator = Callable[[Any, SymbolRules, MarketContext, Dialect, frozenset[str]], list[Violation]]
-
-
 def _parse(kind: OrderKind, params: object, dialect: Dialect) -> ParseResult[Any]:
+    # Each kind imports only its own request model (CLI start time: exitguard.domain docstring).
     if kind is OrderKind.USDM_ALGO:
+        from .requests.usdm import AlgoOrderRequest
+
         return AlgoOrderRequest.from_params(params, dialect)
+    if kind is OrderKind.USDM:
+        from .requests.usdm import FuturesOrderRequest
+
+        return FuturesOrderRequest.from_params(params)
+    if kind is OrderKind.SPOT:
+        from .requests.spot import SpotOrderRequest
+
+        return SpotOrderRequest.from_params(params)
+    from .requests.spot_lists import SpotOcoRequest, SpotOtocoRequest, SpotOtoRequest
+
     parsers: dict[OrderKind, Callable[[object], ParseResult[Any]]] = {
-        OrderKind.SPOT: SpotOrderRequest.from_params,
         OrderKind.SPOT_OCO: SpotOcoRequest.from_params,
         OrderKind.SPOT_OTO: SpotOtoRequest.from_params,
         OrderKind.SPOT_OTOCO: SpotOtocoRequest.from_params,
-        OrderKind.USDM: FuturesOrderRequest.from_params,
     }
     return parsers[kind](params)
 
 
-_VALIDATORS: dict[OrderKind, _Validator] = {
-    OrderKind.SPOT: lambda r, s, c, d, k: validate_spot_order(r, s, c, k),
-    OrderKind.SPOT_OCO: lambda r, s, c, d, k: validate_spot_oco(r, s, c, k),
-    OrderKind.SPOT_OTO: lambda r, s, c, d, k: validate_spot_oto(r, s, c, k),
-    OrderKind.SPOT_OTOCO: lambda r, s, c, d, k: validate_spot_otoco(r, s, c, k),
-    OrderKind.USDM: lambda r, s, c, d, k: validate_futures_order(r, s, c, d, k),
-    OrderKind.USDM_ALGO: lambda r, s, c, d, k: validate_algo_order(r, s, c, d, k),
-}
+def _validate(
+    kind: OrderKind,
+    request: Any,
+    rules: SymbolRules,
+    ctx: MarketContext,
+    dialect: Dialect,
+    bad_fields: frozenset[str],
+) -> list[Violation]:
+    """The rules of ``kind``'s endpoint; each kind imports only its own validation module."""
+    if kind is OrderKind.USDM_ALGO or kind is OrderKind.USDM:
+        from .validation.usdm import validate_algo_order, validate_futures_order
+
+        usdm = validate_algo_order if kind is OrderKind.USDM_ALGO else validate_futures_order
+        return usdm(request, rules, ctx, dialect, bad_fields)
+    if kind is OrderKind.SPOT:
+        from .validation.spot import validate_spot_order
+
+        return validate_spot_order(request, rules, ctx, bad_fields)
+    from .validation.spot_lists import validate_spot_oco, validate_spot_oto, validate_spot_otoco
+
+    lists: dict[OrderKind, Callable[[Any, SymbolRules, MarketContext, frozenset[str]], Any]] = {
+        OrderKind.SPOT_OCO: validate_spot_oco,
+        OrderKind.SPOT_OTO: validate_spot_oto,
+        OrderKind.SPOT_OTOCO: validate_spot_otoco,
+    }
+    return list(lists[kind](request, rules, ctx, bad_fields))
 
 
 def check_order(
@@ -137,7 +149,7 @@ def check_order(
     if quantize:
         request, adjustments = quantize_request(request, rules)
     assert request is not None
-    violations += _VALIDATORS[kind](
-        request, rules, ctx or MarketContext(), dialect, parsed.bad_fields
+    violations += _validate(
+        kind, request, rules, ctx or MarketContext(), dialect, parsed.bad_fields
     )
     return CheckResult(kind, request, request.to_params(), violations, adjustments)

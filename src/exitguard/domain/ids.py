@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import random
 import re
-import secrets
 
 from .enums import Product
 from .violations import Violation
@@ -84,6 +83,8 @@ class ClientIdGenerator:
 
     def _text(self) -> str:
         if self._rng is None:
+            import secrets  # here: hashlib and hmac stay out of a CLI start that makes no id
+
             tail = "".join(secrets.choice(_ALPHABET) for _ in range(_RANDOM_LEN))
         else:
             tail = "".join(self._rng.choices(_ALPHABET, k=_RANDOM_LEN))

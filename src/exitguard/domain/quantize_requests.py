@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .enums import Side
 from .filters import SymbolRules
@@ -20,26 +20,13 @@ from .quantize import (
     quantize_price,
     quantize_quantity,
 )
-from .requests import (
-    AlgoOrderRequest,
-    FuturesOrderRequest,
-    ListLeg,
-    SpotOcoRequest,
-    SpotOrderRequest,
-    SpotOtocoRequest,
-    SpotOtoRequest,
-)
+from .requests.usdm import AlgoOrderRequest, FuturesOrderRequest
+
+if TYPE_CHECKING:
+    from .requests.spot_lists import ListLeg
 
 __all__ = ["Adjustment", "quantize_request"]
 
-Request = (
-    AlgoOrderRequest
-    | FuturesOrderRequest
-    | SpotOrderRequest
-    | SpotOcoRequest
-    | SpotOtoRequest
-    | SpotOtocoRequest
-)
 R = TypeVar("R")
 
 _STOPS = frozenset({"STOP", "STOP_MARKET", "STOP_LOSS", "STOP_LOSS_LIMIT"})
@@ -119,11 +106,17 @@ def quantize_request(req: R, rules: SymbolRules) -> tuple[R, list[Adjustment]]:
     """
     q = _Quantiser(rules)
     out: Any = req
-    if isinstance(req, AlgoOrderRequest | FuturesOrderRequest | SpotOrderRequest):
-        t = req.type.value
-        out = q.order_prices(req, req.side, t)
-        out = replace(out, quantity=q.qty("quantity", req.quantity, t in _MARKET_EXEC))
-    elif isinstance(req, SpotOcoRequest):
+    if isinstance(req, AlgoOrderRequest | FuturesOrderRequest):
+        return _single_order(q, req), q.changes
+    # A Spot request's models are loaded already (``req`` is one of them): importing them only
+    # here keeps a USD-M order from building the Spot models (exitguard.domain docstring).
+    from .requests.spot import SpotOrderRequest
+
+    if isinstance(req, SpotOrderRequest):
+        return _single_order(q, req), q.changes
+    from .requests.spot_lists import SpotOcoRequest, SpotOtocoRequest, SpotOtoRequest
+
+    if isinstance(req, SpotOcoRequest):
         out = replace(
             req,
             quantity=q.qty("quantity", req.quantity, False),
@@ -150,6 +143,12 @@ def quantize_request(req: R, rules: SymbolRules) -> tuple[R, list[Adjustment]]:
             ),
         )
     return out, q.changes
+
+
+def _single_order(q: _Quantiser, req: Any) -> Any:
+    t = req.type.value
+    out = q.order_prices(req, req.side, t)
+    return replace(out, quantity=q.qty("quantity", req.quantity, t in _MARKET_EXEC))
 
 
 def _list_leg(q: _Quantiser, leg: ListLeg, prefix: str) -> ListLeg:
