@@ -34,11 +34,14 @@ import time
 from collections.abc import Mapping
 from decimal import Decimal
 from enum import Enum
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 from urllib.parse import quote
 
-import structlog
-from structlog.typing import EventDict, Processor, WrappedLogger
+# structlog (with its dev renderers, rich and pygments) loads only where logging is set up or
+# a logger is made: ``config check`` and ``status`` need the redaction alone, and start faster.
+if TYPE_CHECKING:
+    import structlog
+    from structlog.typing import EventDict, Processor, WrappedLogger
 
 __all__ = [
     "LOG_FORMATS",
@@ -290,6 +293,8 @@ def configure_logging(
                 f"got {level!r}"
             )
         level = numeric
+    import structlog
+
     target = stream if stream is not None else sys.stderr
     shared: list[Processor] = [
         structlog.contextvars.merge_contextvars,
@@ -334,6 +339,8 @@ def configure_logging(
 
 
 def _renderer(fmt: str, stream: TextIO) -> Processor:
+    import structlog
+
     if fmt == "json":
         return structlog.processors.JSONRenderer()
     isatty = getattr(stream, "isatty", None)
@@ -346,5 +353,7 @@ def _renderer(fmt: str, stream: TextIO) -> Processor:
 
 def get_logger(name: str | None = None, **initial: Any) -> structlog.stdlib.BoundLogger:
     """A structlog logger bound to ``initial`` values."""
+    import structlog
+
     logger: structlog.stdlib.BoundLogger = structlog.stdlib.get_logger(name, **initial)
     return logger
