@@ -28,7 +28,16 @@ from .model import (
     flag_names,
 )
 
-__all__ = ["Outcomes", "iso_ms", "summarize", "trade_records"]
+__all__ = [
+    "Outcomes",
+    "TradeMoney",
+    "iso_ms",
+    "max_drawdown",
+    "open_at_end",
+    "summarize",
+    "trade_money",
+    "trade_records",
+]
 
 I64 = npt.NDArray[np.int64]
 F64 = npt.NDArray[np.float64]
@@ -123,11 +132,46 @@ def _money(
     return gross, fees, gross - fees
 
 
-def _max_drawdown(net: F64, exit_time: I64) -> F64:
+def max_drawdown(net: F64, exit_time: I64) -> F64:
+    """Per row: the largest fall of the realised equity curve (trades in exit-time order,
+    starting at 0). A trade left out of the curve has its ``net`` set to 0 by the caller."""
     order = np.argsort(exit_time, axis=1, kind="stable")
     equity = np.cumsum(np.take_along_axis(net, order, axis=1), axis=1)
     peak = np.maximum.accumulate(np.maximum(equity, 0.0), axis=1)  # the curve starts at 0
     return np.asarray((peak - equity).max(axis=1, initial=0.0), dtype=np.float64)
+
+
+def open_at_end(out: Outcomes) -> npt.NDArray[np.bool_]:
+    """Per (policy, entry): the trade was still open when the data ended (reason END: no exit
+    fired, or a triggered stop-limit never filled). Its exit is a mark to market at the last
+    print, as a market exit there would fill: a figure the data cut off, not one the policy
+    earned, so rankings leave it out by default (``docs/guide/backtest.md``)."""
+    return np.asarray(out.reason == ExitReason.END, dtype=np.bool_)
+
+
+@dataclass(frozen=True, slots=True)
+class TradeMoney:
+    """Per (policy, entry) float64 money for statistics (exact money: :func:`trade_records`).
+
+    ``notional``: per entry, entry price x size (the base of per-trade returns); ``open``:
+    :func:`open_at_end`."""
+
+    gross: F64
+    fees: F64
+    net: F64
+    notional: F64
+    open: npt.NDArray[np.bool_]
+    exit_time: I64
+
+
+def trade_money(
+    out: Outcomes, plan: EntryPlan, entries: Entries, price_exp: int, execution: Execution
+) -> TradeMoney:
+    """Every trade's float money, its notional and whether it was open at the data's end."""
+    sizes = entries.size_array()
+    gross, fees, net = _money(out, plan, sizes, price_exp, execution)
+    notional = plan.price.astype(np.float64) * 10.0**-price_exp * sizes
+    return TradeMoney(gross, fees, net, notional, open_at_end(out), out.exit_time)
 
 
 def summarize(
@@ -138,12 +182,16 @@ def summarize(
     - ``net_pnl`` = gross - fees (quote asset); ``fees``: taker on entries and market exits,
       maker on stop-limits that rested; ``max_drawdown``: of the realised equity curve (trades
       in exit-time order, starting at 0);
+    - ``closed_trades``/``closed_pnl``: trades an exit closed, and their net P&L;
+      ``open_trades``/``open_pnl``: trades still open at the data's end (reason END), marked to
+      market at the last print; ``closed_pnl + open_pnl == net_pnl``;
     - ``hit_sl``/``hit_tp``/``hit_trail``/``hit_end``: fraction of trades by exit reason;
     - ``mean_slippage_bps``: fill vs trigger price over triggered and filled exits, positive
       when the fill is worse than the trigger (NaN when nothing triggered);
     - ``mean_time_in_trade_s``: entry fill to exit fill.
     """
-    gross, fees, net = _money(out, plan, entries.size_array(), price_exp, execution)
+    money = trade_money(out, plan, entries, price_exp, execution)
+    gross, fees, net, is_open = money.gross, money.fees, money.net, money.open
     n = out.shape[1]
     triggered = (out.point >= 0) & ((out.flags & FLAG_LIMIT_UNFILLED) == 0)
     trig = np.where(triggered, out.trigger, 1).astype(np.float64)
@@ -159,7 +207,11 @@ def summarize(
         "net_pnl": net.sum(axis=1),
         "gross_pnl": gross.sum(axis=1),
         "fees": fees.sum(axis=1),
-        "max_drawdown": _max_drawdown(net, out.exit_time),
+        "max_drawdown": max_drawdown(net, out.exit_time),
+        "closed_trades": (~is_open).sum(axis=1),
+        "closed_pnl": np.where(is_open, 0.0, net).sum(axis=1),
+        "open_trades": is_open.sum(axis=1),
+        "open_pnl": np.where(is_open, net, 0.0).sum(axis=1),
         "win_rate": (net > 0).mean(axis=1),
         "hit_sl": (out.reason == ExitReason.SL).mean(axis=1),
         "hit_tp": (out.reason == ExitReason.TP).mean(axis=1),
@@ -220,6 +272,8 @@ def trade_records(
                 "pnl": gross - fees,
                 "time_in_trade_s": Decimal(exit_ms - entry_ms) / 1000,
                 "flags": flag_names(flags),
+                # Still open when the data ended: the exit is a mark to market, not a fill.
+                "open_at_end": int(out.reason[row, j]) == ExitReason.END,
             }
         )
     return records
