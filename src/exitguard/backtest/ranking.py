@@ -1,11 +1,18 @@
 """Ranking policies by a named objective, without the artefacts of the data's end.
 
 A trade still open when the data ends is closed "at the last print" only on paper: its P&L is
-where the price happened to stop, not what the policy's exits did. A grid searched by net P&L
-readily picks the policy whose losers were never closed (wide stop, no take-profit) and whose
-equity jumps at the final timestamp. So by default the ranking counts **closed trades only**
-(``include_open=True`` counts the marked-to-market ones too); the report shows the open share
-beside every policy either way.
+where the price happened to stop, not what the policy's exits did. Counting it either way
+misleads a grid search:
+
+- counted in full, a policy whose open trades happen to sit on a final rally ranks first on gains
+  it never took (its equity curve jumps at the last timestamp);
+- left out entirely, a policy *without a stop* ranks first: its losers never close, so they
+  vanish from its P&L and its drawdown reads 0.
+
+So by default (``open_trades="losses"``) the ranking is conservative, as accounts are: an open
+trade's mark-to-market **loss** counts (at the data's end), its **gain** does not.
+``"exclude"`` counts closed trades only; ``"include"`` counts every trade at its mark. The report
+shows the open share (count and P&L) beside every policy either way.
 
 Objectives (per policy, over the counted trades; ``r`` = a trade's net P&L / its entry notional):
 
@@ -37,7 +44,15 @@ import numpy.typing as npt
 from .model import BacktestInputError
 from .outcomes import TradeMoney, max_drawdown
 
-__all__ = ["OBJECTIVE_LABELS", "Objective", "RankSpec", "Ranking", "objective_values", "rank"]
+__all__ = [
+    "OBJECTIVE_LABELS",
+    "Objective",
+    "OpenTrades",
+    "RankSpec",
+    "Ranking",
+    "objective_values",
+    "rank",
+]
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
@@ -52,6 +67,20 @@ class Objective(StrEnum):
     SORTINO = "sortino"
     PROFIT_FACTOR = "profit_factor"
 
+
+class OpenTrades(StrEnum):
+    """What the ranking does with trades still open at the data's end (module docstring)."""
+
+    LOSSES = "losses"  # their mark-to-market losses count, their gains do not
+    EXCLUDE = "exclude"
+    INCLUDE = "include"
+
+
+_COUNTED = {
+    OpenTrades.LOSSES: "closed trades and open losses",
+    OpenTrades.EXCLUDE: "closed trades only",
+    OpenTrades.INCLUDE: "all trades at their mark",
+}
 
 OBJECTIVE_LABELS = {
     Objective.NET: "net PnL",
@@ -69,7 +98,11 @@ class RankSpec:
 
     objective: Objective = Objective.NET
     min_trades: int = 1
-    include_open: bool = False
+    open_trades: OpenTrades = OpenTrades.LOSSES
+
+    @property
+    def include_open(self) -> bool:
+        return OpenTrades(self.open_trades) is OpenTrades.INCLUDE
 
     def validate(self) -> RankSpec:
         """Raise :class:`BacktestInputError` for an unknown objective or a bad minimum."""
@@ -80,6 +113,12 @@ class RankSpec:
             raise BacktestInputError(
                 "--rank-by", f"must be one of {names}, got {self.objective!r}"
             ) from None
+        try:
+            OpenTrades(self.open_trades)
+        except ValueError:
+            raise BacktestInputError(
+                "--open-trades", f"must be losses, exclude or include, got {self.open_trades!r}"
+            ) from None
         if type(self.min_trades) is not int or self.min_trades < 1:
             raise BacktestInputError(
                 "--min-trades", f"must be a whole number of at least 1, got {self.min_trades!r}"
@@ -88,7 +127,7 @@ class RankSpec:
 
     def describe(self) -> str:
         """One line for the table title and the JSON: what the order means."""
-        trades = "all trades" if self.include_open else "closed trades only"
+        trades = _COUNTED[OpenTrades(self.open_trades)]
         return (
             f"ranked by {Objective(self.objective).value} over {trades}, "
             f"min {self.min_trades} trade{'s' if self.min_trades != 1 else ''}"
@@ -173,7 +212,7 @@ class Ranking:
         return {
             "objective": Objective(self.spec.objective).value,
             "min_trades": self.spec.min_trades,
-            "include_open": self.spec.include_open,
+            "open_trades": OpenTrades(self.spec.open_trades).value,
             "description": self.spec.describe(),
             "ranked": len(self.order),
             "not_ranked": len(self.unranked),
@@ -183,7 +222,13 @@ class Ranking:
 def rank(money: TradeMoney, spec: RankSpec) -> Ranking:
     """Rank the policies (rows of ``money``) under ``spec``; see the module docstring."""
     spec.validate()
-    counted = np.ones_like(money.open) if spec.include_open else ~money.open
+    mode = OpenTrades(spec.open_trades)
+    if mode is OpenTrades.INCLUDE:
+        counted = np.ones_like(money.open)
+    elif mode is OpenTrades.EXCLUDE:
+        counted = ~money.open
+    else:  # an open trade under water counts at its mark; one in profit waits
+        counted = ~money.open | (money.net < 0)
     with np.errstate(divide="ignore", invalid="ignore"):
         returns = money.net / np.where(money.notional > 0, money.notional, np.nan)[None, :]
     value = objective_values(spec.objective, money.net, returns, counted, money.exit_time)
@@ -192,7 +237,7 @@ def rank(money: TradeMoney, spec: RankSpec) -> Ranking:
     trades = counted.sum(axis=1).astype(np.int64)
     drawdown = max_drawdown(kept, money.exit_time)
     unranked: dict[int, str] = {}
-    which = "trades" if spec.include_open else "closed trades"
+    which = "trades" if mode is OpenTrades.INCLUDE else "counted trades"
     for i in range(value.shape[0]):
         if trades[i] < spec.min_trades:
             unranked[i] = f"{trades[i]} {which} < --min-trades {spec.min_trades}"

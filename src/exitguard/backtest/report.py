@@ -111,9 +111,7 @@ def _heatmap(
         if value is not None and (math.isnan(grid[i, j]) or value > grid[i, j]):
             grid[i, j] = value  # best over the other parameters
     what = "net P&L" if value_key == "net_pnl" else _HEAT_LABELS.get(value_key, value_key)
-    heatmap_chart(
-        path, grid, xs, ys, x_key, y_key, market, best_of_others=per_cell > 1, what=what
-    )
+    heatmap_chart(path, grid, xs, ys, x_key, y_key, market, best_of_others=per_cell > 1, what=what)
     return {
         "x": x_key,
         "y": y_key,

@@ -43,7 +43,9 @@ def cut_times(
     """``(in-sample start, cut, out-of-sample end)`` per fold, ends exclusive, over the data's
     range ``[start_ms, end_ms]``. Exactly one of ``fraction`` (0 < f < 1) or ``folds`` (>= 1)."""
     if (fraction is None) == (folds is None):
-        raise BacktestInputError("--walk-forward", "give either --walk-forward FRACTION or --folds K")
+        raise BacktestInputError(
+            "--walk-forward", "give either --walk-forward FRACTION or --folds K"
+        )
     stop = end_ms + 1
     span = stop - start_ms
     if fraction is not None:
@@ -81,7 +83,9 @@ def slice_market(market: Market, t0: int, t1: int, option: str = "--walk-forward
         path.bars,
     )
     fills = Fills(
-        market.fills.time_ms[fills_keep], market.fills.sell[fills_keep], market.fills.buy[fills_keep]
+        market.fills.time_ms[fills_keep],
+        market.fills.sell[fills_keep],
+        market.fills.buy[fills_keep],
     )
     if market.same_series:
         next_fill = np.arange(1, len(cut_path) + 1, dtype=np.int64)
@@ -150,7 +154,8 @@ class Fold:
             "winner": winner,
         }
         if winner is None:
-            out["note"] = "no policy was ranked in sample"
+            reasons = sorted(set(self.in_ranking.unranked.values()))
+            out["note"] = "no policy was ranked in sample: " + "; ".join(reasons[:3])
             return out
         out["policy"] = self.in_sample.policies[winner].as_dict()
         out["in_sample_figures"] = self._figures(self.in_sample, self.in_ranking, winner)

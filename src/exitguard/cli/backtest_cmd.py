@@ -11,7 +11,6 @@ Exit status: 0 done, 2 bad input (the message names the option or field and the 
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -22,13 +21,15 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from exitguard.cli.inputs import file_problem
-from exitguard.cli.tables import Col, Rows, stdout_console
+from exitguard.cli.tables import stdout_console
 
 if TYPE_CHECKING:
     from exitguard.backtest.entries import Entries, SideMode
     from exitguard.backtest.market import Market
+    from exitguard.backtest.ranking import Ranking, RankSpec
     from exitguard.backtest.run import RunResult
-    from exitguard.domain.enums import WorkingType
+    from exitguard.backtest.walk_forward import WalkForward
+    from exitguard.domain.enums import Product, WorkingType
 
 __all__ = ["backtest_command", "sweep_command"]
 
@@ -158,6 +159,36 @@ ChartPolicy = Annotated[
     ),
 ]
 
+RankBy = Annotated[
+    str,
+    typer.Option(
+        "--rank-by",
+        metavar="net|pnl_dd|sharpe|sortino|profit_factor",
+        help="objective the policies are ranked by (pnl_dd: net PnL / max drawdown).",
+    ),
+]
+MinTrades = Annotated[
+    int,
+    typer.Option("--min-trades", metavar="N", help="rank only policies with N counted trades."),
+]
+OpenTradesOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--open-trades",
+        metavar="losses|exclude|include",
+        help="trades open at the data's end in the ranking: their losses only (default), "
+        "none, or all at their mark.",
+        show_default=False,
+    ),
+]
+IncludeOpen = Annotated[
+    bool,
+    typer.Option("--include-open", help="Same as --open-trades include."),
+]
+ProductOpt = Annotated[
+    str, typer.Option("--product", metavar="usdm|spot", help="the config's product section.")
+]
+
 
 def _decimal(option: str, text: str) -> Decimal:
     try:
@@ -218,6 +249,31 @@ def _load(
             loaded["--trades"], sources, loaded.get("--mark"), tick_value, loaded.get("--book")
         )
     )
+
+
+def _rank_spec(
+    rank_by: str, min_trades: int, open_trades: str | None, include_open: bool
+) -> RankSpec:
+    from exitguard.backtest.ranking import Objective, OpenTrades, RankSpec
+
+    names = [o.value for o in Objective]
+    if rank_by not in names:
+        _usage("--rank-by", f"must be one of {', '.join(names)}, got {rank_by!r}")
+    modes = [m.value for m in OpenTrades]
+    if open_trades is not None and open_trades not in modes:
+        _usage("--open-trades", f"must be one of {', '.join(modes)}, got {open_trades!r}")
+    if include_open and open_trades not in (None, "include"):
+        _usage("--include-open", f"contradicts --open-trades {open_trades}")
+    mode = OpenTrades("include" if include_open else open_trades or "losses")
+    return _build(lambda: RankSpec(Objective(rank_by), min_trades, mode).validate())
+
+
+def _product(text: str) -> Product:
+    from exitguard.domain.enums import Product
+
+    if text not in ("usdm", "spot"):
+        _usage("--product", f"must be usdm or spot, got {text!r}")
+    return Product(text)
 
 
 def _build(make: Callable[[], T]) -> T:
@@ -293,61 +349,6 @@ def _progress(console: Console, label: str) -> Progress:
 # --- output -----------------------------------------------------------------------------------
 
 
-def _fmt(value: Any, digits: int = 2, pct: bool = False) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "-"
-    if pct:
-        return f"{100 * float(value):.1f}%"
-    return f"{float(value):,.{digits}f}"
-
-
-def _table(result: RunResult, params: list[str], top: int, chosen: int) -> Rows:
-    import numpy as np
-
-    s = result.summary
-    columns = [Col("#", number=True)]
-    columns += [Col(p.replace("_bps", " bps").replace("_", " "), number=True) for p in params]
-    columns += [
-        Col(name, number=True)
-        for name in (
-            "net PnL",
-            "max DD",
-            "win",
-            "SL",
-            "TP",
-            "trail",
-            "end",
-            "slip bps",
-            "hold s",
-            "ambig.",
-        )
-    ]
-    table = Rows(
-        f"{result.command}: {len(result.policies)} policies x {len(result.entries)} entries",
-        columns,
-    )
-    order = [int(i) for i in np.argsort(-np.asarray(s["net_pnl"]), kind="stable")[:top]]
-    if chosen not in order:
-        order.append(chosen)
-    for i in order:
-        policy = result.policies[i].as_dict()
-        table.add(
-            f"{i}{'*' if i == chosen else ''}",
-            *(str(policy[p]) for p in params),
-            _fmt(s["net_pnl"][i]),
-            _fmt(s["max_drawdown"][i]),
-            _fmt(s["win_rate"][i], pct=True),
-            _fmt(s["hit_sl"][i], pct=True),
-            _fmt(s["hit_tp"][i], pct=True),
-            _fmt(s["hit_trail"][i], pct=True),
-            _fmt(s["hit_end"][i], pct=True),
-            _fmt(s["mean_slippage_bps"][i]),
-            _fmt(s["mean_time_in_trade_s"][i], 0),
-            str(int(s["ambiguous_bars"][i])),
-        )
-    return table
-
-
 def _finish(
     result: RunResult,
     console: Console,
@@ -356,14 +357,28 @@ def _finish(
     params: list[str],
     top: int,
     heatmap: tuple[str, str] | None,
+    ranking: Ranking,
     as_json: bool = False,
+    notes: tuple[str, ...] = (),
+    walk: WalkForward | None = None,
+    extra_meta: dict[str, Any] | None = None,
 ) -> None:
+    from exitguard.cli.backtest_tables import policy_table, print_notes, print_walk_forward
+
     replaced = (report / "results.json").exists()
-    files = result.write(report, chosen, heatmap)
+    meta: dict[str, Any] = dict(extra_meta or {})
+    if notes:
+        meta["notes"] = list(notes)
+    if walk is not None:
+        meta["walk_forward"] = walk.as_dict()
+    files = result.write(report, chosen, heatmap, meta, ranking)
     if as_json:
         typer.echo((report / "results.json").read_text(encoding="utf-8"))
         return
-    _table(result, params, top, chosen).print(console)
+    policy_table(result, ranking, params, top, chosen).print(console)
+    print_notes(console, result, ranking, notes)
+    if walk is not None:
+        print_walk_forward(console, walk)
     note = "; the previous report there was replaced" if replaced else ""
     console.print(f"report: {report} ({', '.join(p.name for p in files)}){note}")
 
@@ -376,8 +391,33 @@ def backtest_command(
     mark: Mark = None,
     book: Book = None,
     source: Annotated[
-        str, typer.Option("--source", metavar="contract|mark", help="trigger source.")
-    ] = "contract",
+        str | None,
+        typer.Option(
+            "--source",
+            metavar="contract|mark",
+            help="trigger source (default: contract, or the config's working type).",
+            show_default=False,
+        ),
+    ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            metavar="FILE",
+            help="backtest the policy exitguard.toml sets for --symbol (instead of --stop-bps...).",
+            show_default=False,
+        ),
+    ] = None,
+    symbol: Annotated[
+        str | None,
+        typer.Option(
+            "--symbol",
+            metavar="SYMBOL",
+            help="with --config: whose policy (default: the trades' symbol).",
+            show_default=False,
+        ),
+    ] = None,
+    product: ProductOpt = "usdm",
     stop_bps: Annotated[
         int, typer.Option("--stop-bps", metavar="BPS", help="stop-loss distance (0: none).")
     ] = 0,
@@ -405,6 +445,8 @@ def backtest_command(
     slippage_bps: Slippage = 0,
     taker_fee_bps: TakerFee = "0",
     maker_fee_bps: MakerFee = "0",
+    open_trades: OpenTradesOpt = None,
+    include_open: IncludeOpen = False,
     report: Report = Path("exitguard-report/backtest"),
     as_json: AsJson = False,
 ) -> None:
@@ -412,16 +454,51 @@ def backtest_command(
     from exitguard.backtest.model import ExitPolicy
     from exitguard.backtest.run import run_backtest
 
-    src = _source(source)
-    if stop_bps == tp_bps == trail_bps == 0:
-        _usage("--stop-bps", "no exit to test: give --stop-bps, --tp-bps or --trail-bps")
-    policy = _build(
-        lambda: ExitPolicy(
-            stop_bps, tp_bps, trail_bps, activation_bps, src, stop_limit_bps
-        ).validate()
-    )
+    notes: tuple[str, ...] = ()
+    prod = _product(product)
+    if config is not None:
+        given = [
+            name
+            for name, value in (
+                ("--stop-bps", stop_bps),
+                ("--tp-bps", tp_bps),
+                ("--trail-bps", trail_bps),
+                ("--activation-bps", activation_bps),
+                ("--stop-limit-bps", stop_limit_bps),
+            )
+            if value
+        ]
+        if given:
+            _usage("--config", f"the policy comes from the config file; drop {', '.join(given)}")
+    elif symbol is not None:
+        _usage("--symbol", "names whose config policy to backtest: give --config too")
+    spec = _rank_spec("net", 1, open_trades, include_open)
     execution = _execution(fill, slippage_bps, taker_fee_bps, maker_fee_bps)
+    if config is not None:
+        # The symbol's policy decides the trigger source, so it is read before the data.
+        from exitguard.cli.backtest_config import config_policy, trades_symbol
+
+        override = None if source is None else _source(source)
+        mapped = _build(
+            lambda: config_policy(config, symbol or trades_symbol(trades), prod, override)
+        )
+        policy, notes = mapped.policy, mapped.notes
+        src = policy.source
+    else:
+        src = _source(source or "contract")
+        if stop_bps == tp_bps == trail_bps == 0:
+            _usage(
+                "--stop-bps",
+                "no exit to test: give --stop-bps, --tp-bps or --trail-bps (or --config)",
+            )
+        policy = _build(
+            lambda: ExitPolicy(
+                stop_bps, tp_bps, trail_bps, activation_bps, src, stop_limit_bps
+            ).validate()
+        )
     markets = _load(trades, mark, book, {src}, tick)
+    if config is not None and symbol is not None and symbol != markets[src].symbol:
+        notes += (f"{symbol}'s policy on {markets[src].symbol} data",)
     entry_set = _entries(markets[src], entries, every, random_count, seed, side, size)
     console = stdout_console()
     with _progress(Console(stderr=True), "replay") as bar:
@@ -436,7 +513,9 @@ def backtest_command(
             )
         )
     params = ["stop_bps", "take_profit_bps", "trail_bps", "activation_bps", "source"]
-    _finish(result, console, report, 0, params, 1, None, as_json)
+    meta = {"config": {"file": str(config), "product": prod.value}} if config else None
+    ranking = result.rank(spec)
+    _finish(result, console, report, 0, params, 1, None, ranking, as_json, notes, None, meta)
 
 
 def sweep_command(
@@ -502,8 +581,40 @@ def sweep_command(
     ] = None,
     chart_policy: ChartPolicy = "best",
     top: Annotated[
-        int, typer.Option("--top", metavar="N", help="table rows (best net PnL first).")
+        int, typer.Option("--top", metavar="N", help="table rows (best ranked first).")
     ] = 20,
+    rank_by: RankBy = "net",
+    min_trades: MinTrades = 1,
+    open_trades: OpenTradesOpt = None,
+    include_open: IncludeOpen = False,
+    walk_forward: Annotated[
+        float | None,
+        typer.Option(
+            "--walk-forward",
+            metavar="FRACTION",
+            help="choose the winner on the first FRACTION of the data, test it on the rest.",
+            show_default=False,
+        ),
+    ] = None,
+    folds: Annotated[
+        int | None,
+        typer.Option(
+            "--folds",
+            metavar="K",
+            help="anchored walk-forward: K folds, each tested on the next (K+1)th of the data.",
+            show_default=False,
+        ),
+    ] = None,
+    emit_config: Annotated[
+        Path | None,
+        typer.Option(
+            "--emit-config",
+            metavar="FILE",
+            help="write the winner as a [policy.<product>.<SYMBOL>] section (a new file).",
+            show_default=False,
+        ),
+    ] = None,
+    product: ProductOpt = "usdm",
     report: Report = Path("exitguard-report/sweep"),
     as_json: AsJson = False,
 ) -> None:
@@ -519,6 +630,21 @@ def sweep_command(
         _usage("--executor", f"must be local, processes or ray, got {executor!r}")
     if top <= 0:
         _usage("--top", f"must be positive, got {top}")
+    spec = _rank_spec(rank_by, min_trades, open_trades, include_open)
+    prod = _product(product)
+    if walk_forward is not None and folds is not None:
+        _usage("--walk-forward/--folds", "give one: a split fraction or a number of folds")
+    if walk_forward is not None and not 0.0 < walk_forward < 1.0:
+        _usage(
+            "--walk-forward", f"must be an in-sample fraction between 0 and 1, got {walk_forward}"
+        )
+    if folds is not None and folds < 1:
+        _usage("--folds", f"must be at least 1, got {folds}")
+    if emit_config is not None and emit_config.exists():
+        _usage(
+            "--emit-config",
+            f"{emit_config} exists; name a new file (paste the section into exitguard.toml)",
+        )
     grid = _build(
         lambda: PolicyGrid.product(
             parse_values(stop_bps, "--stop-bps"),
@@ -561,5 +687,29 @@ def sweep_command(
     params = varying(result.policies) or ["stop_bps", "take_profit_bps", "trail_bps"]
     if axes is None and len(params) >= 2:
         axes = (params[0], params[1])
-    chosen = _build(lambda: choose_policy(result, chart_policy))
-    _finish(result, console, report, chosen, params, top, axes, as_json)
+    ranking = result.rank(spec)
+    chosen = _build(lambda: choose_policy(result, chart_policy, ranking))
+    walk = None
+    if walk_forward is not None or folds is not None:
+        from exitguard.backtest.walk_forward import walk_forward as run_walk_forward
+
+        walk = _build(
+            lambda: run_walk_forward(
+                markets,
+                entry_set,
+                spec,
+                lambda part, part_entries: run_grid(
+                    part, part_entries, grid, execution, executor, chunk_size, workers, ray_address
+                ),
+                walk_forward,
+                folds,
+            )
+        )
+    meta: dict[str, Any] = {}
+    if emit_config is not None:
+        from exitguard.cli.backtest_config import emit_winner
+
+        meta["emitted_config"] = _build(lambda: emit_winner(emit_config, result, ranking, prod))
+    _finish(result, console, report, chosen, params, top, axes, ranking, as_json, (), walk, meta)
+    if emit_config is not None and not as_json:
+        console.print(f"config: {emit_config} ({meta['emitted_config']['section']})")
