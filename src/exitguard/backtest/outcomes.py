@@ -141,37 +141,67 @@ def max_drawdown(net: F64, exit_time: I64) -> F64:
     return np.asarray((peak - equity).max(axis=1, initial=0.0), dtype=np.float64)
 
 
+def _end_parts(out: Outcomes) -> npt.NDArray[np.int64]:
+    """The fraction (parts per 10,000) of each trade still open at the data's end: all of it
+    when the exit reason is END (one exit closes a whole position)."""
+    return np.where(out.reason == ExitReason.END, BPS, 0).astype(np.int64)
+
+
 def open_at_end(out: Outcomes) -> npt.NDArray[np.bool_]:
-    """Per (policy, entry): the trade was still open when the data ended (reason END: no exit
-    fired, or a triggered stop-limit never filled). Its exit is a mark to market at the last
-    print, as a market exit there would fill: a figure the data cut off, not one the policy
-    earned, so rankings leave it out by default (``docs/guide/backtest.md``)."""
-    return np.asarray(out.reason == ExitReason.END, dtype=np.bool_)
+    """Per (policy, entry): part of the trade was still open when the data ended (an END leg:
+    no exit fired for it, or a triggered stop-limit never filled). That part's exit is a mark to
+    market at the last print, as a market exit there would fill: a figure the data cut off, not
+    one the policy earned (:mod:`exitguard.backtest.ranking` says how rankings treat it)."""
+    return np.asarray(_end_parts(out) > 0, dtype=np.bool_)
 
 
 @dataclass(frozen=True, slots=True)
 class TradeMoney:
     """Per (policy, entry) float64 money for statistics (exact money: :func:`trade_records`).
 
-    ``notional``: per entry, entry price x size (the base of per-trade returns); ``open``:
-    :func:`open_at_end`."""
+    ``net`` = ``closed`` (the legs an exit closed) + ``open_net`` (the END leg, marked to
+    market; 0 when nothing was open at the end); ``open``: :func:`open_at_end`; ``notional``:
+    per entry, entry price x size (the base of per-trade returns)."""
 
     gross: F64
     fees: F64
     net: F64
+    open_net: F64
     notional: F64
     open: npt.NDArray[np.bool_]
     exit_time: I64
+    open_fraction: F64  # the END leg's share of the size (1: nothing closed before the end)
+
+    @property
+    def closed(self) -> F64:
+        return np.asarray(self.net - self.open_net, dtype=np.float64)
 
 
 def trade_money(
     out: Outcomes, plan: EntryPlan, entries: Entries, price_exp: int, execution: Execution
 ) -> TradeMoney:
-    """Every trade's float money, its notional and whether it was open at the data's end."""
+    """Every trade's float money, its END leg's, its notional and whether it has an END leg."""
     sizes = entries.size_array()
     gross, fees, net = _money(out, plan, sizes, price_exp, execution)
-    notional = plan.price.astype(np.float64) * 10.0**-price_exp * sizes
-    return TradeMoney(gross, fees, net, notional, open_at_end(out), out.exit_time)
+    scale = 10.0**-price_exp
+    entry = plan.price.astype(np.float64) * scale
+    last = out.exit_price.astype(np.float64) * scale
+    taker = float(execution.taker_fee_bps) / BPS
+    open_size = sizes * _end_parts(out).astype(np.float64) / BPS
+    side = plan.side.astype(np.float64)
+    # The END leg: a taker exit at the last print, with its share of the entry fee.
+    open_net = (side * (last - entry) - (entry + last) * taker) * open_size
+    notional = entry * sizes
+    return TradeMoney(
+        gross,
+        fees,
+        net,
+        open_net,
+        notional,
+        open_at_end(out),
+        out.exit_time,
+        _end_parts(out).astype(np.float64) / BPS,
+    )
 
 
 def summarize(
@@ -182,9 +212,10 @@ def summarize(
     - ``net_pnl`` = gross - fees (quote asset); ``fees``: taker on entries and market exits,
       maker on stop-limits that rested; ``max_drawdown``: of the realised equity curve (trades
       in exit-time order, starting at 0);
-    - ``closed_trades``/``closed_pnl``: trades an exit closed, and their net P&L;
-      ``open_trades``/``open_pnl``: trades still open at the data's end (reason END), marked to
-      market at the last print; ``closed_pnl + open_pnl == net_pnl``;
+    - ``open_trades``: trades with a part still open at the data's end (an END leg);
+      ``open_pnl``: those parts' net P&L, marked to market at the last print; ``closed_pnl``:
+      the rest (``closed_pnl + open_pnl == net_pnl``); ``closed_trades``: trades with no END
+      leg;
     - ``hit_sl``/``hit_tp``/``hit_trail``/``hit_end``: fraction of trades by exit reason;
     - ``mean_slippage_bps``: fill vs trigger price over triggered and filled exits, positive
       when the fill is worse than the trigger (NaN when nothing triggered);
@@ -192,6 +223,7 @@ def summarize(
     """
     money = trade_money(out, plan, entries, price_exp, execution)
     gross, fees, net, is_open = money.gross, money.fees, money.net, money.open
+    open_net = money.open_net
     n = out.shape[1]
     triggered = (out.point >= 0) & ((out.flags & FLAG_LIMIT_UNFILLED) == 0)
     trig = np.where(triggered, out.trigger, 1).astype(np.float64)
@@ -209,9 +241,9 @@ def summarize(
         "fees": fees.sum(axis=1),
         "max_drawdown": max_drawdown(net, out.exit_time),
         "closed_trades": (~is_open).sum(axis=1),
-        "closed_pnl": np.where(is_open, 0.0, net).sum(axis=1),
+        "closed_pnl": (net - open_net).sum(axis=1),
         "open_trades": is_open.sum(axis=1),
-        "open_pnl": np.where(is_open, net, 0.0).sum(axis=1),
+        "open_pnl": open_net.sum(axis=1),
         "win_rate": (net > 0).mean(axis=1),
         "hit_sl": (out.reason == ExitReason.SL).mean(axis=1),
         "hit_tp": (out.reason == ExitReason.TP).mean(axis=1),
@@ -252,6 +284,7 @@ def trade_records(
         slip = None
         if trigger is not None and not flags & FLAG_LIMIT_UNFILLED:
             slip = (side * (trigger - exit_px) / trigger * BPS).quantize(Decimal("0.01"))
+        open_at_end_j = int(out.reason[row, j]) == ExitReason.END
         entry_ms = int(plan.time_ms[j])
         exit_ms = int(out.exit_time[row, j])
         records.append(
@@ -273,7 +306,8 @@ def trade_records(
                 "time_in_trade_s": Decimal(exit_ms - entry_ms) / 1000,
                 "flags": flag_names(flags),
                 # Still open when the data ended: the exit is a mark to market, not a fill.
-                "open_at_end": int(out.reason[row, j]) == ExitReason.END,
+                "open_at_end": open_at_end_j,
+                "open_pnl": (gross - fees) if open_at_end_j else Decimal(0),
             }
         )
     return records

@@ -14,7 +14,11 @@ trade's mark-to-market **loss** counts (at the data's end), its **gain** does no
 ``"exclude"`` counts closed trades only; ``"include"`` counts every trade at its mark. The report
 shows the open share (count and P&L) beside every policy either way.
 
-Objectives (per policy, over the counted trades; ``r`` = a trade's net P&L / its entry notional):
+With partial exits (a ladder), the unit is the *leg*: a trade's legs closed by exits always
+count, its END leg (the part still open) as above.
+
+Objectives (per policy, over the counted trades; ``r`` = a trade's counted net P&L / its entry
+notional):
 
 - ``net``: the sum of net P&L;
 - ``pnl_dd``: net P&L / the maximum drawdown of the realised equity curve (exit-time order, from
@@ -223,16 +227,22 @@ def rank(money: TradeMoney, spec: RankSpec) -> Ranking:
     """Rank the policies (rows of ``money``) under ``spec``; see the module docstring."""
     spec.validate()
     mode = OpenTrades(spec.open_trades)
+    # A trade's counted P&L: its closed legs, plus its END leg (the part open at the data's
+    # end) in full, never, or only when under water. A trade counts when any of it does.
+    has_closed = money.open_fraction < 1.0
     if mode is OpenTrades.INCLUDE:
+        net = money.net
         counted = np.ones_like(money.open)
     elif mode is OpenTrades.EXCLUDE:
-        counted = ~money.open
-    else:  # an open trade under water counts at its mark; one in profit waits
-        counted = ~money.open | (money.net < 0)
+        net = money.closed
+        counted = has_closed
+    else:
+        net = money.closed + np.minimum(money.open_net, 0.0)
+        counted = has_closed | (money.open_net < 0)
     with np.errstate(divide="ignore", invalid="ignore"):
-        returns = money.net / np.where(money.notional > 0, money.notional, np.nan)[None, :]
-    value = objective_values(spec.objective, money.net, returns, counted, money.exit_time)
-    kept = np.where(counted, money.net, 0.0)
+        returns = net / np.where(money.notional > 0, money.notional, np.nan)[None, :]
+    value = objective_values(spec.objective, net, returns, counted, money.exit_time)
+    kept = np.where(counted, net, 0.0)
     pnl = kept.sum(axis=1)
     trades = counted.sum(axis=1).astype(np.int64)
     drawdown = max_drawdown(kept, money.exit_time)
