@@ -279,3 +279,20 @@ def test_bad_ranking_options_are_one_line_errors(
                  "--report", str(tmp_path / "r"))  # fmt: skip
     message = one_line_error(result)
     assert option in message and words in message, message
+
+
+def test_a_partly_closed_trade_counts_its_closed_legs_and_only_an_open_loss() -> None:
+    """A ladder leaves part of a trade open at the end: its closed legs always count, its END
+    leg (open_net) counts at its mark when under water, never when in profit (by default)."""
+    net = np.array([[7.0, 1.0], [-9.0, 1.0]])  # trade 0: closed legs +4, END leg +3 / -13
+    open_net = np.array([[3.0, 0.0], [-13.0, 0.0]])
+    m = TradeMoney(
+        gross=net, fees=np.zeros_like(net), net=net, open_net=open_net,
+        notional=np.full(2, 100.0), open=np.array([[True, False]] * 2),
+        exit_time=np.array([[1000, 2000]] * 2, dtype=np.int64),
+        open_fraction=np.array([[0.5, 0.0]] * 2),
+    )  # fmt: skip
+    assert list(rank(m, RankSpec()).pnl) == [5.0, -8.0]
+    assert list(rank(m, RankSpec(open_trades=OpenTrades.EXCLUDE)).pnl) == [5.0, 5.0]
+    assert list(rank(m, RankSpec(open_trades=OpenTrades.INCLUDE)).pnl) == [8.0, -8.0]
+    assert list(rank(m, RankSpec(open_trades=OpenTrades.EXCLUDE)).trades) == [2, 2]
