@@ -239,20 +239,22 @@ def equity_chart(
     row: int,
     net: npt.NDArray[np.float64],
     title: str,
-    open_at_end: npt.NDArray[np.bool_] | None = None,
+    open_pnl: npt.NDArray[np.float64] | None = None,
 ) -> Figure:
     """``equity.png``: cumulative net P&L (fees included) in exit-time order.
 
-    Trades still open at the data's end (``open_at_end``) are left out of the realised curve and
-    drawn apart: a dashed jump at the last timestamp to the total with their mark to market, so
-    the end-of-data artefact is visible instead of looking like a final winning trade."""
+    The parts of trades still open at the data's end (their END legs, ``open_pnl`` per trade)
+    are left out of the realised curve and drawn apart: a dashed jump at the last timestamp to
+    the total with their mark to market, so the end-of-data artefact is visible instead of
+    looking like a final winning trade."""
     from matplotlib.figure import Figure
     from matplotlib.ticker import StrMethodFormatter
 
     quote = quote_asset(market.symbol)
-    is_open = np.zeros(net.shape, dtype=np.bool_) if open_at_end is None else open_at_end
+    marked = np.zeros(net.shape) if open_pnl is None else open_pnl
+    is_open = out.end_parts[row] > 0
     order = np.argsort(out.exit_time[row], kind="stable")
-    equity = np.cumsum(np.where(is_open, 0.0, net)[order])
+    equity = np.cumsum((net - marked)[order])
     fig = Figure(figsize=(12, 4.5), dpi=100, layout="constrained")
     ax = fig.add_subplot()
     times = _dates(out.exit_time[row][order])
@@ -260,7 +262,7 @@ def equity_chart(
     ax.fill_between(times, equity, step="post", alpha=0.2)
     if is_open.any():
         last = times[-1]
-        total = float(equity[-1] + net[is_open].sum())
+        total = float(equity[-1] + marked.sum())
         ax.plot(
             [last, last], [float(equity[-1]), total], ls="--", marker="s", color="tab:gray",
             label=f"{int(is_open.sum())} open at the data's end (marked to market)",

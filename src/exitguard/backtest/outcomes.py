@@ -49,8 +49,16 @@ class Outcomes:
 
     ``reason``: :class:`ExitReason`; ``point``: the path index where an exit triggered (-1: none);
     ``trigger``: its trigger price in units (0: none; for a trailing stop the exact level
-    ``H(1-r)`` rounded against the trader); ``exit_time``/``exit_price``: the fill; ``flags``:
-    ``FLAG_*`` bits.
+    ``H(1-r)`` rounded against the trader; for a time stop the print the market order met);
+    ``exit_time``/``exit_price``: the fill; ``flags``: ``FLAG_*`` bits of every leg.
+
+    A plan closes a position in *legs* (ladder levels, the liquidation-distance close, then the
+    exit that closes the rest, or END at the end of the data). The fields above describe the
+    last leg; ``legs`` counts them, ``exit_value`` is the sum over legs of fraction (parts per
+    10,000) x fill price, exact (so ``exit_value / 10,000`` is the fraction-weighted average exit
+    price), ``last_parts`` the fraction the last leg closed (an END leg's is the part still open
+    at the end of the data: :attr:`end_parts`), ``filled_levels`` how many ladder levels filled.
+    A plain policy has one leg: ``exit_value = exit_price * 10,000``.
     """
 
     reason: npt.NDArray[np.int8]
@@ -59,6 +67,10 @@ class Outcomes:
     exit_time: I64
     exit_price: I64
     flags: npt.NDArray[np.int8]
+    legs: npt.NDArray[np.int8]
+    exit_value: I64
+    last_parts: npt.NDArray[np.int16]
+    filled_levels: npt.NDArray[np.int8]
 
     @classmethod
     def empty(cls, policies: int, entries: int) -> Outcomes:
@@ -70,7 +82,28 @@ class Outcomes:
             np.zeros(shape, dtype=np.int64),
             np.zeros(shape, dtype=np.int64),
             np.zeros(shape, dtype=np.int8),
+            np.ones(shape, dtype=np.int8),
+            np.zeros(shape, dtype=np.int64),
+            np.full(shape, BPS, dtype=np.int16),
+            np.zeros(shape, dtype=np.int8),
         )
+
+    def single_leg(self) -> None:
+        """Set the leg fields of one-leg outcomes from ``exit_price`` (the plain kernel's)."""
+        self.legs[...] = 1
+        np.multiply(self.exit_price, BPS, out=self.exit_value)
+        self.last_parts[...] = BPS
+        self.filled_levels[...] = 0
+
+    @property
+    def end_parts(self) -> npt.NDArray[np.int16]:
+        """The fraction (parts per 10,000) still open at the end of the data (the END leg)."""
+        return np.where(self.reason == ExitReason.END, self.last_parts, 0).astype(np.int16)
+
+    @property
+    def mean_exit_price(self) -> npt.NDArray[np.float64]:
+        """The fraction-weighted average exit price in units (float, for reports)."""
+        return self.exit_value.astype(np.float64) / BPS
 
     @classmethod
     def concat(cls, parts: list[Outcomes]) -> Outcomes:
@@ -120,15 +153,21 @@ def iso_ms(ms: int) -> str:
 def _money(
     out: Outcomes, plan: EntryPlan, sizes: F64, price_exp: int, execution: Execution
 ) -> tuple[F64, F64, F64]:
+    # Legs: the average exit price weighted by fraction; only the last leg (a rested
+    # stop-limit) can be a maker fill.
     scale = 10.0**-price_exp
     entry = plan.price.astype(np.float64) * scale
-    exit_px = out.exit_price.astype(np.float64) * scale
+    exit_px = out.mean_exit_price * scale
     side = plan.side.astype(np.float64)
     gross = side * (exit_px - entry) * sizes
     taker = float(execution.taker_fee_bps) / BPS
     maker = float(execution.maker_fee_bps) / BPS
-    exit_rate = np.where((out.flags & FLAG_MAKER) != 0, maker, taker)
-    fees = entry * sizes * taker + exit_px * sizes * exit_rate
+    maker_value = np.where(
+        (out.flags & FLAG_MAKER) != 0,
+        out.exit_price.astype(np.float64) * scale * out.last_parts / BPS,
+        0.0,
+    )
+    fees = entry * sizes * taker + (exit_px * taker + maker_value * (maker - taker)) * sizes
     return gross, fees, gross - fees
 
 
@@ -141,18 +180,12 @@ def max_drawdown(net: F64, exit_time: I64) -> F64:
     return np.asarray((peak - equity).max(axis=1, initial=0.0), dtype=np.float64)
 
 
-def _end_parts(out: Outcomes) -> npt.NDArray[np.int64]:
-    """The fraction (parts per 10,000) of each trade still open at the data's end: all of it
-    when the exit reason is END (one exit closes a whole position)."""
-    return np.where(out.reason == ExitReason.END, BPS, 0).astype(np.int64)
-
-
 def open_at_end(out: Outcomes) -> npt.NDArray[np.bool_]:
     """Per (policy, entry): part of the trade was still open when the data ended (an END leg:
     no exit fired for it, or a triggered stop-limit never filled). That part's exit is a mark to
     market at the last print, as a market exit there would fill: a figure the data cut off, not
     one the policy earned (:mod:`exitguard.backtest.ranking` says how rankings treat it)."""
-    return np.asarray(_end_parts(out) > 0, dtype=np.bool_)
+    return np.asarray(out.end_parts > 0, dtype=np.bool_)
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,7 +220,7 @@ def trade_money(
     entry = plan.price.astype(np.float64) * scale
     last = out.exit_price.astype(np.float64) * scale
     taker = float(execution.taker_fee_bps) / BPS
-    open_size = sizes * _end_parts(out).astype(np.float64) / BPS
+    open_size = sizes * out.end_parts.astype(np.float64) / BPS
     side = plan.side.astype(np.float64)
     # The END leg: a taker exit at the last print, with its share of the entry fee.
     open_net = (side * (last - entry) - (entry + last) * taker) * open_size
@@ -200,7 +233,7 @@ def trade_money(
         notional,
         open_at_end(out),
         out.exit_time,
-        _end_parts(out).astype(np.float64) / BPS,
+        out.end_parts.astype(np.float64) / BPS,
     )
 
 
@@ -274,17 +307,28 @@ def trade_records(
         side = int(plan.side[j])
         size = entries.size[j]
         entry = market.to_decimal(int(plan.price[j]))
-        exit_px = market.to_decimal(int(out.exit_price[row, j]))
+        last_px = market.to_decimal(int(out.exit_price[row, j]))
+        # The legs' fraction-weighted average exit price, exact.
+        exit_px = market.to_decimal(int(out.exit_value[row, j])) / BPS
         flags = int(out.flags[row, j])
         point = int(out.point[row, j])
         trigger = market.to_decimal(int(out.trigger[row, j])) if point >= 0 else None
-        exit_rate = maker if flags & FLAG_MAKER else taker
-        fees = (entry * size * taker + exit_px * size * exit_rate) / BPS
+        maker_value = (
+            last_px * int(out.last_parts[row, j]) / BPS if flags & FLAG_MAKER else Decimal(0)
+        )
+        fees = (entry * taker + exit_px * taker + maker_value * (maker - taker)) * size / BPS
         gross = side * (exit_px - entry) * size
+        # The END leg: its fraction of the size, marked at the last print (a taker exit), with
+        # its share of the entry fee (semantics: a leg is fraction x (exit - entry) - its fees).
+        end_fraction = Decimal(int(out.end_parts[row, j])) / BPS
+        open_size = size * end_fraction
+        open_pnl = (
+            side * (last_px - entry) * open_size - (entry + last_px) * open_size * taker / BPS
+        )
+        exit_px = exit_px if int(out.legs[row, j]) > 1 else last_px
         slip = None
         if trigger is not None and not flags & FLAG_LIMIT_UNFILLED:
-            slip = (side * (trigger - exit_px) / trigger * BPS).quantize(Decimal("0.01"))
-        open_at_end_j = int(out.reason[row, j]) == ExitReason.END
+            slip = (side * (trigger - last_px) / trigger * BPS).quantize(Decimal("0.01"))
         entry_ms = int(plan.time_ms[j])
         exit_ms = int(out.exit_time[row, j])
         records.append(
@@ -305,9 +349,13 @@ def trade_records(
                 "pnl": gross - fees,
                 "time_in_trade_s": Decimal(exit_ms - entry_ms) / 1000,
                 "flags": flag_names(flags),
-                # Still open when the data ended: the exit is a mark to market, not a fill.
-                "open_at_end": open_at_end_j,
-                "open_pnl": (gross - fees) if open_at_end_j else Decimal(0),
+                "legs": int(out.legs[row, j]),
+                "last_exit_price": last_px,
+                "end_fraction": end_fraction,
+                "levels_filled": int(out.filled_levels[row, j]),
+                # The part still open when the data ended: a mark to market, not a fill.
+                "open_at_end": end_fraction > 0,
+                "open_pnl": open_pnl,
             }
         )
     return records

@@ -139,12 +139,12 @@ def write_report(
     net: npt.NDArray[np.float64],
     heatmap: tuple[str, str] | None = None,
     ranking: Ranking | None = None,
-    open_at_end: npt.NDArray[np.bool_] | None = None,
+    open_pnl: npt.NDArray[np.float64] | None = None,
 ) -> list[Path]:
     """Write the report files (see the module docstring) and return their paths.
 
     ``outcomes`` holds every policy (rows aligned with ``policies``); ``net`` is the chosen
-    policy's per-trade net PnL and ``open_at_end`` which of its trades the data cut off;
+    policy's per-trade net PnL and ``open_pnl`` the part of it the data's end marked to market;
     ``heatmap`` names two policy fields to chart (or None).
     """
     folder.mkdir(parents=True, exist_ok=True)
@@ -170,9 +170,7 @@ def write_report(
     price_chart(
         folder / "price.png", market, plan, outcomes, chosen, net, f"{market.symbol}: {label}"
     )
-    equity_chart(
-        folder / "equity.png", market, outcomes, chosen, net, f"equity: {label}", open_at_end
-    )
+    equity_chart(folder / "equity.png", market, outcomes, chosen, net, f"equity: {label}", open_pnl)
     written += [folder / n for n in ("results.json", "results.csv", "trades.csv", "price.png")]
     written.append(folder / "equity.png")
     return written

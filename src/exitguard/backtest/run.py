@@ -79,7 +79,7 @@ class RunResult:
         market = self.markets[source]
         trades = self.trades(chosen)
         net = np.array([float(t["pnl"]) for t in trades], dtype=np.float64)
-        open_at_end = np.array([bool(t["open_at_end"]) for t in trades], dtype=np.bool_)
+        open_pnl = np.array([float(t["open_pnl"]) for t in trades], dtype=np.float64)
         meta = {
             "command": self.command,
             "symbol": market.symbol,
@@ -117,7 +117,7 @@ class RunResult:
             net=net,
             heatmap=heatmap,
             ranking=ranking,
-            open_at_end=open_at_end,
+            open_pnl=open_pnl,
         )
 
 

@@ -31,16 +31,26 @@ from exitguard.domain.enums import WorkingType
 from .entries import Entries
 from .kernel import block_tables, sweep_kernel
 from .market import EntryPlan, Market, plan_entries
-from .model import BacktestInputError, Execution, ExitPolicy, FillModel
+from .model import (
+    MAX_LEVELS,
+    BacktestInputError,
+    Execution,
+    ExitPolicy,
+    FillModel,
+    liquidation_price,
+)
 from .outcomes import Outcomes
+from .plan_kernel import plan_kernel
 
 __all__ = [
     "EXECUTORS",
     "Executor",
     "KernelMarket",
     "PolicyGrid",
+    "entry_liquidation",
     "evaluate",
     "parse_values",
+    "policy_columns",
     "prepare_kernel",
     "run_sweep",
 ]
@@ -108,19 +118,53 @@ class PolicyGrid:
         return cls(tuple(out))
 
     def arrays(self, rows: Sequence[int]) -> dict[str, I64]:
-        """The kernel's int64 policy columns for ``rows``."""
-        picked = [self.policies[i] for i in rows]
+        """The kernels' int64 policy columns for ``rows`` (plan elements in fixed-size rows)."""
+        return policy_columns([self.policies[i] for i in rows])
 
-        def col(values: Iterable[int]) -> I64:
-            return np.fromiter(values, dtype=np.int64, count=len(picked))
 
-        return {
-            "stop": col(p.stop_bps for p in picked),
-            "tp": col(p.take_profit_bps for p in picked),
-            "trail": col(p.trail_bps for p in picked),
-            "act": col(p.activation_bps for p in picked),
-            "limit": col(-1 if p.stop_limit_bps is None else p.stop_limit_bps for p in picked),
-        }
+def policy_columns(picked: Sequence[ExitPolicy]) -> dict[str, I64]:
+    """The kernels' int64 columns of ``picked``: one row per policy; ``plain`` is 1 for a policy
+    without plan elements (the plain kernel's), the plan columns are (policies, MAX_LEVELS)."""
+    count = len(picked)
+
+    def col(values: Iterable[int]) -> I64:
+        return np.fromiter(values, dtype=np.int64, count=count)
+
+    wide = {
+        name: np.full((count, MAX_LEVELS), fill, dtype=np.int64)
+        for name, fill in (
+            ("lev_bps", 0), ("lev_parts", 0), ("mv_be", -1), ("mv_to", 0),
+            ("roi_ms", 0), ("roi_bps", 0),
+        )
+    }  # fmt: skip
+    for r, p in enumerate(picked):
+        for lv, level in enumerate(p.ladder):
+            wide["lev_bps"][r, lv] = level.bps
+            wide["lev_parts"][r, lv] = level.parts
+        for move in p.stop_moves:
+            if move.be_offset_bps is not None:
+                wide["mv_be"][r, move.after_level - 1] = move.be_offset_bps
+            else:
+                wide["mv_to"][r, move.after_level - 1] = move.to_level or 0
+        for step_no, step in enumerate(p.roi):
+            wide["roi_ms"][r, step_no] = step.after_ms
+            wide["roi_bps"][r, step_no] = step.tp_bps
+    return {
+        "plain": col(int(p.plain) for p in picked),
+        "stop": col(p.stop_bps for p in picked),
+        "tp": col(p.take_profit_bps for p in picked),
+        "trail": col(p.trail_bps for p in picked),
+        "act": col(p.activation_bps for p in picked),
+        "limit": col(-1 if p.stop_limit_bps is None else p.stop_limit_bps for p in picked),
+        "trail_after": col(p.trail_after_level for p in picked),
+        "nlev": col(len(p.ladder) for p in picked),
+        "nroi": col(len(p.roi) for p in picked),
+        "time": col(p.time_stop_ms for p in picked),
+        "liq_margin": col(-1 if p.liq_margin_bps is None else p.liq_margin_bps for p in picked),
+        "liq_within": col(p.liq_close_within_bps for p in picked),
+        "liq_parts": col(p.liq_close_parts for p in picked),
+        **wide,
+    }
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,10 +210,112 @@ def prepare_kernel(market: Market) -> KernelMarket:
     )
 
 
+def entry_liquidation(km: KernelMarket, plan: EntryPlan, execution: Execution) -> I64:
+    """Each entry's static liquidation price (:func:`liquidation_price`; 0 without leverage)."""
+    if not execution.leverage:
+        return np.zeros(len(plan), dtype=np.int64)
+    return np.array(
+        [
+            liquidation_price(
+                int(plan.price[j]),
+                bool(plan.side[j] > 0),
+                execution.leverage,
+                execution.maint_margin_bps,
+                km.tick,
+            )
+            for j in range(len(plan))
+        ],
+        dtype=np.int64,
+    )
+
+
 def evaluate(
+    km: KernelMarket,
+    plan: EntryPlan,
+    columns: dict[str, I64],
+    execution: Execution,
+    plan_kernel_for_all: bool = False,
+) -> Outcomes:
+    """Run the kernels for the policies in ``columns`` (see :func:`policy_columns`): plain
+    policies through :func:`sweep_kernel`, plans through :func:`plan_kernel` (every policy
+    with ``plan_kernel_for_all``, which the tests use to check the two kernels agree)."""
+    count = int(columns["stop"].shape[0])
+    plain = columns["plain"] != 0 if not plan_kernel_for_all else np.zeros(count, dtype=np.bool_)
+    if plain.all():
+        return _evaluate_plain(km, plan, columns, execution)
+    if not plain.any():
+        return _evaluate_plan(km, plan, columns, execution)
+    out = Outcomes.empty(count, len(plan))
+    for mask, run in ((plain, _evaluate_plain), (~plain, _evaluate_plan)):
+        rows = np.flatnonzero(mask)
+        if rows.size:
+            sub = {name: np.ascontiguousarray(col[rows]) for name, col in columns.items()}
+            out.put(rows, run(km, plan, sub, execution))
+    return out
+
+
+def _evaluate_plan(
     km: KernelMarket, plan: EntryPlan, columns: dict[str, I64], execution: Execution
 ) -> Outcomes:
-    """Run the kernel for the policies in ``columns`` (see :meth:`PolicyGrid.arrays`)."""
+    if (columns["liq_margin"] >= 0).any() and not execution.leverage:
+        raise BacktestInputError("leverage", "a liquidation guard needs the run's leverage > 0")
+    out = Outcomes.empty(int(columns["stop"].shape[0]), len(plan))
+    plan_kernel(
+        km.qs,
+        km.tmax,
+        km.tmin,
+        km.off2,
+        km.off3,
+        km.cont,
+        km.bars,
+        km.path_t,
+        km.next_fill,
+        km.fill_t,
+        km.fill_px,
+        np.ascontiguousarray(plan.side.astype(np.int8)),
+        np.ascontiguousarray(plan.start.astype(np.int64)),
+        np.ascontiguousarray(plan.reference.astype(np.int64)),
+        np.ascontiguousarray(plan.price.astype(np.int64)),
+        np.ascontiguousarray(plan.time_ms.astype(np.int64)),
+        entry_liquidation(km, plan, execution),
+        columns["stop"],
+        columns["tp"],
+        columns["trail"],
+        columns["act"],
+        columns["limit"],
+        columns["trail_after"],
+        columns["nlev"],
+        columns["lev_bps"],
+        columns["lev_parts"],
+        columns["mv_be"],
+        columns["mv_to"],
+        columns["nroi"],
+        columns["roi_ms"],
+        columns["roi_bps"],
+        columns["time"],
+        columns["liq_margin"],
+        columns["liq_within"],
+        columns["liq_parts"],
+        km.tick,
+        int(execution.slippage_bps),
+        FillModel(execution.fill) is FillModel.TOUCH,
+        out.reason,
+        out.point,
+        out.trigger,
+        out.exit_time,
+        out.exit_price,
+        out.flags,
+        out.legs,
+        out.exit_value,
+        out.last_parts,
+        out.filled_levels,
+    )
+    return out
+
+
+def _evaluate_plain(
+    km: KernelMarket, plan: EntryPlan, columns: dict[str, I64], execution: Execution
+) -> Outcomes:
     out = Outcomes.empty(int(columns["stop"].shape[0]), len(plan))
     sweep_kernel(
         km.qs,
@@ -202,6 +348,7 @@ def evaluate(
         out.exit_price,
         out.flags,
     )
+    out.single_leg()
     return out
 
 
