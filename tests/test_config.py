@@ -207,9 +207,9 @@ ERROR_TABLE = r"""
 [policy.spot.default.stop_loss] | distance = { percent = 1 } | working_type = "MARK_PRICE"
     => policy.spot.default.stop_loss.working_type: unknown key; allowed keys: enabled, distance, limit_offset_percent (working_type is a USD-M setting, not used on Spot; Spot stops trigger on the last trade price)
 [policy.usdm.default.trailing] | trailing_delta_bips = 100
-    => policy.usdm.default.trailing.trailing_delta_bips: unknown key; allowed keys: enabled, callback_rate, activation, working_type (trailing_delta_bips is a Spot setting, not used on USD-M)
+    => policy.usdm.default.trailing.trailing_delta_bips: unknown key; allowed keys: enabled, callback_rate, activation, working_type, after_level (trailing_delta_bips is a Spot setting, not used on USD-M)
 [policy.usdm.default] | stop_los = { distance = { percent = 1 } }
-    => policy.usdm.default.stop_los: unknown key; allowed keys: stop_loss, take_profit, trailing, on_immediate_trigger
+    => policy.usdm.default.stop_los: unknown key; allowed keys: stop_loss, take_profit, trailing, on_immediate_trigger, ladder, stop_moves, roi, time_stop, liquidation_guard
 [policy.usdm.default.stop_loss] | distance = { percent = 1, pct = 2 }
     => policy.usdm.default.stop_loss.distance.pct: unknown key; allowed keys: percent, price
 [policy.usdm.btcusdt]

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import os
+from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -66,6 +68,8 @@ def _describe(product: Product, policy: ProtectionPolicy) -> list[str]:
             sl = f"STOP_LOSS_LIMIT at {_dist(s.distance)}, limit {s.limit_offset_percent}% beyond"
         else:
             sl = f"STOP_LOSS at {_dist(s.distance)}"
+    if policy.ladder:
+        tp = f"ladder of {len(policy.ladder)} levels (exit plan below)"
     if (t := policy.take_profit) is not None:
         if usdm and t.conditional:
             protect = ", priceProtect" if t.price_protect else ""
@@ -77,13 +81,101 @@ def _describe(product: Product, policy: ProtectionPolicy) -> list[str]:
             tp = f"{kind} at {_dist(t.distance)}"
     if (r := policy.trailing) is not None:
         start = f", from {_dist(r.activation)} profit" if r.activation is not None else ""
+        if r.after_level is not None:
+            start += f", after level {r.after_level}"
         if usdm:
             tr = f"TRAILING_STOP_MARKET {r.callback_rate}%{start}, {r.working_type.value}"
-        elif policy.stop_loss is not None or policy.take_profit is not None:
+        elif policy.stop_loss is not None or policy.take_profit is not None or policy.ladder:
             tr = "not placed (the balance backs the exit to the left)"
         else:
             tr = f"trailingDelta {r.trailing_delta_bips} BIPS{start}"
     return [sl, tp, tr, policy.on_immediate_trigger.value]
+
+
+def _plain(value: Decimal) -> str:
+    """``value`` without trailing zeros and never in exponent form (50.0 -> 50, 240 -> 240)."""
+    text = f"{value:f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def _pct(fraction: Decimal) -> str:
+    return _plain(fraction * 100) + "%"
+
+
+def _minutes(ms: int) -> str:
+    return _plain(Decimal(ms) / 60_000) + " min"
+
+
+def _utc(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+def _plan_rows(product: Product, policy: ProtectionPolicy) -> list[tuple[str, str]]:
+    """(element, what it does) for every exit-plan element of ``policy``, one line each."""
+    rows: list[tuple[str, str]] = []
+    usdm = product is Product.USDM
+    each = (
+        "LIMIT reduce-only"
+        if usdm
+        else ("OCO with the stop" if policy.stop_loss is not None else "LIMIT SELL")
+    )
+    for i, lv in enumerate(policy.ladder, start=1):
+        rows.append(("ladder", f"level {i}: {_pct(lv.fraction)} at {_dist(lv.distance)}, {each}"))
+    runner = 1 - sum((lv.fraction for lv in policy.ladder), Decimal(0))
+    if policy.ladder and runner > 0:
+        rows.append(("ladder", f"runner: {_pct(runner)} left to the stop / trailing stop"))
+    for m in policy.stop_moves:
+        if m.to_level is not None:
+            rows.append(("stop moves", f"after level {m.after_level}: stop to level {m.to_level}"))
+        else:
+            offset = m.break_even_offset_percent or Decimal(0)
+            rows.append(
+                ("stop moves", f"after level {m.after_level}: stop to break-even +{offset}%")
+            )
+    for step in policy.roi:
+        rows.append(
+            ("ROI", f"from {_minutes(step.after_ms)} held: take-profit at {_dist(step.distance)}")
+        )
+    if (tr := policy.trailing) is not None and tr.after_level is not None:
+        rows.append(("trailing", f"starts after level {tr.after_level} filled"))
+    if (ts := policy.time_stop) is not None:
+        when = " or ".join(
+            w
+            for w in (
+                f"after {_minutes(ts.after_ms)} held" if ts.after_ms is not None else "",
+                f"at {_utc(ts.at_ms)}" if ts.at_ms is not None else "",
+            )
+            if w
+        )
+        how = (
+            "MARKET close"
+            if ts.limit_offset_percent is None
+            else f"LIMIT {ts.limit_offset_percent}% beyond the mark"
+        )
+        rows.append(("time stop", f"{when}: {how}"))
+    if (lg := policy.liquidation_guard) is not None:
+        rows.append(("liquidation", f"stop kept {lg.margin_percent}% inside liquidation"))
+        if lg.close_within_percent is not None:
+            rows.append(
+                (
+                    "liquidation",
+                    f"close {_pct(lg.close_fraction)} when the mark is within "
+                    f"{lg.close_within_percent}% of it, once",
+                )
+            )
+    return rows
+
+
+def _plan_table(config: Config) -> Rows:
+    table = Rows(
+        "Exit plan per symbol", [Col("product"), Col("symbol"), Col("element"), Col("what")]
+    )
+    for product in config.products:
+        policies = config.policies[product]
+        for name, policy in [("default", policies.default), *sorted(policies.symbols.items())]:
+            for element, what in _plan_rows(product, policy):
+                table.add(product.value, name, element, what)
+    return table
 
 
 def _policy_table(config: Config) -> Rows:
@@ -156,6 +248,7 @@ def _summary(config: Config, console: Console) -> None:
     for issue in config.warnings:
         console.print(f"warning: {issue}", markup=False, highlight=False)
     _policy_table(config).print(console)
+    _plan_table(config).print(console)
 
 
 def _as_json(config: Config, label: str, problems: tuple[Any, ...]) -> dict[str, Any]:
@@ -176,6 +269,7 @@ def _as_json(config: Config, label: str, problems: tuple[Any, ...]) -> dict[str,
                     "take_profit": tp,
                     "trailing": tr,
                     "on_immediate_trigger": fallback,
+                    "plan": [f"{e}: {w}" for e, w in _plan_rows(product, policy)],
                 }
             )
     return {

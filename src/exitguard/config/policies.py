@@ -5,6 +5,11 @@ when the file has none, from the built-in default below) and replaces only the k
 ``distance`` / ``activation`` table is one value (replaced whole), so ``{ price = 250 }`` in a
 symbol section never meets an inherited ``percent``. Mentioning a role table turns the role on
 unless it says ``enabled = false``.
+
+The exit-plan keys (``ladder``, ``stop_moves``, ``roi``, ``time_stop``, ``liquidation_guard``) are
+replaced whole by a symbol section that sets them (``ladder = []`` drops an inherited ladder;
+``time_stop = { enabled = false }`` an inherited time stop). Their rules between fields are the
+planner's (:func:`exitguard.planner.checks.plan_problems`, shared with the API).
 """
 
 from __future__ import annotations
@@ -16,12 +21,18 @@ from types import MappingProxyType
 from typing import Any
 
 from exitguard.domain.enums import Product, WorkingType
+from exitguard.planner.checks import plan_problems
 from exitguard.planner.policy import (
     Distance,
     ImmediateTriggerAction,
+    LadderLevel,
+    LiquidationGuard,
     ProtectionPolicy,
+    RoiStep,
     StopLossPolicy,
+    StopMove,
     TakeProfitPolicy,
+    TimeStop,
     TrailingPolicy,
 )
 
@@ -31,6 +42,8 @@ from .schema import SYMBOL_RE, SpotPolicySection, UsdmPolicySection, validate_se
 __all__ = ["BUILTIN_DEFAULTS", "ProductPolicies", "build_product_policies"]
 
 _ROLES = ("stop_loss", "take_profit", "trailing")
+_WHOLE = ("ladder", "stop_moves", "roi", "time_stop", "liquidation_guard")
+_MINUTE_MS = 60_000
 
 # Used as ``policy.<product>.default`` when the file has no such section: a 2 % stop-loss and
 # nothing else, so a position is never left bare just because a section was forgotten.
@@ -69,7 +82,49 @@ def _merge(base: Mapping[str, Any], own: Mapping[str, Any]) -> dict[str, Any]:
             merged[role]["enabled"] = role_own.get("enabled", True)
     if "on_immediate_trigger" in own:
         merged["on_immediate_trigger"] = own["on_immediate_trigger"]
+    for key in _WHOLE:
+        if key in own:
+            merged[key] = own[key]
     return merged
+
+
+def _minutes_ms(minutes: Decimal) -> int:
+    return int(minutes * _MINUTE_MS)
+
+
+def plan_parts(merged: Mapping[str, Any]) -> dict[str, Any]:
+    """The exit-plan fields of :class:`ProtectionPolicy` from a validated section dict."""
+    parts: dict[str, Any] = {}
+    ladder = merged.get("ladder") or ()
+    parts["ladder"] = tuple(
+        LadderLevel(_distance(lv["distance"]), lv["fraction"])  # type: ignore[arg-type]
+        for lv in ladder
+    )
+    parts["stop_moves"] = tuple(
+        StopMove(m["after_level"], m.get("break_even_offset_percent"), m.get("to_level"))
+        for m in merged.get("stop_moves") or ()
+    )
+    parts["roi"] = tuple(
+        RoiStep(_minutes_ms(r["after_minutes"]), _distance(r["distance"]))  # type: ignore[arg-type]
+        for r in merged.get("roi") or ()
+    )
+    ts = merged.get("time_stop")
+    if ts is not None and ts.get("enabled", True) is not False:
+        after = ts.get("after_minutes")
+        parts["time_stop"] = TimeStop(
+            after_ms=None if after is None else _minutes_ms(after),
+            at_ms=ts.get("at"),
+            limit_offset_percent=ts.get("limit_offset_percent"),
+        )
+    lg = merged.get("liquidation_guard")
+    if lg is not None and lg.get("enabled", True) is not False:
+        guard = LiquidationGuard()
+        parts["liquidation_guard"] = LiquidationGuard(
+            margin_percent=lg.get("margin_percent", guard.margin_percent),
+            close_within_percent=lg.get("close_within_percent"),
+            close_fraction=lg.get("close_fraction", guard.close_fraction),
+        )
+    return parts
 
 
 class _Builder:
@@ -89,6 +144,10 @@ class _Builder:
         self.base_name = base_name
         self.issues = issues
         self.ok = True
+        # The default section's own plan problems: a symbol inheriting them untouched does not
+        # repeat them (they are reported once, at the default).
+        self.inherited_problems: frozenset[tuple[str, str]] = frozenset()
+        self.problems: list[tuple[str, str]] = []
 
     def _require(self, role: str, role_d: Mapping[str, Any], key: str, rule: str) -> Any:
         value = role_d.get(key)
@@ -149,17 +208,32 @@ class _Builder:
                         callback_rate=rate,
                         activation=_distance(d.get("activation")),
                         working_type=d.get("working_type") or WorkingType.CONTRACT_PRICE,
+                        after_level=d.get("after_level"),
                     )
             else:
                 bips = self._require("trailing", d, "trailing_delta_bips", "1 BIP = 0.01 %")
                 if bips is not None:
                     trailing = TrailingPolicy(
-                        trailing_delta_bips=bips, activation=_distance(d.get("activation"))
+                        trailing_delta_bips=bips,
+                        activation=_distance(d.get("activation")),
+                        after_level=d.get("after_level"),
                     )
         if not self.ok:
             return None
         action = merged.get("on_immediate_trigger") or ImmediateTriggerAction.ALERT
-        return ProtectionPolicy(stop_loss, take_profit, trailing, ImmediateTriggerAction(action))
+        policy = ProtectionPolicy(
+            stop_loss,
+            take_profit,
+            trailing,
+            ImmediateTriggerAction(action),
+            **plan_parts(merged),
+        )
+        for field, rule in plan_problems(policy, self.product):
+            if (field, rule) not in self.inherited_problems:
+                self.ok = False
+                self.problems.append((field, rule))
+                self.issues.add(f"{self.path}.{field}", rule)
+        return policy if self.ok else None
 
     def _conditional_only(self, role_d: Mapping[str, Any]) -> None:
         # Only keys this section sets are errors; inherited ones are harmless leftovers.
@@ -223,21 +297,24 @@ def build_product_policies(
     if base is None:  # the file's default section is broken; its errors are already listed
         return None
     default_path = f"{prefix}.default"
-    default = _Builder(product, default_path, base, None, issues).build(_merge({}, base))
+    default_builder = _Builder(product, default_path, base, None, issues)
+    default = default_builder.build(_merge({}, base))
     symbols: dict[str, ProtectionPolicy] = {}
     base_name = "the built-in default" if builtin else default_path
     for name, own in sections.items():
         if name == "default":
             continue
-        built = _Builder(product, f"{prefix}.{name}", own, base_name, issues).build(
-            _merge(_merge({}, base), own)
-        )
+        builder = _Builder(product, f"{prefix}.{name}", own, base_name, issues)
+        builder.inherited_problems = frozenset(default_builder.problems)
+        built = builder.build(_merge(_merge({}, base), own))
         if built is None:
             failed = True
         else:
             symbols[name] = built
     for name, policy in [("default", default), *symbols.items()]:
-        if policy is not None and not (policy.stop_loss or policy.take_profit or policy.trailing):
+        if policy is not None and not (
+            policy.stop_loss or policy.take_profit or policy.trailing or policy.ladder
+        ):
             warnings.add(f"{prefix}.{name}", "no exit is enabled: these positions stay unprotected")
         if product is Product.SPOT and policy is not None and policy.trailing is not None:
             _warn_spot_trailing(f"{prefix}.{name}", policy, warnings)
@@ -249,9 +326,11 @@ def build_product_policies(
 def _warn_spot_trailing(path: str, policy: ProtectionPolicy, warnings: IssueList) -> None:
     """A Spot balance backs one resting SELL: beside a stop or take-profit the trailing stop
     is never placed. Say so at load time, naming what is placed instead (planner.build)."""
-    if policy.stop_loss is None and policy.take_profit is None:
+    if policy.stop_loss is None and policy.take_profit is None and not policy.ladder:
         return
-    if policy.stop_loss is not None and policy.take_profit is not None:
+    if policy.ladder:
+        placed, them = "the ladder's levels", "the ladder"
+    elif policy.stop_loss is not None and policy.take_profit is not None:
         placed, them = "the stop-loss and take-profit as one OCO", "them"
     elif policy.stop_loss is not None:
         placed, them = "the stop-loss", "it"

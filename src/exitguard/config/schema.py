@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 import types
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Literal, TypeVar, Union, get_args, get_origin
 from urllib.parse import urlsplit
@@ -40,8 +41,13 @@ from .modes import ExecutionMode, UrlKey
 __all__ = [
     "SYMBOL_RE",
     "DistanceModel",
+    "LadderLevelModel",
+    "LiquidationGuardModel",
     "ManagerSection",
+    "RoiStepModel",
     "SpotPolicySection",
+    "StopMoveModel",
+    "TimeStopModel",
     "UrlsSection",
     "UsdmPolicySection",
     "VenueSection",
@@ -111,6 +117,49 @@ def _percent(value: object) -> Decimal:
         # never reach a price of zero or less.
         raise _err("range", "must be greater than 0 and less than 100 (percent)", value)
     return number
+
+
+def _fraction(value: object) -> Decimal:
+    number = _to_decimal(value)
+    if not 0 < number <= 1:
+        raise _err(
+            "range", "must be greater than 0 and at most 1 (a fraction of the position)", value
+        )
+    return number
+
+
+def _offset_percent(value: object) -> Decimal:
+    number = _to_decimal(value)
+    if not 0 <= number < 100:
+        raise _err("range", "must be 0 or more and less than 100 (percent)", value)
+    return number
+
+
+def _level_number(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise _err("int", "must be a ladder level number, 1 or more", value)
+    return value
+
+
+def _utc_ms(value: object) -> int:
+    """An absolute time: a TOML offset date-time or an ISO 8601 string with its zone, as ms."""
+    when = value
+    if isinstance(value, str):
+        try:
+            when = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError:
+            raise _err(
+                "time", "must be an ISO 8601 time such as 2026-12-31T16:00:00Z", value
+            ) from None
+    if not isinstance(when, datetime):
+        raise _err("time", "must be a date-time such as 2026-12-31T16:00:00Z", value)
+    if when.tzinfo is None or when.utcoffset() is None:
+        raise _err(
+            "time",
+            "must name its time zone (2026-12-31T16:00:00Z, or +01:00): a local time is ambiguous",
+            echo=False,
+        )
+    return int(when.timestamp() * 1000)
 
 
 def _callback_rate(value: object) -> Decimal:
@@ -204,6 +253,10 @@ Dec = Annotated[Decimal, PlainValidator(_to_decimal)]
 PositiveDec = Annotated[Decimal, PlainValidator(_positive)]
 NonNegativeDec = Annotated[Decimal, PlainValidator(_non_negative)]
 Percent = Annotated[Decimal, PlainValidator(_percent)]
+Fraction = Annotated[Decimal, PlainValidator(_fraction)]
+OffsetPercent = Annotated[Decimal, PlainValidator(_offset_percent)]
+LevelNumber = Annotated[int, PlainValidator(_level_number)]
+UtcMs = Annotated[int, PlainValidator(_utc_ms)]
 CallbackRate = Annotated[Decimal, PlainValidator(_callback_rate)]
 Bips = Annotated[int, PlainValidator(_bips)]
 Symbol = Annotated[str, PlainValidator(_symbol)]
@@ -377,12 +430,75 @@ class UsdmTrailing(_Section):
     callback_rate: CallbackRate | None = None
     activation: DistanceModel | None = None
     working_type: WorkingType | None = None
+    after_level: LevelNumber | None = None  # start once this ladder level filled
 
 
 class SpotTrailing(_Section):
     enabled: StrictBool | None = None
     trailing_delta_bips: Bips | None = None
     activation: DistanceModel | None = None
+    after_level: LevelNumber | None = None  # refused beside a stop or ladder (one exit per unit)
+
+
+# --- exit plans: ladder, stop moves, ROI table, time stop, liquidation guard -------------------
+# Lists and these tables are replaced whole by a symbol section (never merged item by item).
+
+
+class LadderLevelModel(_Section):
+    """One take-profit level: ``{ distance = { percent = 1 }, fraction = 0.5 }``."""
+
+    distance: DistanceModel  # from the entry price (levels nearest first)
+    fraction: Fraction  # of the position when the plan started (fractions sum to 1 at most)
+
+
+class StopMoveModel(_Section):
+    """After level ``after_level`` fills, the stop moves to break-even (+ the offset) or to
+    the price of level ``to_level``."""
+
+    after_level: LevelNumber  # the ladder level whose fill moves the stop
+    break_even_offset_percent: OffsetPercent | None = None  # entry + this, into profit (fees)
+    to_level: LevelNumber | None = None  # or: the price of this (filled) level
+
+    @model_validator(mode="after")
+    def _one_target(self) -> StopMoveModel:
+        if (self.break_even_offset_percent is None) == (self.to_level is None):
+            raise _err(
+                "plan", "set exactly one of break_even_offset_percent or to_level", echo=False
+            )
+        return self
+
+
+class RoiStepModel(_Section):
+    """From ``after_minutes`` of holding time on, the take-profit sits at ``distance``."""
+
+    after_minutes: NonNegativeDec  # of holding time (steps in increasing order)
+    distance: DistanceModel  # the take-profit's distance from then on
+
+
+class TimeStopModel(_Section):
+    """Close after ``after_minutes`` held and/or at ``at`` (the earlier wins): MARKET, or a
+    LIMIT ``limit_offset_percent`` beyond the mark."""
+
+    enabled: StrictBool | None = None  # config: false turns an inherited time stop off
+    after_minutes: PositiveDec | None = None  # of holding time
+    at: UtcMs | None = None  # an absolute time (the earlier of the two wins)
+    limit_offset_percent: Percent | None = None  # unset: MARKET; set: LIMIT this far past the mark
+
+    @model_validator(mode="after")
+    def _when(self) -> TimeStopModel:
+        if self.after_minutes is None and self.at is None and self.enabled is not False:
+            raise _err("plan", "set after_minutes or at (with both, the earlier wins)", echo=False)
+        return self
+
+
+class LiquidationGuardModel(_Section):
+    """USD-M: keep the stop ``margin_percent`` inside the liquidation price; with
+    ``close_within_percent``, close ``close_fraction`` once when the mark comes that near."""
+
+    enabled: StrictBool | None = None  # config: false turns an inherited guard off
+    margin_percent: OffsetPercent | None = None  # the stop stays this far inside (default 0.5)
+    close_within_percent: Percent | None = None  # close when the mark is this near; unset: never
+    close_fraction: Fraction | None = None  # of the position to close (default 1: all)
 
 
 class UsdmPolicySection(_Section):
@@ -390,6 +506,11 @@ class UsdmPolicySection(_Section):
     take_profit: UsdmTakeProfit | None = None
     trailing: UsdmTrailing | None = None
     on_immediate_trigger: ImmediateTriggerAction | None = None
+    ladder: list[LadderLevelModel] = []  # scale-out take-profit levels, reduce-only LIMITs
+    stop_moves: list[StopMoveModel] = []  # the stop follows the ladder
+    roi: list[RoiStepModel] = []  # take-profit distance by time held (freqtrade's ROI table)
+    time_stop: TimeStopModel | None = None  # close after a holding time or at a time
+    liquidation_guard: LiquidationGuardModel | None = None  # stop inside liquidation, close
 
 
 class SpotPolicySection(_Section):
@@ -397,6 +518,11 @@ class SpotPolicySection(_Section):
     take_profit: SpotTakeProfit | None = None
     trailing: SpotTrailing | None = None
     on_immediate_trigger: ImmediateTriggerAction | None = None
+    ladder: list[LadderLevelModel] = []  # with a stop: one OCO per level, else LIMIT SELLs
+    stop_moves: list[StopMoveModel] = []  # the stop follows the ladder
+    roi: list[RoiStepModel] = []  # take-profit distance by time held
+    time_stop: TimeStopModel | None = None  # resting exits cancelled first, then the SELL
+    liquidation_guard: LiquidationGuardModel | None = None  # refused: USD-M only
 
 
 # A key that belongs to the other product gets a hint instead of only "unknown key".
@@ -514,6 +640,8 @@ _CUSTOM_KINDS = frozenset(
         "unique",
         "products",
         "distance",
+        "time",
+        "plan",
     }
 )
 

@@ -142,13 +142,18 @@ def usdm_stop_loss(
 
 
 def usdm_take_profit(
-    position: Position, tp: TakeProfitPolicy, rules: SymbolRules, mode: PositionMode
+    position: Position,
+    tp: TakeProfitPolicy,
+    rules: SymbolRules,
+    mode: PositionMode,
+    quantity: Decimal | None = None,
 ) -> AlgoOrderRequest | FuturesOrderRequest:
-    """A reduce-only LIMIT (seed 001: fixed TP is not an algo order), or algo TAKE_PROFIT."""
+    """A reduce-only LIMIT (seed 001: fixed TP is not an algo order), or algo TAKE_PROFIT.
+    ``quantity``: a ladder level's (on the step already); else the whole position."""
     side = exit_side_for(position)
     price = take_profit_price(position, tp, rules)
+    qty = quantity if quantity is not None else quantize_exit_quantity(position.size, rules)
     if tp.conditional:
-        qty = quantize_exit_quantity(position.size, rules)
         trigger = quantize_price(price, rules, exit_trigger_rounding(side, is_stop=False))
         return AlgoOrderRequest(
             symbol=position.symbol,
@@ -169,7 +174,7 @@ def usdm_take_profit(
         type=FuturesOrderType.LIMIT,
         position_side=_position_side(position, mode),
         time_in_force=TimeInForce.GTC,
-        quantity=quantize_exit_quantity(position.size, rules),
+        quantity=qty,
         price=price,
         reduce_only=_reduce_only(mode),
     )
@@ -211,23 +216,31 @@ def _spot_stop_leg(position: Position, stop: StopLossPolicy, rules: SymbolRules)
 
 
 def spot_stop_loss(
-    position: Position, stop: StopLossPolicy, rules: SymbolRules
+    position: Position,
+    stop: StopLossPolicy,
+    rules: SymbolRules,
+    quantity: Decimal | None = None,
 ) -> SpotOrderRequest:
-    """STOP_LOSS, or STOP_LOSS_LIMIT with the policy's limit offset below the trigger."""
-    qty = quantize_exit_quantity(position.size, rules, market=stop.limit_offset_percent is None)
+    """STOP_LOSS, or STOP_LOSS_LIMIT with the policy's limit offset below the trigger.
+    ``quantity``: a ladder's runner; else the whole balance."""
+    size = position.size if quantity is None else quantity
+    qty = quantize_exit_quantity(size, rules, market=stop.limit_offset_percent is None)
     return _spot_stop_leg(position, stop, rules).as_order(position.symbol, Side.SELL, qty)
 
 
 def spot_take_profit(
-    position: Position, tp: TakeProfitPolicy, rules: SymbolRules
+    position: Position,
+    tp: TakeProfitPolicy,
+    rules: SymbolRules,
+    quantity: Decimal | None = None,
 ) -> SpotOrderRequest:
-    """A resting LIMIT SELL at the take-profit price."""
+    """A resting LIMIT SELL at the take-profit price (``quantity``: a ladder level's)."""
     return SpotOrderRequest(
         symbol=position.symbol,
         side=Side.SELL,
         type=SpotOrderType.LIMIT,
         time_in_force=TimeInForce.GTC,
-        quantity=quantize_exit_quantity(position.size, rules),
+        quantity=quantity if quantity is not None else quantize_exit_quantity(position.size, rules),
         price=take_profit_price(position, tp, rules),
     )
 
@@ -253,8 +266,14 @@ def spot_trailing(
     )
 
 
-def spot_oco(position: Position, policy: ProtectionPolicy, rules: SymbolRules) -> SpotOcoRequest:
-    """LIMIT_MAKER take-profit above, STOP_LOSS(_LIMIT) below (trailingDelta when configured)."""
+def spot_oco(
+    position: Position,
+    policy: ProtectionPolicy,
+    rules: SymbolRules,
+    quantity: Decimal | None = None,
+) -> SpotOcoRequest:
+    """LIMIT_MAKER take-profit above, STOP_LOSS(_LIMIT) below (trailingDelta when configured).
+    ``quantity``: a ladder level's (its OCO's take-profit is the level); else the balance."""
     assert policy.stop_loss is not None and policy.take_profit is not None
     below = _spot_stop_leg(position, policy.stop_loss, rules)
     if policy.trailing is not None and policy.trailing.trailing_delta_bips is not None:
@@ -271,7 +290,7 @@ def spot_oco(position: Position, policy: ProtectionPolicy, rules: SymbolRules) -
     return SpotOcoRequest(
         symbol=position.symbol,
         side=Side.SELL,
-        quantity=quantize_exit_quantity(position.size, rules),
+        quantity=quantity if quantity is not None else quantize_exit_quantity(position.size, rules),
         above=above,
         below=below,
     )

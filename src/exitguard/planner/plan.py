@@ -34,14 +34,15 @@ where every wanted exit exists the result is empty.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
 from decimal import Decimal
 
 from exitguard.domain.enums import PositionMode, PositionSide, Product, Side
 from exitguard.domain.filters import ExchangeRules
 
-from .build import spot_roles, usdm_roles, wanted_request
+from .build import spot_roles, usdm_roles
+from .inputs import PlanInput
 from .model import (
     Action,
     CancelExit,
@@ -51,24 +52,29 @@ from .model import (
     KnownExit,
     PlaceExit,
     Position,
-    PositionKey,
-    PositionProgress,
     ReplaceExit,
     Role,
     SkipSlot,
     SlotKey,
 )
-from .policy import ProtectionPolicy
+from .timing import next_wake_ms
+from .wants import FIRED_LIQUIDATION, FIRED_TIME_STOP, Want, WantSet, position_wants
 
 __all__ = [
+    "FIRED_LIQUIDATION",
+    "FIRED_TIME_STOP",
     "PlanInput",
     "SlotCoverage",
+    "Want",
+    "WantSet",
     "coverage",
     "market_closed",
+    "next_wake_ms",
     "plan_exits",
     "request_quantity",
     "request_side",
     "wanted_exits",
+    "wanted_plan",
 ]
 
 _WAIT = frozenset({ExitStatus.INTENT, ExitStatus.UNKNOWN})
@@ -79,33 +85,6 @@ _WAIT = frozenset({ExitStatus.INTENT, ExitStatus.UNKNOWN})
 _CANCELLABLE = frozenset({ExitStatus.OPEN, ExitStatus.PENDING, ExitStatus.TRIGGERED})
 # Statuses under which an exit is live at the venue (accepted there): it protects.
 _LIVE = frozenset({ExitStatus.PENDING, ExitStatus.OPEN, ExitStatus.TRIGGERED})
-
-
-@dataclass(frozen=True, slots=True)
-class PlanInput:
-    """Everything one planning pass reads. ``policies`` maps (product, symbol) to the effective
-    policy; ``position_policies`` (product, symbol, positionSide) to a plan for one position,
-    which wins over the symbol's. A position with neither is not managed."""
-
-    positions: tuple[Position, ...]
-    exits: tuple[KnownExit, ...]
-    policies: Mapping[tuple[Product, str], ProtectionPolicy]
-    rules: Mapping[Product, ExchangeRules]
-    position_modes: Mapping[Product, PositionMode] = field(default_factory=dict)
-    holds: frozenset[SlotKey] = frozenset()
-    position_policies: Mapping[tuple[Product, str, PositionSide], ProtectionPolicy] = field(
-        default_factory=dict
-    )
-    # What the store remembers per position (ladder fills, open time, one-shots); a position
-    # without a row is at the plan's start.
-    progress: Mapping[PositionKey, PositionProgress] = field(default_factory=dict)
-    now_ms: int = 0  # the clock time stops and the ROI table read (integer ms UTC)
-    marks: Mapping[tuple[Product, str], Decimal] = field(default_factory=dict)  # mark/last
-
-    def policy_for(self, pos: Position) -> ProtectionPolicy | None:
-        """The plan for ``pos``: its own, else its symbol's, else None (not managed)."""
-        own = self.position_policies.get((pos.product, pos.symbol, pos.position_side))
-        return own if own is not None else self.policies.get((pos.product, pos.symbol))
 
 
 def request_side(request: ExitRequest) -> Side:
@@ -122,50 +101,60 @@ def wanted_exits(
     inp: PlanInput,
 ) -> tuple[dict[SlotKey, tuple[Position, ExitRequest]], list[Action]]:
     """Every slot the managed positions need, with the request each wants; and the slots that
-    need an exit none can be built for (as :class:`SkipSlot`)."""
-    return _wanted(inp)
+    need an exit none can be built for (as :class:`SkipSlot`). :func:`wanted_plan` adds the
+    tags and the plan's notes."""
+    ws = wanted_plan(inp)
+    return {slot: (w.position, w.request) for slot, w in ws.wants.items()}, ws.skips
 
 
-def _wanted(inp: PlanInput) -> tuple[dict[SlotKey, tuple[Position, ExitRequest]], list[Action]]:
-    wanted: dict[SlotKey, tuple[Position, ExitRequest]] = {}
-    skips: list[Action] = []
+def _blocking(inp: PlanInput) -> dict[SlotKey, list[KnownExit]]:
+    blocking: dict[SlotKey, list[KnownExit]] = defaultdict(list)
+    for exit_ in inp.exits:
+        if exit_.blocking:
+            blocking[exit_.slot].append(exit_)
+    return blocking
+
+
+def wanted_plan(inp: PlanInput, blocking: Collection[SlotKey] | None = None) -> WantSet:
+    """Every wanted slot with its request, tag and notes (:class:`WantSet`), at each
+    position's stage (progress, ``now_ms``, marks)."""
+    if blocking is None:
+        blocking = _blocking(inp).keys()
+    out = WantSet()
     for pos in inp.positions:
         if pos.amount == 0:
             continue
         policy = inp.policy_for(pos)
         if policy is None:
             continue
+        out.cancel_reasons[pos.key] = "slot no longer wanted by the plan"
         exchange = inp.rules.get(pos.product)
         rules = exchange.get(pos.symbol) if exchange is not None else None
-        roles = usdm_roles(policy) if pos.product is Product.USDM else spot_roles(policy)
+        if rules is None:
+            roles = usdm_roles(policy) if pos.product is Product.USDM else spot_roles(policy)
+            for role in roles:
+                slot = SlotKey(pos.account, pos.product, pos.symbol, pos.position_side, role)
+                out.skips.append(SkipSlot(slot, f"no exchangeInfo rules for {pos.symbol}"))
+            continue
         mode = inp.position_modes.get(pos.product, PositionMode.ONE_WAY)
-        for role in roles:
-            slot = SlotKey(pos.account, pos.product, pos.symbol, pos.position_side, role)
-            if rules is None:
-                skips.append(SkipSlot(slot, f"no exchangeInfo rules for {pos.symbol}"))
-                continue
-            request = wanted_request(role, pos, policy, rules, mode)
-            if request is None:
-                continue
-            qty = request_quantity(request)
+        before = set(out.wants)
+        position_wants(
+            out,
+            pos,
+            policy,
+            rules,
+            mode,
+            inp.progress.get(pos.key),
+            inp.now_ms,
+            inp.marks.get((pos.product, pos.symbol)),
+            blocking,
+        )
+        for slot in sorted(set(out.wants) - before):
+            qty = request_quantity(out.wants[slot].request)
             if qty is not None and qty <= 0:
-                skips.append(
+                del out.wants[slot]
+                out.skips.append(
                     SkipSlot(slot, f"position {pos.size} is below one lot step of {pos.symbol}")
-                )
-                continue
-            wanted[slot] = (pos, request)
-    return wanted, skips
-
-
-def _tags(inp: PlanInput) -> dict[SlotKey, str]:
-    """The policy tag each wanted slot's exit must carry (see ProtectionPolicy.tag)."""
-    out: dict[SlotKey, str] = {}
-    for pos in inp.positions:
-        policy = inp.policy_for(pos)
-        if policy is not None and policy.tag:
-            for role in Role:
-                out[SlotKey(pos.account, pos.product, pos.symbol, pos.position_side, role)] = (
-                    policy.tag
                 )
     return out
 
@@ -184,23 +173,27 @@ def _newest_first(exits: list[KnownExit]) -> list[KnownExit]:
     return sorted(exits, key=lambda e: (-e.created_ms, e.client_id))
 
 
+def _with(reason: str, note: str) -> str:
+    return f"{reason}; {note}" if note else reason
+
+
 def _plan_slot(
     slot: SlotKey,
     blocking: list[KnownExit],
-    want: tuple[Position, ExitRequest] | None,
-    tag: str = "",
+    want: Want | None,
+    unwanted: str = "slot no longer wanted (position closed)",
 ) -> list[Action]:
     if any(e.status in _WAIT for e in blocking):
         return []  # rule 3: resolve the unknown first
     if want is None:
         return [
-            CancelExit(slot, e.client_id, e.kind, "slot no longer wanted (position closed)")
+            CancelExit(slot, e.client_id, e.kind, unwanted)
             for e in sorted(blocking, key=lambda e: e.client_id)
             if e.status in _CANCELLABLE
         ]
-    _, request = want
+    request, tag, note = want.request, want.tag, want.note
     if not blocking:
-        return [PlaceExit(slot, request, "position has no exit for this slot", tag)]
+        return [PlaceExit(slot, request, _with("position has no exit for this slot", note), tag)]
     ordered = _newest_first(blocking)
     keep = next((e for e in ordered if _matches(e, request, tag)), None)
     actions: list[Action] = []
@@ -211,11 +204,15 @@ def _plan_slot(
         target = ordered[0]
         if target.side is not request_side(request):
             why = "side changed"
-        elif target.policy_tag != tag:
+        elif target.policy_tag.partition("|")[0] != tag.partition("|")[0]:
             why = "protection plan changed"
+        elif target.policy_tag != tag:
+            why = "plan stage changed"
         else:
             why = "quantity changed"
-        actions.append(ReplaceExit(slot, request, target.client_id, target.kind, why, tag))
+        actions.append(
+            ReplaceExit(slot, request, target.client_id, target.kind, _with(why, note), tag)
+        )
         keep = target
     for extra in ordered:
         if extra is not keep and extra.status in _CANCELLABLE:
@@ -246,19 +243,22 @@ def _no_placements(slot: SlotKey, actions: list[Action], why: str) -> list[Actio
 
 def plan_exits(inp: PlanInput) -> list[Action]:
     """The actions that bring every managed position to its policy's exits (rules above)."""
-    wanted, actions = _wanted(inp)
-    tags = _tags(inp)
-    blocking: dict[SlotKey, list[KnownExit]] = defaultdict(list)
-    for exit_ in inp.exits:
-        if exit_.blocking:
-            blocking[exit_.slot].append(exit_)
-    for slot in sorted(set(wanted) | set(blocking)):
-        if slot in inp.holds:
+    blocking = _blocking(inp)
+    ws = wanted_plan(inp, blocking.keys())
+    actions = list(ws.skips)
+    last: list[Action] = []
+    for slot in sorted(set(ws.wants) | set(blocking)):
+        if slot in inp.holds or slot in ws.keep:
             continue
-        planned = _plan_slot(slot, blocking.get(slot, []), wanted.get(slot), tags.get(slot, ""))
+        unwanted = ws.cancel_reasons.get(slot.position, "slot no longer wanted (position closed)")
+        planned = _plan_slot(slot, blocking.get(slot, []), ws.wants.get(slot), unwanted)
         closed = market_closed(inp.rules, slot)
-        actions.extend(planned if closed is None else _no_placements(slot, planned, closed))
-    return actions
+        planned = planned if closed is None else _no_placements(slot, planned, closed)
+        if slot.position in ws.cancels_first and slot.role is Role.TIME_STOP:
+            last.extend(planned)  # Spot: the close goes after the cancels that free the balance
+        else:
+            actions.extend(planned)
+    return actions + last
 
 
 @dataclass(frozen=True, slots=True)
@@ -270,9 +270,10 @@ class SlotCoverage:
     problem: str = ""  # why not, when not covered
 
 
-def _slot_problem(blocking: list[KnownExit], request: ExitRequest, tag: str = "") -> str:
+def _slot_problem(blocking: list[KnownExit], want: Want) -> str:
+    request, tag = want.request, want.tag
     if not blocking:
-        return "no exit"
+        return f"{want.due}: the close is not sent yet" if want.due else "no exit"
     live = [e for e in blocking if e.status in _LIVE]
     if any(_matches(e, request, tag) for e in live):
         return ""
@@ -295,24 +296,20 @@ def _slot_problem(blocking: list[KnownExit], request: ExitRequest, tag: str = ""
 def coverage(inp: PlanInput) -> dict[tuple[str, Product, str, PositionSide], list[SlotCoverage]]:
     """Per managed position (account, product, symbol, positionSide): each wanted slot and
     whether a live matching exit covers it. Pure; the supervisor's verdict is built on it."""
-    wanted, skips = _wanted(inp)
-    tags = _tags(inp)
-    blocking: dict[SlotKey, list[KnownExit]] = defaultdict(list)
-    for exit_ in inp.exits:
-        if exit_.blocking:
-            blocking[exit_.slot].append(exit_)
+    blocking = _blocking(inp)
+    ws = wanted_plan(inp, blocking.keys())
     out: dict[tuple[str, Product, str, PositionSide], list[SlotCoverage]] = {}
     for pos in inp.positions:
         if pos.amount != 0 and inp.policy_for(pos) is not None:
             out[(pos.account, pos.product, pos.symbol, pos.position_side)] = []
-    for slot, (_pos, request) in sorted(wanted.items()):
-        problem = _slot_problem(blocking.get(slot, []), request, tags.get(slot, ""))
+    for slot, want in sorted(ws.wants.items()):
+        problem = _slot_problem(blocking.get(slot, []), want)
         closed = market_closed(inp.rules, slot) if problem else None
         if closed is not None:
             problem = f"{problem}; {closed}"
         key = (slot.account, slot.product, slot.symbol, slot.position_side)
         out.setdefault(key, []).append(SlotCoverage(slot, not problem, problem))
-    for skip in skips:
+    for skip in ws.skips:
         if isinstance(skip, SkipSlot):
             s = skip.slot
             key = (s.account, s.product, s.symbol, s.position_side)

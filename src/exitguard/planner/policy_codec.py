@@ -20,9 +20,14 @@ from exitguard.domain.enums import WorkingType
 from .policy import (
     Distance,
     ImmediateTriggerAction,
+    LadderLevel,
+    LiquidationGuard,
     ProtectionPolicy,
+    RoiStep,
     StopLossPolicy,
+    StopMove,
     TakeProfitPolicy,
+    TimeStop,
     TrailingPolicy,
 )
 
@@ -71,7 +76,45 @@ def policy_to_dict(policy: ProtectionPolicy) -> dict[str, Any]:
             "activation": _distance(r.activation),
             "working_type": r.working_type.value,
         }
+        if r.after_level is not None:
+            out["trailing"]["after_level"] = r.after_level
+    _plan_to_dict(policy, out)
     return out
+
+
+def _plan_to_dict(policy: ProtectionPolicy, out: dict[str, Any]) -> None:
+    """The exit-plan fields, each only when set: a plan without them keeps the digest (and so
+    the tag) it had before they existed, and its exits do not churn."""
+    if policy.ladder:
+        out["ladder"] = [
+            {"distance": _distance(lv.distance), "fraction": str(lv.fraction)}
+            for lv in policy.ladder
+        ]
+    if policy.stop_moves:
+        out["stop_moves"] = [
+            {
+                "after_level": m.after_level,
+                "break_even_offset_percent": _dec(m.break_even_offset_percent),
+                "to_level": m.to_level,
+            }
+            for m in policy.stop_moves
+        ]
+    if policy.roi:
+        out["roi"] = [
+            {"after_ms": step.after_ms, "distance": _distance(step.distance)} for step in policy.roi
+        ]
+    if (ts := policy.time_stop) is not None:
+        out["time_stop"] = {
+            "after_ms": ts.after_ms,
+            "at_ms": ts.at_ms,
+            "limit_offset_percent": _dec(ts.limit_offset_percent),
+        }
+    if (lg := policy.liquidation_guard) is not None:
+        out["liquidation_guard"] = {
+            "margin_percent": str(lg.margin_percent),
+            "close_within_percent": _dec(lg.close_within_percent),
+            "close_fraction": str(lg.close_fraction),
+        }
 
 
 def _opt_dec(raw: Any) -> Decimal | None:
@@ -114,14 +157,54 @@ def policy_from_dict(raw: dict[str, Any]) -> ProtectionPolicy:
             trailing_delta_bips=None if bips is None else int(bips),
             activation=None if r.get("activation") is None else _read_distance(r["activation"]),
             working_type=WorkingType(r["working_type"]),
+            after_level=_opt_int(r.get("after_level")),
         )
     policy = ProtectionPolicy(
         stop_loss=stop,
         take_profit=take,
         trailing=trail,
         on_immediate_trigger=ImmediateTriggerAction(raw["on_immediate_trigger"]),
+        **_plan_from_dict(raw),
     )
     return tagged(policy)
+
+
+def _opt_int(raw: Any) -> int | None:
+    return None if raw is None else int(raw)
+
+
+def _plan_from_dict(raw: dict[str, Any]) -> dict[str, Any]:
+    parts: dict[str, Any] = {
+        "ladder": tuple(
+            LadderLevel(_read_distance(lv["distance"]), Decimal(str(lv["fraction"])))
+            for lv in raw.get("ladder") or ()
+        ),
+        "stop_moves": tuple(
+            StopMove(
+                int(m["after_level"]),
+                _opt_dec(m.get("break_even_offset_percent")),
+                _opt_int(m.get("to_level")),
+            )
+            for m in raw.get("stop_moves") or ()
+        ),
+        "roi": tuple(
+            RoiStep(int(step["after_ms"]), _read_distance(step["distance"]))
+            for step in raw.get("roi") or ()
+        ),
+    }
+    if (ts := raw.get("time_stop")) is not None:
+        parts["time_stop"] = TimeStop(
+            _opt_int(ts.get("after_ms")),
+            _opt_int(ts.get("at_ms")),
+            _opt_dec(ts.get("limit_offset_percent")),
+        )
+    if (lg := raw.get("liquidation_guard")) is not None:
+        parts["liquidation_guard"] = LiquidationGuard(
+            Decimal(str(lg["margin_percent"])),
+            _opt_dec(lg.get("close_within_percent")),
+            Decimal(str(lg["close_fraction"])),
+        )
+    return parts
 
 
 def policy_tag(policy: ProtectionPolicy) -> str:

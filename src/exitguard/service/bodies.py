@@ -21,18 +21,30 @@ from exitguard.config.schema import (
     Bips,
     CallbackRate,
     DistanceModel,
+    Fraction,
+    LevelNumber,
+    LiquidationGuardModel,
     Percent,
     PositiveDec,
+    RoiStepModel,
+    StopMoveModel,
+    TimeStopModel,
     _Section,
     validate_section,
 )
 from exitguard.domain.enums import Product, WorkingType
+from exitguard.planner.checks import plan_problems
 from exitguard.planner.policy import (
     Distance,
     ImmediateTriggerAction,
+    LadderLevel,
+    LiquidationGuard,
     ProtectionPolicy,
+    RoiStep,
     StopLossPolicy,
+    StopMove,
     TakeProfitPolicy,
+    TimeStop,
     TrailingPolicy,
 )
 from exitguard.planner.policy_codec import tagged
@@ -95,6 +107,7 @@ class TrailingBody(_Section):
     activation_price: PositiveDec | None = None
     activation: DistanceModel | None = None
     working_type: WorkingType | None = None  # USD-M
+    after_level: LevelNumber | None = None  # start once this ladder level filled
 
     @model_validator(mode="after")
     def _activation(self) -> TrailingBody:
@@ -105,20 +118,41 @@ class TrailingBody(_Section):
         return self
 
 
+class LadderLevelBody(_Section):
+    """One take-profit level of a scale-out ladder, at an absolute ``price`` or a
+    ``distance`` from the entry, closing ``fraction`` of the position."""
+
+    price: PositiveDec | None = None
+    distance: DistanceModel | None = None
+    fraction: Fraction
+
+    @model_validator(mode="after")
+    def _level(self) -> LadderLevelBody:
+        _one_level(self, "a ladder level")
+        return self
+
+
 class ProtectionBody(_Section):
     request_id: RequestId | None = None
     stop_loss: StopLossBody | None = None
     take_profit: TakeProfitBody | None = None
     trailing: TrailingBody | None = None
     on_immediate_trigger: ImmediateTriggerAction | None = None
+    ladder: tuple[LadderLevelBody, ...] = ()  # scale-out take-profit levels, nearest first
+    stop_moves: tuple[StopMoveModel, ...] = ()  # the stop follows the ladder
+    roi: tuple[RoiStepModel, ...] = ()  # take-profit distance by time held
+    time_stop: TimeStopModel | None = None
+    liquidation_guard: LiquidationGuardModel | None = None  # USD-M
 
     @model_validator(mode="after")
     def _something(self) -> ProtectionBody:
-        if self.stop_loss is None and self.take_profit is None and self.trailing is None:
+        if not (
+            self.stop_loss or self.take_profit or self.trailing or self.ladder or self.time_stop
+        ):
             raise PydanticCustomError(
                 "distance",
                 "{text}",
-                {"text": "set at least one of stop_loss, take_profit, trailing"},
+                {"text": "set at least one of stop_loss, take_profit, trailing, ladder, time_stop"},
             )
         return self
 
@@ -149,6 +183,12 @@ _SPOT_ONLY = {"stop_loss": ("limit_offset_percent",), "trailing": ("trailing_del
 
 def _product_issues(body: ProtectionBody, product: Product) -> list[tuple[str, str]]:
     issues = []
+    for name in ("time_stop", "liquidation_guard"):
+        section = getattr(body, name)
+        if section is not None and section.enabled is not None:
+            issues.append(
+                (f"{name}.enabled", "only in a config section (to turn an inherited one off)")
+            )
     other, name = (_SPOT_ONLY, "Spot") if product is Product.USDM else (_USDM_ONLY, "USD-M")
     here = "USD-M" if product is Product.USDM else "Spot"
     for role, keys in other.items():
@@ -199,11 +239,49 @@ def parse_plan(raw: object, product: Product) -> tuple[ProtectionPolicy, str]:
             trailing_delta_bips=r.trailing_delta_bips,
             activation=activation,
             working_type=r.working_type or WorkingType.CONTRACT_PRICE,
+            after_level=r.after_level,
         )
     policy = ProtectionPolicy(
         stop_loss=stop,
         take_profit=take,
         trailing=trail,
         on_immediate_trigger=body.on_immediate_trigger or ImmediateTriggerAction.ALERT,
+        **_plan_parts(body),
     )
+    problems = plan_problems(policy, product)
+    if problems:
+        raise BodyError(problems)
     return tagged(policy), body.request_id or ""
+
+
+_MINUTE_MS = 60_000
+
+
+def _plan_parts(body: ProtectionBody) -> dict[str, Any]:
+    """The exit-plan fields of the policy (the config's meanings, minutes as ms)."""
+    parts: dict[str, Any] = {
+        "ladder": tuple(
+            LadderLevel(_distance(lv.price, lv.distance), lv.fraction) for lv in body.ladder
+        ),
+        "stop_moves": tuple(
+            StopMove(m.after_level, m.break_even_offset_percent, m.to_level)
+            for m in body.stop_moves
+        ),
+        "roi": tuple(
+            RoiStep(int(step.after_minutes * _MINUTE_MS), _distance(None, step.distance))
+            for step in body.roi
+        ),
+    }
+    if (ts := body.time_stop) is not None:
+        after = ts.after_minutes
+        parts["time_stop"] = TimeStop(
+            None if after is None else int(after * _MINUTE_MS), ts.at, ts.limit_offset_percent
+        )
+    if (lg := body.liquidation_guard) is not None:
+        default = LiquidationGuard()
+        parts["liquidation_guard"] = LiquidationGuard(
+            lg.margin_percent if lg.margin_percent is not None else default.margin_percent,
+            lg.close_within_percent,
+            lg.close_fraction if lg.close_fraction is not None else default.close_fraction,
+        )
+    return parts
