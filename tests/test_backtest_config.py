@@ -19,12 +19,13 @@ from exitguard.backtest.from_config import (
     percent_to_bps,
     policy_snippet,
 )
-from exitguard.backtest.model import BacktestInputError, ExitPolicy
+from exitguard.backtest.model import BacktestInputError, ExitPolicy, Level, Move, Roi
 from exitguard.cli.backtest_cmd import backtest_command, sweep_command
 from exitguard.config.loader import load_config
 from exitguard.domain.enums import Product, WorkingType
 from exitguard.planner.policy import (
     Distance,
+    LadderLevel,
     ProtectionPolicy,
     StopLossPolicy,
     TakeProfitPolicy,
@@ -34,6 +35,7 @@ from exitguard.planner.policy import (
 USDM, SPOT = Product.USDM, Product.SPOT
 MARK, CONTRACT = WorkingType.MARK_PRICE, WorkingType.CONTRACT_PRICE
 PATH = "policy.usdm.BTCUSDT"
+HOUR_MS = 3_600_000
 
 
 def pct(text: str) -> Distance:
@@ -106,6 +108,51 @@ ROUND_TRIPS = [
     (USDM, ExitPolicy(5, 0, 0, 0, MARK)),
     (SPOT, ExitPolicy(120, 240, 0, 0, CONTRACT, 15)),
     (SPOT, ExitPolicy(0, 0, 60, 20, CONTRACT)),
+    # Exit plans: ladders with stop moves, trailing after a level, ROI, time stop, liq. guard.
+    (
+        USDM,
+        ExitPolicy(
+            100,
+            0,
+            0,
+            0,
+            MARK,
+            ladder=(Level(50, 5000), Level(120, 5000)),
+            stop_moves=(Move(1, be_offset_bps=5),),
+            time_stop_ms=4 * HOUR_MS,
+            liq_margin_bps=50,
+            liq_close_within_bps=200,
+            liq_close_parts=5000,
+        ),
+    ),
+    (
+        USDM,
+        ExitPolicy(
+            80,
+            0,
+            40,
+            0,
+            CONTRACT,
+            ladder=(Level(60, 3000), Level(150, 3000)),
+            stop_moves=(Move(2, to_level=1),),
+            trail_after_level=1,
+        ),
+    ),
+    (USDM, ExitPolicy(100, 200, 0, 0, MARK, roi=(Roi(30 * 60_000, 120), Roi(HOUR_MS, 60)))),
+    (USDM, ExitPolicy(0, 0, 0, 0, CONTRACT, ladder=(Level(75, 10_000),), time_stop_ms=90_000)),
+    (
+        SPOT,
+        ExitPolicy(
+            150,
+            0,
+            0,
+            0,
+            CONTRACT,
+            ladder=(Level(100, 5000), Level(200, 2500)),
+            stop_moves=(Move(1, be_offset_bps=10),),
+            time_stop_ms=60_000,
+        ),
+    ),
 ]
 
 
@@ -131,6 +178,8 @@ def test_an_emitted_section_loads_back_to_the_same_policy(
         (USDM, ExitPolicy(0, 0, 5), "0.1 to 20"),
         (SPOT, ExitPolicy(100, 0, 0, 0, MARK), "last trade price"),
         (SPOT, ExitPolicy(100, 0, 50), "one resting exit"),
+        (SPOT, ExitPolicy(100, 0, 0, liq_margin_bps=50), "USD-M only"),
+        (USDM, ExitPolicy(0, 0, 0, 0, MARK, ladder=(Level(50, 10_000),)), "carry it"),
     ],
 )
 def test_policies_a_config_cannot_express_are_refused(
@@ -237,3 +286,56 @@ def test_emit_config_never_overwrites(data: tuple[Path, Path], tmp_path: Path) -
                     "--emit-config", str(existing), "--report", str(tmp_path / "r"))  # fmt: skip
     assert result.exit_code == 2 and "exists" in result.stderr
     assert existing.read_text(encoding="utf-8") == "# mine\n"
+
+
+def test_plan_elements_map_from_the_planner_policy() -> None:
+    from exitguard.planner.policy import LiquidationGuard, RoiStep, TimeStop
+
+    policy = ProtectionPolicy(
+        stop_loss=StopLossPolicy(pct("1")),
+        take_profit=TakeProfitPolicy(pct("3")),
+        roi=(RoiStep(0, pct("2")), RoiStep(3_600_000, pct("0.5"))),
+        time_stop=TimeStop(after_ms=7_200_000, limit_offset_percent=Decimal("0.1")),
+        liquidation_guard=LiquidationGuard(Decimal("0.5")),
+    )
+    mapped = exit_policy_from_config(policy, USDM, PATH)
+    # The step at 0 minutes is the take-profit from the start: 2 %, not take_profit's 3 %.
+    assert mapped.policy == ExitPolicy(
+        100, 200, 0, 0, MARK, roi=(Roi(3_600_000, 50),), time_stop_ms=7_200_000,
+        liq_margin_bps=50,
+    )  # fmt: skip
+    assert any("MARKET close" in n for n in mapped.notes)
+    assert any("leverage" in n for n in mapped.notes)
+    at = ProtectionPolicy(stop_loss=StopLossPolicy(pct("1")), time_stop=TimeStop(at_ms=1))
+    with pytest.raises(BacktestInputError) as exc:
+        exit_policy_from_config(at, USDM, PATH)
+    assert exc.value.field == f"{PATH}.time_stop.at"
+    odd = ProtectionPolicy(
+        stop_loss=StopLossPolicy(pct("1")),
+        ladder=(LadderLevel(pct("1"), Decimal("0.33333")),),
+    )
+    with pytest.raises(BacktestInputError, match=r"ladder\[1\]\.fraction"):
+        exit_policy_from_config(odd, USDM, PATH)
+
+
+def test_backtest_config_runs_a_ladder(data: tuple[Path, Path], tmp_path: Path) -> None:
+    trades, _marks = data
+    config = tmp_path / "exitguard.toml"
+    config.write_text(
+        "[policy.usdm.BTCUSDT]\n"
+        'stop_loss = { distance = { percent = 0.6 }, working_type = "CONTRACT_PRICE" }\n'
+        "ladder = [{ distance = { percent = 0.2 }, fraction = 0.5 },"
+        " { distance = { percent = 0.5 }, fraction = 0.5 }]\n"
+        "stop_moves = [{ after_level = 1, break_even_offset_percent = 0.05 }]\n",
+        encoding="utf-8",
+    )
+    result = invoke("backtest", "--trades", str(trades), "--config", str(config),
+                    "--every", "1h", "--report", str(tmp_path / "b"))  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "ladder levels rest as LIMIT orders live" in " ".join(result.stdout.split())
+    doc = json.loads((tmp_path / "b" / "results.json").read_text())
+    (policy,) = doc["policies"]
+    assert policy["ladder"] == "20:50,50:50" and policy["stop_moves"] == "1>be+5"
+    assert any(t["legs"] > 1 for t in doc["trades"])
+    for t in doc["trades"]:
+        assert Decimal(t["open_pnl"]) == 0 or t["open_at_end"]

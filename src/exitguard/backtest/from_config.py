@@ -21,25 +21,36 @@ Rules (each refusal is a :class:`BacktestInputError` naming the config field and
   that triggers at the level and fills at the next print (the replay's rule): the mapping says so
   in its notes;
 - Spot places no trailing stop beside a stop-loss or take-profit (the balance backs one resting
-  exit, ``planner.build``): such a trailing stop is left out, and the notes say so.
+  exit, ``planner.build``): such a trailing stop is left out, and the notes say so;
+- exit plans (``issue14_semantics``): ladder levels → :class:`Level` (distance bps, fraction in
+  whole parts per 10,000), stop moves → :class:`Move` (break-even offset in bps), ROI steps →
+  :class:`Roi` (a step at 0 minutes is the take-profit itself), ``time_stop.after_minutes`` →
+  ``time_stop_ms`` (a wall-clock ``at`` is refused: a backtest's trades have no common clock
+  time; a limit close is backtested as a market close, noted), the liquidation guard → bps and
+  parts (its liquidation price comes from the run's leverage, noted), ``trailing.after_level``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from exitguard.domain.enums import Product, WorkingType
 from exitguard.planner.policy import Distance, ProtectionPolicy
 
-from .model import BacktestInputError, ExitPolicy
+from .model import BPS, BacktestInputError, ExitPolicy, Level, Move, Roi
 
-__all__ = ["ConfigPolicy", "exit_policy_from_config", "percent_to_bps", "policy_snippet"]
+__all__ = [
+    "ConfigPolicy",
+    "exit_policy_from_config",
+    "fraction_to_parts",
+    "percent_to_bps",
+    "policy_snippet",
+]
 
 _HUNDRED = Decimal(100)
-# Plan elements the planner knows and this backtest mapping does not (yet): refused by name
-# rather than silently dropped, so a backtest never reports a policy that is not the one run.
-_NOT_MAPPED = ("ladder", "stop_moves", "roi", "time_stop", "liquidation_guard")
+_MINUTE_MS = 60_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +69,16 @@ def percent_to_bps(value: Decimal, field: str) -> int:
             field, f"{value} % is {bps.normalize():f} bps; the backtest works in whole bps (0.01 %)"
         )
     return int(bps)
+
+
+def fraction_to_parts(value: Decimal, field: str) -> int:
+    """``0.25`` → ``2500`` parts per 10,000; a fraction of a part is refused, naming ``field``."""
+    parts = value * BPS
+    if parts != parts.to_integral_value():
+        raise BacktestInputError(
+            field, f"{value} is not a whole number of parts per 10,000 (the backtest's unit)"
+        )
+    return int(parts)
 
 
 def _distance_bps(distance: Distance, field: str) -> int:
@@ -113,24 +134,25 @@ def exit_policy_from_config(
     configured trigger source. Raises :class:`BacktestInputError` naming the field at fault.
     """
     usdm = Product(product) is Product.USDM
-    for name in _NOT_MAPPED:
-        if getattr(policy, name, None):
-            raise BacktestInputError(
-                f"{path}.{name}", "this plan element is not in the backtest's policies yet"
-            )
-    if policy.trailing is not None and getattr(policy.trailing, "after_level", None) is not None:
-        raise BacktestInputError(
-            f"{path}.trailing.after_level", "trailing after a ladder level is not backtested yet"
-        )
     notes: list[str] = []
     trailing = policy.trailing
-    if not usdm and trailing is not None and (policy.stop_loss or policy.take_profit):
+    if (
+        not usdm
+        and trailing is not None
+        and (policy.stop_loss or policy.take_profit or policy.ladder)
+    ):
         notes.append(
             "trailing left out: a Spot balance backs one resting exit, and the stop-loss or "
             "take-profit takes it (the manager does not place it either)"
         )
         trailing = None
-    if policy.stop_loss is None and policy.take_profit is None and trailing is None:
+    if (
+        policy.stop_loss is None
+        and policy.take_profit is None
+        and trailing is None
+        and not policy.ladder
+        and policy.time_stop is None
+    ):
         raise BacktestInputError(path, "no exit is enabled: nothing to backtest")
     stop = tp = trail = act = 0
     stop_limit: int | None = None
@@ -155,16 +177,139 @@ def exit_policy_from_config(
         if trailing.activation is not None:
             act = _distance_bps(trailing.activation, f"{path}.trailing.activation")
     chosen = _source(policy, usdm, path, source, notes)
+    plan = _plan(policy, path, notes)
+    if trailing is not None and trailing.after_level is not None:
+        plan["trail_after_level"] = trailing.after_level
+    if policy.roi and plan["roi"] and plan["roi"][0].after_ms == 0:
+        # From 0 minutes on, the first step *is* the take-profit (the kernel's steps start > 0).
+        tp = plan["roi"][0].tp_bps
+        plan["roi"] = plan["roi"][1:]
     try:
-        exit_policy = ExitPolicy(stop, tp, trail, act, chosen, stop_limit).validate()
+        exit_policy = ExitPolicy(stop, tp, trail, act, chosen, stop_limit, **plan).validate()
     except BacktestInputError as exc:
         raise BacktestInputError(f"{path} ({exc.field})", exc.rule) from None
     return ConfigPolicy(exit_policy, tuple(notes))
 
 
+def _plan(policy: ProtectionPolicy, path: str, notes: list[str]) -> dict[str, Any]:
+    """The exit-plan fields of :class:`ExitPolicy` (module docstring)."""
+    plan: dict[str, Any] = {
+        "ladder": tuple(
+            Level(
+                _distance_bps(level.distance, f"{path}.ladder[{i}].distance"),
+                fraction_to_parts(level.fraction, f"{path}.ladder[{i}].fraction"),
+            )
+            for i, level in enumerate(policy.ladder, 1)
+        ),
+        "stop_moves": tuple(
+            Move(
+                move.after_level,
+                None
+                if move.break_even_offset_percent is None
+                else percent_to_bps(
+                    move.break_even_offset_percent,
+                    f"{path}.stop_moves[{i}].break_even_offset_percent",
+                ),
+                move.to_level,
+            )
+            for i, move in enumerate(policy.stop_moves, 1)
+        ),
+        "roi": tuple(
+            Roi(step.after_ms, _distance_bps(step.distance, f"{path}.roi[{i}].distance"))
+            for i, step in enumerate(policy.roi, 1)
+        ),
+    }
+    if policy.ladder:
+        notes.append(
+            "ladder levels rest as LIMIT orders live; the backtest triggers each at its level "
+            "and fills it at the next print"
+        )
+    ts = policy.time_stop
+    if ts is not None:
+        if ts.at_ms is not None:
+            raise BacktestInputError(
+                f"{path}.time_stop.at",
+                "a wall-clock close has no meaning across a backtest's trades; use after_minutes",
+            )
+        plan["time_stop_ms"] = ts.after_ms or 0
+        if ts.limit_offset_percent is not None:
+            notes.append("the time stop's LIMIT close is backtested as a MARKET close")
+    guard = policy.liquidation_guard
+    if guard is not None:
+        plan["liq_margin_bps"] = percent_to_bps(
+            guard.margin_percent, f"{path}.liquidation_guard.margin_percent"
+        )
+        if guard.close_within_percent is not None:
+            plan["liq_close_within_bps"] = percent_to_bps(
+                guard.close_within_percent, f"{path}.liquidation_guard.close_within_percent"
+            )
+            plan["liq_close_parts"] = fraction_to_parts(
+                guard.close_fraction, f"{path}.liquidation_guard.close_fraction"
+            )
+        notes.append(
+            "the liquidation guard's liquidation price comes from the run's leverage and "
+            "maintenance margin (isolated formula); a run without leverage has none"
+        )
+    return plan
+
+
 def _percent(bps: int) -> str:
     """``150`` → ``1.5``: a TOML number the config reads back as the exact Decimal."""
     return f"{(Decimal(bps) / _HUNDRED).normalize():f}"
+
+
+def _fraction(parts: int) -> str:
+    return f"{(Decimal(parts) / BPS).normalize():f}"
+
+
+def _minutes(ms: int, what: str) -> str:
+    minutes = Decimal(ms) / _MINUTE_MS
+    if int(minutes * _MINUTE_MS) != ms:
+        raise BacktestInputError(
+            "--emit-config", f"{what} of {ms} ms is not an exact number of minutes for the config"
+        )
+    return f"{minutes.normalize():f}"
+
+
+def _plan_lines(policy: ExitPolicy, usdm: bool) -> list[str]:
+    """The exit-plan keys, every one written (empty or disabled when unused) so that nothing
+    is inherited from the product default (the config replaces these whole)."""
+    field = "--emit-config"
+    levels = ", ".join(
+        f"{{ distance = {{ percent = {_percent(lv.bps)} }}, fraction = {_fraction(lv.parts)} }}"
+        for lv in policy.ladder
+    )
+    moves = ", ".join(
+        f"{{ after_level = {m.after_level}, "
+        + (
+            f"to_level = {m.to_level} }}"
+            if m.to_level is not None
+            else f"break_even_offset_percent = {_percent(m.be_offset_bps or 0)} }}"
+        )
+        for m in policy.stop_moves
+    )
+    roi = ", ".join(
+        f"{{ after_minutes = {_minutes(r.after_ms, 'an ROI step')}, "
+        f"distance = {{ percent = {_percent(r.tp_bps)} }} }}"
+        for r in policy.roi
+    )
+    lines = [f"ladder = [{levels}]", f"stop_moves = [{moves}]", f"roi = [{roi}]"]
+    if policy.time_stop_ms:
+        after = _minutes(policy.time_stop_ms, "the time stop")
+        lines.append(f"time_stop = {{ after_minutes = {after} }}")
+    else:
+        lines.append("time_stop = { enabled = false }")
+    if policy.liq_margin_bps is not None:
+        if not usdm:
+            raise BacktestInputError(field, "the liquidation guard is USD-M only")
+        guard = f"margin_percent = {_percent(policy.liq_margin_bps)}"
+        if policy.liq_close_within_bps:
+            guard += f", close_within_percent = {_percent(policy.liq_close_within_bps)}"
+            guard += f", close_fraction = {_fraction(policy.liq_close_parts)}"
+        lines.append(f"liquidation_guard = {{ {guard} }}")
+    elif usdm:
+        lines.append("liquidation_guard = { enabled = false }")
+    return lines
 
 
 def policy_snippet(
@@ -193,11 +338,17 @@ def policy_snippet(
                 field, "Spot stops trigger on the last trade price: a MARK_PRICE policy has no "
                 "Spot config",
             )  # fmt: skip
-        if policy.trail_bps and (policy.stop_bps or policy.take_profit_bps):
+        if policy.trail_bps and (policy.stop_bps or policy.take_profit_bps or policy.ladder):
             raise BacktestInputError(
                 field, "a Spot balance backs one resting exit: the manager places no trailing "
                 "stop beside a stop-loss or take-profit",
             )  # fmt: skip
+    carried = policy.stop_bps or policy.trail_bps or policy.take_profit_bps
+    if usdm and source is WorkingType.MARK_PRICE and not carried:
+        raise BacktestInputError(
+            field, "ladder levels and time stops name no trigger source in the config: a "
+            "MARK_PRICE policy needs a stop, a trailing stop or a take-profit to carry it",
+        )  # fmt: skip
     if policy.stop_bps:
         extra = f', working_type = "{source}"' if usdm else ""
         if policy.stop_limit_bps is not None:
@@ -238,7 +389,10 @@ def policy_snippet(
             rate = f"trailing_delta_bips = {policy.trail_bps}"
         if policy.activation_bps:
             rate += f", activation = {{ percent = {_percent(policy.activation_bps)} }}"
+        if policy.trail_after_level:
+            rate += f", after_level = {policy.trail_after_level}"
         lines.append(f"trailing = {{ {rate} }}")
     else:
         off("trailing")
+    lines += _plan_lines(policy, usdm)
     return "\n".join(lines) + "\n"
