@@ -20,6 +20,31 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from exitguard.cli.backtest_options import (
+    AsJson,
+    Book,
+    ChartPolicy,
+    EntriesCsv,
+    Every,
+    Fill,
+    IncludeOpen,
+    MakerFee,
+    Mark,
+    MinTrades,
+    OpenTradesOpt,
+    ProductOpt,
+    RandomN,
+    RankBy,
+    Report,
+    Seed,
+    SideOpt,
+    Size,
+    Slippage,
+    StopLimit,
+    TakerFee,
+    Tick,
+    Trades,
+)
 from exitguard.cli.inputs import file_problem
 from exitguard.cli.tables import stdout_console
 
@@ -57,137 +82,7 @@ def _usage(option: str, message: str) -> NoReturn:
     raise typer.BadParameter(message, param_hint=option)
 
 
-# --- shared options ---------------------------------------------------------------------------
-
-Trades = Annotated[
-    list[Path] | None,
-    typer.Option(
-        "--trades",
-        metavar="FILE",
-        help="trades/aggTrades files (zip or CSV, repeatable).",
-        show_default=False,
-    ),
-]
-Mark = Annotated[
-    list[Path] | None,
-    typer.Option(
-        "--mark",
-        metavar="FILE",
-        help="markPriceKlines files (needed for --source mark).",
-        show_default=False,
-    ),
-]
-Book = Annotated[
-    list[Path] | None,
-    typer.Option(
-        "--book",
-        metavar="FILE",
-        help="USD-M bookTicker files: fill at bid/ask instead of the next trade.",
-        show_default=False,
-    ),
-]
-Tick = Annotated[
-    str | None,
-    typer.Option("--tick", metavar="PRICE", help="price tick (default: the trades' resolution)."),
-]
-EntriesCsv = Annotated[
-    Path | None, typer.Option("--entries", metavar="CSV", help="CSV of time,side,size.")
-]
-Every = Annotated[
-    str | None,
-    typer.Option(
-        "--every",
-        metavar="DURATION",
-        help="one entry every DURATION (30s, 15m, 1h, 1d; 1h when no entry option is given).",
-    ),
-]
-RandomN = Annotated[
-    int | None, typer.Option("--random", metavar="N", help="N entries at seeded random times.")
-]
-Seed = Annotated[int, typer.Option("--seed", metavar="N", help="seed for --random.")]
-SideOpt = Annotated[
-    str,
-    typer.Option(
-        "--side", metavar="long|short|both", help="generated entries: long, short or both."
-    ),
-]
-Size = Annotated[
-    str, typer.Option("--size", metavar="QTY", help="generated entries' size (base asset).")
-]
-Fill = Annotated[
-    str,
-    typer.Option(
-        "--fill",
-        metavar="next|touch",
-        help="market exits fill at the next print (next) or the touching price (touch).",
-    ),
-]
-Slippage = Annotated[
-    int,
-    typer.Option("--slippage-bps", metavar="BPS", help="adverse slippage on every market fill."),
-]
-TakerFee = Annotated[
-    str,
-    typer.Option(
-        "--taker-fee-bps", metavar="BPS", help="taker fee in bps (entries, market exits)."
-    ),
-]
-MakerFee = Annotated[
-    str,
-    typer.Option("--maker-fee-bps", metavar="BPS", help="maker fee in bps (rested stop-limits)."),
-]
-StopLimit = Annotated[
-    int | None,
-    typer.Option(
-        "--stop-limit-bps",
-        metavar="BPS",
-        help="make the stop a STOP limit order this far beyond its trigger.",
-    ),
-]
-Report = Annotated[
-    Path, typer.Option("--report", metavar="DIR", help="report folder (JSON, CSV, PNG).")
-]
-AsJson = Annotated[
-    bool, typer.Option("--json", help="Print the report's results.json instead of the table.")
-]
-ChartPolicy = Annotated[
-    str,
-    typer.Option(
-        "--chart-policy",
-        metavar="best|worst|INDEX",
-        help="policy charted and listed trade by trade: best, worst or an index.",
-    ),
-]
-
-RankBy = Annotated[
-    str,
-    typer.Option(
-        "--rank-by",
-        metavar="net|pnl_dd|sharpe|sortino|profit_factor",
-        help="objective the policies are ranked by (pnl_dd: net PnL / max drawdown).",
-    ),
-]
-MinTrades = Annotated[
-    int,
-    typer.Option("--min-trades", metavar="N", help="rank only policies with N counted trades."),
-]
-OpenTradesOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--open-trades",
-        metavar="losses|exclude|include",
-        help="trades open at the data's end in the ranking: their losses only (default), "
-        "none, or all at their mark.",
-        show_default=False,
-    ),
-]
-IncludeOpen = Annotated[
-    bool,
-    typer.Option("--include-open", help="Same as --open-trades include."),
-]
-ProductOpt = Annotated[
-    str, typer.Option("--product", metavar="usdm|spot", help="the config's product section.")
-]
+# --- shared options: exitguard.cli.backtest_options -------------------------------------------
 
 
 def _decimal(option: str, text: str) -> Decimal:
@@ -601,7 +496,7 @@ def sweep_command(
         typer.Option(
             "--folds",
             metavar="K",
-            help="anchored walk-forward: K folds, each tested on the next (K+1)th of the data.",
+            help="anchored walk-forward, data in K+1 parts: fold i picks on 1..i, tests on i+1.",
             show_default=False,
         ),
     ] = None,
