@@ -52,7 +52,8 @@ def policy_table(
 
     s = result.summary
     objective = Objective(ranking.spec.objective)
-    columns = [Col("#", number=True), Col("rank", number=True)]
+    several = len(result.policies) > 1  # one policy (a backtest) has nothing to rank against
+    columns = [Col("#", number=True)] + ([Col("rank", number=True)] if several else [])
     columns += [Col(_SHORT.get(p, p), number=True) for p in params]
     if objective is not Objective.NET:
         columns.append(Col(OBJECTIVE_LABELS[objective], number=True))
@@ -68,7 +69,9 @@ def policy_table(
         order.append(chosen)
     for i in order:
         policy = result.policies[i].as_dict()
-        cells = [f"{i}{'*' if i == chosen else ''}", str(int(ranking.rank[i]) or "-")]
+        cells = [f"{i}{'*' if i == chosen else ''}"]
+        if several:
+            cells.append(str(int(ranking.rank[i]) or "-"))
         cells += [_param(p, policy[p]) for p in params]
         if objective is not Objective.NET:
             cells.append(fmt(float(ranking.value[i])))
@@ -92,7 +95,11 @@ def print_notes(
     """How the policies are ranked, what END means, why some policies are not ranked, and
     the mapping's notes."""
     s = result.summary
-    console.print(f"{ranking.spec.describe().capitalize()}.")
+    if len(result.policies) > 1:
+        console.print(f"{ranking.spec.describe().capitalize()}.")
+    else:
+        counted = ranking.spec.describe().split(" over ")[1].split(", min")[0]
+        console.print(f"ranked PnL: over {counted}; net PnL {fmt(s['net_pnl'][0])}.")
     if int(s["open_trades"].sum()):
         from exitguard.backtest.ranking import OpenTrades
 
