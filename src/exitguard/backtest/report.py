@@ -25,6 +25,7 @@ import csv
 import json
 import math
 from collections.abc import Sequence
+from dataclasses import fields
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -38,7 +39,7 @@ from .model import ExitPolicy
 from .outcomes import Outcomes
 from .ranking import Ranking
 
-__all__ = ["POLICY_PARAMS", "policy_rows", "write_report"]
+__all__ = ["POLICY_PARAMS", "policy_label", "policy_rows", "write_report"]
 
 POLICY_PARAMS = ("stop_bps", "take_profit_bps", "trail_bps", "activation_bps", "source")
 
@@ -72,6 +73,19 @@ def policy_rows(
             row.update(_plain(ranking.as_row(i)))
         rows.append(row)
     return rows
+
+
+def policy_label(policy: ExitPolicy) -> str:
+    """``stop_bps=100, take_profit_bps=150, ...`` for chart titles: the plain fields always,
+    the others (stop-limit, plan elements) only when they differ from their default."""
+    defaults = {f.name: f.default for f in fields(ExitPolicy)}
+    shown = []
+    for key, value in policy.as_dict().items():
+        if key in POLICY_PARAMS or (value not in (None, "") and value != defaults.get(key)):
+            if key == "liq_close_parts" and policy.liq_margin_bps is None:
+                continue
+            shown.append(f"{key}={value}")
+    return ", ".join(shown)
 
 
 def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
@@ -150,7 +164,7 @@ def write_report(
     folder.mkdir(parents=True, exist_ok=True)
     rows = policy_rows(policies, summary, ranking)
     written: list[Path] = []
-    label = ", ".join(f"{k}={v}" for k, v in policies[chosen].as_dict().items() if v is not None)
+    label = policy_label(policies[chosen])
     heat: dict[str, Any] | None = None
     if heatmap is not None:
         value_key = "net_pnl" if ranking is None else "ranked_pnl"
