@@ -184,8 +184,11 @@ def run_grid(
 
 
 def varying(policies: tuple[ExitPolicy, ...]) -> list[str]:
-    """The policy parameters that take more than one value in ``policies``, in table order."""
-    return [k for k in POLICY_PARAMS if len({p.as_dict()[k] for p in policies}) > 1]
+    """The policy parameters that take more than one value in ``policies``, in table order
+    (the plain ones, then the plan elements a grid varies, such as ``ladder``)."""
+    rows = [p.as_dict() for p in policies]
+    keys = list(POLICY_PARAMS) + [k for k in rows[0] if k not in POLICY_PARAMS]
+    return [k for k in keys if len({str(r[k]) for r in rows}) > 1]
 
 
 def choose_policy(result: RunResult, spec: str, ranking: Ranking | None = None) -> int:

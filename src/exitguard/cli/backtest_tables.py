@@ -25,6 +25,12 @@ _SHORT = {
     "activation_bps": "activ.",
     "stop_limit_bps": "limit",
     "source": "source",
+    "stop_moves": "moves",
+    "trail_after_level": "trail after",
+    "time_stop_ms": "time stop ms",
+    "liq_margin_bps": "liq. margin",
+    "liq_close_within_bps": "liq. close",
+    "liq_close_parts": "liq. parts",
 }
 
 
