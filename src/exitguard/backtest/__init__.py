@@ -2,9 +2,10 @@
 
 - :mod:`~exitguard.backtest.replay`: one policy, event by event, through the domain's
   ``TriggerBook`` / ``TrailingBook`` (the reference implementation);
-- :mod:`~exitguard.backtest.sweep`: a grid of policies with the numba kernel
-  (:mod:`~exitguard.backtest.kernel`), identical outcomes, chunked over local, process or Ray
-  executors;
+- :mod:`~exitguard.backtest.sweep`: a grid of policies with the numba kernels
+  (:mod:`~exitguard.backtest.kernel` for plain policies, :mod:`~exitguard.backtest.plan_kernel`
+  for exit plans: ladders, stop moves, ROI steps, time stops, the liquidation guard, partial
+  exits), identical outcomes, chunked over local, process or Ray executors;
 - :mod:`~exitguard.backtest.market`: trigger paths (trades; mark klines with the adverse-first
   intrabar order) and fills; :mod:`~exitguard.backtest.entries`: what positions to open;
 - :mod:`~exitguard.backtest.outcomes`, :mod:`~exitguard.backtest.report`,
@@ -17,7 +18,17 @@ from __future__ import annotations
 
 from .entries import Entries, every_entries, random_entries, read_entries_csv
 from .market import EntryPlan, Market, build_market, plan_entries
-from .model import BacktestInputError, Execution, ExitPolicy, ExitReason, FillModel
+from .model import (
+    BacktestInputError,
+    Execution,
+    ExitPolicy,
+    ExitReason,
+    FillModel,
+    Level,
+    Move,
+    Roi,
+    liquidation_price,
+)
 from .outcomes import Outcomes, summarize, trade_records
 from .replay import replay
 from .run import RunResult, build_markets, run_backtest, run_grid
@@ -31,14 +42,18 @@ __all__ = [
     "ExitPolicy",
     "ExitReason",
     "FillModel",
+    "Level",
     "Market",
+    "Move",
     "Outcomes",
     "PolicyGrid",
+    "Roi",
     "RunResult",
     "build_market",
     "build_markets",
     "evaluate",
     "every_entries",
+    "liquidation_price",
     "plan_entries",
     "prepare_kernel",
     "random_entries",

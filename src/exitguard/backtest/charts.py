@@ -46,6 +46,8 @@ _REASON_STYLE = {
     ExitReason.TP: ("tab:green", "^", "take-profit fill"),
     ExitReason.TRAIL: ("tab:orange", "D", "trailing-stop fill"),
     ExitReason.END: ("tab:gray", "s", "closed at the end of the data"),
+    ExitReason.TIME: ("tab:purple", "P", "time-stop fill"),
+    ExitReason.LIQ: ("tab:brown", "X", "liquidation-distance close"),
 }
 MAX_PLOT_POINTS = 4000
 PARAM_LABELS = {

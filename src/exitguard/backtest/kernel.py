@@ -1,5 +1,10 @@
 """The sweep kernel: every (policy, entry) pair evaluated in int64 arithmetic with numba.
 
+This is the kernel of *plain* policies (one stop, take-profit and trailing stop, each closing
+the whole position); exit plans (ladders, stop moves, time stops, the liquidation guard) run in
+:mod:`exitguard.backtest.plan_kernel`, which extends these rules, so a plain grid never pays
+for them.
+
 The rules are the replay's (:mod:`exitguard.backtest.replay`, which runs the domain's
 ``TriggerBook`` / ``TrailingBook``), restated as a scan; ``tests/test_backtest_sweep.py`` checks
 on random grids that both give identical outcomes, trade by trade.

@@ -199,6 +199,7 @@ class ExitPolicy:
             or self.roi
             or self.time_stop_ms
             or self.liq_margin_bps is not None
+            or self.liq_close_within_bps
         )
 
     def validate(self) -> ExitPolicy:
@@ -231,7 +232,8 @@ class ExitPolicy:
         (0, 10000] parts, summing to at most 10000, never with ``take_profit_bps``. Moves: need a
         stop and a ladder, one per level, targets inside the ladder. ``trail_after_level``: a
         ladder level and a trailing stop. ROI: needs ``take_profit_bps``, no ladder, at most 8
-        steps with strictly increasing ``after_ms`` > 0. Liquidation guard: margin and
+        steps with strictly increasing ``after_ms`` >= 0 (a step at 0 replaces the
+        take-profit from the start, as freqtrade's ``"0"`` row). Liquidation guard: margin and
         close distance in bps, ``liq_close_parts`` in (0, 10000]."""
         n = len(self.ladder)
         if n > MAX_LEVELS:
@@ -287,10 +289,10 @@ class ExitPolicy:
                 raise BacktestInputError("roi", "an ROI table needs take_profit_bps > 0")
             if len(self.roi) > MAX_LEVELS:
                 raise BacktestInputError("roi", f"at most {MAX_LEVELS} steps, got {len(self.roi)}")
-            after = 0
+            after = -1
             for step in self.roi:
                 if type(step.after_ms) is not int or step.after_ms <= after:
-                    raise BacktestInputError("roi", "steps need after_ms > 0, strictly increasing")
+                    raise BacktestInputError("roi", "steps need after_ms >= 0, strictly increasing")
                 after = step.after_ms
                 _check_bps("roi.tp_bps", step.tp_bps, 1, MAX_BPS)
         if type(self.time_stop_ms) is not int or self.time_stop_ms < 0:

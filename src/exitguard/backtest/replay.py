@@ -89,7 +89,7 @@ from .model import (
 )
 from .outcomes import Outcomes
 
-__all__ = ["Leg", "replay"]
+__all__ = ["Leg", "replay", "replay_legs"]
 
 _STOP, _TP, _TRAIL, _LIQ, _LEVEL = 0, 1, 2, 3, 4  # ladder level i (0-based): _LEVEL + i
 _KEYS = 16  # keys per position: 16 * entry + kind
@@ -565,3 +565,21 @@ def replay(
             f"market path is {market.path.source}, the policy triggers on {policy.source}"
         )
     return _Replay(market, plan, policy, execution).run(progress)
+
+
+def replay_legs(
+    market: Market, plan: EntryPlan, policy: ExitPolicy, execution: Execution
+) -> tuple[Outcomes, list[list[Leg]]]:
+    """:func:`replay`, and each entry's legs in order (fraction, reason, point, trigger, fill):
+    the per-leg detail behind the aggregate :class:`Outcomes` fields, for trade reports."""
+    policy.validate()
+    execution.validate()
+    if policy.liq_margin_bps is not None and not execution.leverage:
+        raise BacktestInputError("leverage", "a liquidation guard needs the run's leverage > 0")
+    if market.path.source != policy.source:
+        raise ValueError(
+            f"market path is {market.path.source}, the policy triggers on {policy.source}"
+        )
+    engine = _Replay(market, plan, policy, execution)
+    out = engine.run(None)
+    return out, engine.legs

@@ -21,6 +21,7 @@ import os
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Literal
 
 import numpy as np
@@ -37,6 +38,8 @@ from .model import (
     Execution,
     ExitPolicy,
     FillModel,
+    Level,
+    Move,
     liquidation_price,
 )
 from .outcomes import Outcomes
@@ -49,6 +52,8 @@ __all__ = [
     "PolicyGrid",
     "entry_liquidation",
     "evaluate",
+    "parse_ladders",
+    "parse_optional_values",
     "parse_values",
     "policy_columns",
     "prepare_kernel",
@@ -81,6 +86,46 @@ def parse_values(text: str, field: str) -> list[int]:
     return sorted(values)
 
 
+def parse_ladders(text: str, field: str = "--ladder") -> list[tuple[Level, ...]]:
+    """Ladders separated by ``;``, each ``none`` or ``BPS:PERCENT`` levels separated by commas,
+    nearest first: ``"50:50,100:50;30:30,60:30,120:40;none"`` (percent with up to 2 decimals:
+    33.33 % = 3,333 parts per 10,000). Each ladder is validated as a policy's would be."""
+    out: list[tuple[Level, ...]] = []
+    for alternative in (a.strip() for a in text.split(";")):
+        if alternative.lower() in ("none", "0", ""):
+            out.append(())
+            continue
+        levels: list[Level] = []
+        for part in (p.strip() for p in alternative.split(",")):
+            try:
+                bps_text, pct_text = part.split(":")
+                parts = Decimal(pct_text) * 100
+                if parts != parts.to_integral_value():
+                    raise ValueError
+                levels.append(Level(int(bps_text), int(parts)))
+            except (ValueError, ArithmeticError):
+                raise BacktestInputError(
+                    field,
+                    f"levels are BPS:PERCENT (percent with at most 2 decimals), got {part!r}",
+                ) from None
+        try:
+            ExitPolicy(ladder=tuple(levels)).validate()
+        except BacktestInputError as exc:
+            raise BacktestInputError(field, f"{alternative!r}: {exc}") from None
+        out.append(tuple(levels))
+    return list(dict.fromkeys(out))
+
+
+def parse_optional_values(text: str, field: str) -> list[int | None]:
+    """:func:`parse_values` plus the word ``none`` (the element left out): ``"none,0,5,10"``."""
+    words = [w.strip() for w in text.split(",")]
+    numbers = [w for w in words if w.lower() != "none"]
+    values: list[int | None] = [None] if len(numbers) < len(words) else []
+    if numbers:
+        values.extend(parse_values(",".join(numbers), field))
+    return values
+
+
 @dataclass(frozen=True, slots=True)
 class PolicyGrid:
     """An ordered list of policies (the sweep's rows)."""
@@ -99,20 +144,45 @@ class PolicyGrid:
         activation_bps: Iterable[int] = (0,),
         sources: Iterable[WorkingType] = (WorkingType.CONTRACT_PRICE,),
         stop_limit_bps: int | None = None,
+        ladders: Iterable[tuple[Level, ...]] = ((),),
+        be_offsets_bps: Iterable[int | None] = (None,),
+        be_after_level: int = 1,
+        time_stops_ms: Iterable[int] = (0,),
     ) -> PolicyGrid:
-        """The cartesian product, in that nesting order (sources outermost).
+        """The cartesian product, in that nesting order (sources outermost, time stops
+        innermost). ``be_offsets_bps``: a stop move to break-even + offset after ladder level
+        ``be_after_level`` (None: no move).
 
         Combinations a policy forbids are left out rather than rejected: an activation without
-        a trailing stop, a stop-limit offset without a stop. Every value is validated.
+        a trailing stop, a stop-limit offset without a stop, a ladder with a take-profit, a
+        break-even move without a stop or without that ladder level. Every value is validated.
         """
         out: list[ExitPolicy] = []
-        for source, stop, tp, trail, act in itertools.product(
-            sources, stop_bps, take_profit_bps, trail_bps, activation_bps
-        ):
+        ladders, be_offsets_bps, time_stops_ms = (
+            list(ladders),
+            list(be_offsets_bps),
+            list(time_stops_ms),
+        )
+        for source, stop, tp, trail, act, ladder, be, time_ms in itertools.product(
+            sources, stop_bps, take_profit_bps, trail_bps, activation_bps, ladders,
+            be_offsets_bps, time_stops_ms,
+        ):  # fmt: skip
             if act and not trail:
                 continue
+            if ladder and tp:
+                continue
+            moves: tuple[Move, ...] = ()
+            if be is not None:
+                if not stop or len(ladder) < be_after_level:
+                    continue
+                moves = (Move(be_after_level, be_offset_bps=be),)
             limit = stop_limit_bps if stop else None
-            out.append(ExitPolicy(stop, tp, trail, act, WorkingType(source), limit).validate())
+            out.append(
+                ExitPolicy(
+                    stop, tp, trail, act, WorkingType(source), limit,
+                    ladder=ladder, stop_moves=moves, time_stop_ms=time_ms,
+                ).validate()
+            )  # fmt: skip
         if not out:
             raise BacktestInputError("grid", "no valid policy in the grid")
         return cls(tuple(out))

@@ -75,6 +75,9 @@ _OPTION_OF = {
     "taker_fee_bps": "--taker-fee-bps",
     "maker_fee_bps": "--maker-fee-bps",
     "entries": "--entries/--every/--random",
+    "be_offset_bps": "--be-offset-bps",
+    "stop_moves": "--be-after-level",
+    "time_stop_ms": "--time-stop-min",
 }
 
 
@@ -440,6 +443,38 @@ def sweep_command(
         ),
     ] = "0",
     stop_limit_bps: StopLimit = None,
+    # -- exit-plan axes (backtest.sweep.parse_ladders / parse_optional_values) --
+    ladder: Annotated[
+        str,
+        typer.Option(
+            "--ladder",
+            metavar="BPS:PCT,...;...",
+            help="scale-out ladders separated by ';', each 'none' or levels BPS:PERCENT nearest "
+            "first: '50:50,100:50;30:30,60:30,120:40;none' (fractions sum to <= 100 %; the rest "
+            "runs to the stop). A ladder replaces --tp-bps (combinations with a take-profit are "
+            "left out).",
+        ),
+    ] = "none",
+    be_offset_bps: Annotated[
+        str,
+        typer.Option(
+            "--be-offset-bps",
+            metavar="none,BPS,...|A:B:STEP",
+            help="after ladder level --be-after-level fills, move the stop to the entry + BPS "
+            "into profit ('none': no move): none,0,5,10.",
+        ),
+    ] = "none",
+    be_after_level: Annotated[
+        int, typer.Option("--be-after-level", metavar="N", help="the level of the move.")
+    ] = 1,
+    time_stop_min: Annotated[
+        str,
+        typer.Option(
+            "--time-stop-min",
+            metavar="MIN,...|A:B:STEP",
+            help="close what is left after MIN minutes held (0: no time stop): 0,60,240.",
+        ),
+    ] = "0",
     tick: Tick = None,
     entries: EntriesCsv = None,
     every: Every = None,
@@ -516,7 +551,13 @@ def sweep_command(
     """Evaluate a grid of exit policies with the vectorised kernel (same rules as backtest)."""
     from exitguard.backtest.report import POLICY_PARAMS
     from exitguard.backtest.run import choose_policy, run_grid, varying
-    from exitguard.backtest.sweep import EXECUTORS, PolicyGrid, parse_values
+    from exitguard.backtest.sweep import (
+        EXECUTORS,
+        PolicyGrid,
+        parse_ladders,
+        parse_optional_values,
+        parse_values,
+    )
 
     sources = {_source(s) for s in source.split(",") if s.strip()}
     if not sources:
@@ -548,6 +589,10 @@ def sweep_command(
             parse_values(activation_bps, "--activation-bps"),
             sorted(sources),
             stop_limit_bps,
+            parse_ladders(ladder),
+            parse_optional_values(be_offset_bps, "--be-offset-bps"),
+            be_after_level,
+            [60_000 * m for m in parse_values(time_stop_min, "--time-stop-min")],
         )
     )
     axes: tuple[str, str] | None = None
