@@ -339,3 +339,29 @@ def test_backtest_config_runs_a_ladder(data: tuple[Path, Path], tmp_path: Path) 
     assert any(t["legs"] > 1 for t in doc["trades"])
     for t in doc["trades"]:
         assert Decimal(t["open_pnl"]) == 0 or t["open_at_end"]
+
+
+def test_a_ladder_winner_round_trips_through_the_config(
+    data: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """The sweep's plan axes (ladders, break-even moves, time stops) survive --emit-config:
+    the loaded section backtests to the sweep's own trades."""
+    trades, _marks = data
+    files = ("--trades", str(trades), "--every", "45m")
+    emitted = tmp_path / "ladder.toml"
+    swept = invoke(
+        "sweep", *files, "--stop-bps", "60,120", "--ladder", "20:50,50:50;15:30,40:30,90:40",
+        "--be-offset-bps", "none,5", "--time-stop-min", "0,180", "--rank-by", "pnl_dd",
+        "--emit-config", str(emitted), "--report", str(tmp_path / "s"),
+    )  # fmt: skip
+    assert swept.exit_code == 0, swept.output
+    sweep_doc = json.loads((tmp_path / "s" / "results.json").read_text())
+    row = sweep_doc["policies"][sweep_doc["emitted_config"]["policy"]]
+    assert row["ladder"] and row["rank"] == 1
+    tested = invoke("backtest", *files, "--config", str(emitted), "--report", str(tmp_path / "b"))
+    assert tested.exit_code == 0, tested.output
+    doc = json.loads((tmp_path / "b" / "results.json").read_text())
+    (policy,) = doc["policies"]
+    for key in ("stop_bps", "ladder", "stop_moves", "time_stop_ms", "source"):
+        assert policy[key] == row[key], key
+    assert doc["trades"] == sweep_doc["trades"]

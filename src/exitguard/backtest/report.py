@@ -39,7 +39,7 @@ from .model import ExitPolicy
 from .outcomes import Outcomes
 from .ranking import Ranking
 
-__all__ = ["POLICY_PARAMS", "policy_label", "policy_rows", "write_report"]
+__all__ = ["POLICY_PARAMS", "policy_label", "policy_rows", "shown_params", "write_report"]
 
 POLICY_PARAMS = ("stop_bps", "take_profit_bps", "trail_bps", "activation_bps", "source")
 
@@ -75,17 +75,23 @@ def policy_rows(
     return rows
 
 
-def policy_label(policy: ExitPolicy) -> str:
-    """``stop_bps=100, take_profit_bps=150, ...`` for chart titles: the plain fields always,
-    the others (stop-limit, plan elements) only when they differ from their default."""
+def shown_params(policy: ExitPolicy) -> list[str]:
+    """The fields worth showing for ``policy``: the plain ones always, the others (stop-limit,
+    plan elements) only when they differ from their default."""
     defaults = {f.name: f.default for f in fields(ExitPolicy)}
     shown = []
     for key, value in policy.as_dict().items():
         if key in POLICY_PARAMS or (value not in (None, "") and value != defaults.get(key)):
             if key == "liq_close_parts" and policy.liq_margin_bps is None:
                 continue
-            shown.append(f"{key}={value}")
-    return ", ".join(shown)
+            shown.append(key)
+    return shown
+
+
+def policy_label(policy: ExitPolicy) -> str:
+    """``stop_bps=100, take_profit_bps=150, ...`` for chart titles (:func:`shown_params`)."""
+    values = policy.as_dict()
+    return ", ".join(f"{key}={values[key]}" for key in shown_params(policy))
 
 
 def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:

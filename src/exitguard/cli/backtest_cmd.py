@@ -350,6 +350,7 @@ def backtest_command(
 ) -> None:
     """Replay one exit policy event by event through the venue's trigger rules."""
     from exitguard.backtest.model import ExitPolicy
+    from exitguard.backtest.report import shown_params
     from exitguard.backtest.run import run_backtest
 
     notes: tuple[str, ...] = ()
@@ -410,7 +411,7 @@ def backtest_command(
                 lambda done, total: bar.update(task, completed=done),
             )
         )
-    params = ["stop_bps", "take_profit_bps", "trail_bps", "activation_bps", "source"]
+    params = shown_params(policy)
     meta = {"config": {"file": str(config), "product": prod.value}} if config else None
     ranking = result.rank(spec)
     _finish(result, console, report, 0, params, 1, None, ranking, as_json, notes, None, meta)

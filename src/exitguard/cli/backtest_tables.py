@@ -27,7 +27,7 @@ _SHORT = {
     "source": "source",
     "stop_moves": "moves",
     "trail_after_level": "trail after",
-    "time_stop_ms": "time stop ms",
+    "time_stop_ms": "time stop",
     "liq_margin_bps": "liq. margin",
     "liq_close_within_bps": "liq. close",
     "liq_close_parts": "liq. parts",
@@ -47,7 +47,9 @@ def fmt(value: Any, digits: int = 2, pct: bool = False) -> str:
 def _param(name: str, value: Any) -> str:
     if name == "source":
         return "mark" if str(value) == "MARK_PRICE" else "contract"
-    return str(value)
+    if name == "time_stop_ms" and isinstance(value, int):
+        return "-" if not value else f"{value // 60_000}m" if not value % 60_000 else f"{value}ms"
+    return "-" if value in ("", None) else str(value)
 
 
 def policy_table(
