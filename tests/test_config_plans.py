@@ -255,3 +255,17 @@ def test_config_check_shows_the_plan_readably_at_80_columns(tmp_path: Path) -> N
         "close 50% when the mark is within 2%",
     ):
         assert words in " ".join(out.split()), (words, out)
+
+
+def test_the_commented_plan_in_the_bundled_example_is_valid(tmp_path: Path) -> None:
+    from importlib.resources import files
+
+    text = files("exitguard").joinpath("examples/exitguard.toml").read_text()
+    start = text.index("# [policy.usdm.ETHUSDT]")
+    end = text.index("\n\n", start)
+    block = "\n".join(line[2:] for line in text[start:end].splitlines())
+    path = tmp_path / "exitguard.toml"
+    path.write_text(text[:start] + block + text[end:])
+    policy = load_config(path, {}).policies[Product.USDM].for_symbol("ETHUSDT")
+    assert len(policy.ladder) == 3 and policy.take_profit is None
+    assert policy.time_stop == TimeStop(after_ms=240 * 60_000)

@@ -25,6 +25,7 @@ from exitguard.planner.policy import (
     TrailingPolicy,
 )
 from planner_support import (
+    SPOT,
     USDM,
     D,
     apply,
@@ -260,3 +261,32 @@ def test_property_level_quantities_are_on_the_step_within_the_position(fracs, st
     assert split.runner == size - sum(quantities)
     if sum(fracs) == 1 and not filled and (split.levels or not split.dropped):
         assert sum(quantities) == size
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    fracs=st.lists(st.integers(min_value=5, max_value=60), min_size=1, max_size=4),
+    steps=st.integers(min_value=1, max_value=3_000),
+    spot=st.booleans(),
+    with_stop=st.booleans(),
+    filled=st.integers(min_value=0, max_value=3),
+)
+def test_property_planning_twice_on_the_result_state_is_empty(
+    fracs, steps, spot, with_stop, filled
+):
+    total = sum(fracs)
+    fractions = [Decimal(f) / max(total, 100) for f in fracs]
+    levels = tuple(
+        LadderLevel(Distance(percent=D(i + 1)), f.quantize(Decimal("0.01")) or D("0.01"))
+        for i, f in enumerate(fractions)
+    )
+    policy = ProtectionPolicy(stop_loss=STOP if with_stop else None, ladder=levels)
+    if spot:
+        # Above the minimum notional as a whole: a smaller balance is dust, never managed.
+        pos = spot_pos(str(SPOT.get("BTCUSDT").lot_size.step_size * steps * 100))
+    else:
+        pos = usdm_pos(str(BTC.lot_size.step_size * steps))
+    p = prog(pos, filled=range(1, min(filled, len(levels)) + 1))
+    state = inp([pos], policy, progress=p)
+    assert_valid(plan_exits(state))
+    settled(state)

@@ -268,3 +268,32 @@ def test_spot_ignores_the_liquidation_guard():
     pos = spot_pos("0.5")
     actions = plan_exits(inp([pos], liq_policy(close_within_percent=D(2)), marks=MARKS))
     assert [a.slot.role for a in actions] == [Role.STOP_LOSS]
+
+
+def test_progress_helpers_follow_the_semantics():
+    from exitguard.planner.model import SlotKey
+    from exitguard.planner.progress import level_filled, one_shot_sent, resized, started
+
+    pos = usdm_pos("1.000")
+    p = started(D("-1.000"), 5)
+    assert (p.opened_ms, p.reference_size) == (5, D("1.000"))
+    assert resized(p, D(1), D("1.5")).reference_size == D("1.500")  # scale-in grows it
+    assert resized(p, D(1), D("0.5")) == p  # a partial close does not
+    level = SlotKey(*pos.key, Role.TAKE_PROFIT, 2)
+    assert level_filled(p, level).filled_levels == {2}
+    assert level_filled(p, SlotKey(*pos.key, Role.STOP_LOSS)) == p
+    assert one_shot_sent(p, SlotKey(*pos.key, Role.TIME_STOP)).fired == {"time_stop"}
+    assert one_shot_sent(p, SlotKey(*pos.key, Role.LIQUIDATION)).fired == {"liquidation"}
+
+
+def test_spot_limit_time_stop_without_a_mark_keeps_the_resting_exits():
+    policy = ProtectionPolicy(
+        stop_loss=STOP, time_stop=TimeStop(after_ms=MIN, limit_offset_percent=D("0.1"))
+    )
+    pos = spot_pos("0.5")
+    exits = apply((), plan_exits(inp([pos], policy, progress=prog(pos))))
+    (skip,) = plan_exits(inp([pos], policy, exits, progress=prog(pos), now_ms=MIN))
+    assert isinstance(skip, SkipSlot) and skip.slot.role is Role.TIME_STOP
+    actions = plan_exits(inp([pos], policy, exits, progress=prog(pos), now_ms=MIN, marks=MARKS))
+    assert [type(a) for a in actions] == [CancelExit, PlaceExit]
+    assert actions[1].request.type == "LIMIT" and actions[1].request.price == D("49950.00")

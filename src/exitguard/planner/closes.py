@@ -98,5 +98,5 @@ def liquidation_close_request(
             quantity=part,
             reduce_only=whole.reduce_only,
         ),
-        f"closing {guard.close_fraction} of the position ({part})",
+        f"closing {part} of {pos.size} ({guard.close_fraction} of the position)",
     )

@@ -27,8 +27,15 @@ Rules (design: planner; seed 001 "Use trusted state before replacing exits"):
    unprotected, and the verdict says why); a replacement is not started (the old exit keeps
    protecting), while cancels still go (CANCEL_ONLY allows them).
 
-Deterministic and idempotent: the same input gives the same actions in slot order; on a state
-where every wanted exit exists the result is empty.
+9. Exit plans (docs/guide/exit-plans.md; :mod:`.wants`, :mod:`.ladder`, :mod:`.stages`): a
+   ladder level is a slot of its own (``take_profit#2``, Spot ``oco#2``); an exit whose request
+   depends on progress or time carries a stage tag after the policy's (``|m1``, ``|lq<price>``,
+   ``|r2``), so a new stage replaces it (place first). A one-shot close (time stop,
+   liquidation guard) is wanted only when due and not yet sent; once sent, its slot is left
+   alone. A Spot time stop wants nothing else: the position's cancels come before its SELL.
+
+Deterministic and idempotent: the same input gives the same actions in slot order (a Spot time
+stop's close last); on a state where every wanted exit exists the result is empty.
 """
 
 from __future__ import annotations

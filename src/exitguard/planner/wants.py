@@ -141,7 +141,7 @@ class _Position:
         what = f"time stop due since {_iso(due)}"
         if request is None:
             self.out.skips.append(SkipSlot(slot, f"{what}: no mark price for its LIMIT yet"))
-            return spot
+            return False  # Spot: the resting exits keep protecting until the SELL can go
         kind = "MARKET" if ts.limit_offset_percent is None else "LIMIT"
         note = f"{what}: {kind} close of {self.pos.size}"
         if spot:
