@@ -365,3 +365,31 @@ def test_a_ladder_winner_round_trips_through_the_config(
     for key in ("stop_bps", "ladder", "stop_moves", "time_stop_ms", "source"):
         assert policy[key] == row[key], key
     assert doc["trades"] == sweep_doc["trades"]
+
+
+def test_the_liquidation_guard_needs_leverage(data: tuple[Path, Path], tmp_path: Path) -> None:
+    trades, _marks = data
+    config = tmp_path / "exitguard.toml"
+    config.write_text(
+        "[policy.usdm.BTCUSDT]\n"
+        'stop_loss = { distance = { percent = 9 }, working_type = "CONTRACT_PRICE" }\n'
+        "liquidation_guard = { margin_percent = 0.5 }\n",
+        encoding="utf-8",
+    )
+    base = ("backtest", "--trades", str(trades), "--config", str(config), "--every", "2h")
+    without = invoke(*base, "--report", str(tmp_path / "a"))
+    assert without.exit_code == 2 and "--leverage" in without.stderr
+    assert "needs the run's leverage" in " ".join(without.stderr.split())
+    with_leverage = invoke(*base, "--leverage", "20", "--report", str(tmp_path / "b"))
+    assert with_leverage.exit_code == 0, with_leverage.output
+    doc = json.loads((tmp_path / "b" / "results.json").read_text())
+    assert doc["policies"][0]["liq_margin_bps"] == 50
+    # At 20x the liquidation price sits under 5 % from the entry: the 9 % stop is pulled
+    # inside it, so every stop that fired triggered less than 5 % from the entry.
+    stops = [t for t in doc["trades"] if t["reason"] == "SL"]
+    assert stops
+    for t in stops:
+        distance = abs(Decimal(t["trigger_price"]) / Decimal(t["entry_price"]) - 1)
+        assert distance < Decimal("0.05"), t
+    bad = invoke(*base, "--leverage", "500", "--report", str(tmp_path / "c"))
+    assert bad.exit_code == 2 and "--leverage" in bad.stderr

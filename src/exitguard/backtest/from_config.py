@@ -247,8 +247,8 @@ def _plan(policy: ProtectionPolicy, path: str, notes: list[str]) -> dict[str, An
                 guard.close_fraction, f"{path}.liquidation_guard.close_fraction"
             )
         notes.append(
-            "the liquidation guard's liquidation price comes from the run's leverage and "
-            "maintenance margin (isolated formula); a run without leverage has none"
+            "the liquidation guard's liquidation price comes from --leverage and "
+            "--maint-margin-bps (isolated margin, static per entry)"
         )
     return plan
 

@@ -28,6 +28,8 @@ from exitguard.cli.backtest_options import (
     Every,
     Fill,
     IncludeOpen,
+    Leverage,
+    MaintMargin,
     MakerFee,
     Mark,
     MinTrades,
@@ -75,6 +77,8 @@ _OPTION_OF = {
     "taker_fee_bps": "--taker-fee-bps",
     "maker_fee_bps": "--maker-fee-bps",
     "entries": "--entries/--every/--random",
+    "leverage": "--leverage",
+    "maint_margin_bps": "--maint-margin-bps",
     "be_offset_bps": "--be-offset-bps",
     "stop_moves": "--be-after-level",
     "time_stop_ms": "--time-stop-min",
@@ -217,7 +221,9 @@ def _entries(
     return _build(lambda: ent.every_entries(start, end, interval, mode, size_value))
 
 
-def _execution(fill: str, slippage: int, taker: str, maker: str) -> Any:
+def _execution(
+    fill: str, slippage: int, taker: str, maker: str, leverage: int = 0, maint: int = 40
+) -> Any:
     from exitguard.backtest.model import Execution, FillModel
 
     if fill not in ("next", "touch"):
@@ -228,6 +234,8 @@ def _execution(fill: str, slippage: int, taker: str, maker: str) -> Any:
             slippage,
             _decimal("--taker-fee-bps", taker),
             _decimal("--maker-fee-bps", maker),
+            leverage,
+            maint,
         ).validate()
     )
 
@@ -343,6 +351,8 @@ def backtest_command(
     slippage_bps: Slippage = 0,
     taker_fee_bps: TakerFee = "0",
     maker_fee_bps: MakerFee = "0",
+    leverage: Leverage = 0,
+    maint_margin_bps: MaintMargin = 40,
     open_trades: OpenTradesOpt = None,
     include_open: IncludeOpen = False,
     report: Report = Path("exitguard-report/backtest"),
@@ -372,7 +382,9 @@ def backtest_command(
     elif symbol is not None:
         _usage("--symbol", "names whose config policy to backtest: give --config too")
     spec = _rank_spec("net", 1, open_trades, include_open)
-    execution = _execution(fill, slippage_bps, taker_fee_bps, maker_fee_bps)
+    execution = _execution(
+        fill, slippage_bps, taker_fee_bps, maker_fee_bps, leverage, maint_margin_bps
+    )
     if config is not None:
         # The symbol's policy decides the trigger source, so it is read before the data.
         from exitguard.cli.backtest_config import config_policy, trades_symbol
@@ -487,6 +499,8 @@ def sweep_command(
     slippage_bps: Slippage = 0,
     taker_fee_bps: TakerFee = "0",
     maker_fee_bps: MakerFee = "0",
+    leverage: Leverage = 0,
+    maint_margin_bps: MaintMargin = 40,
     executor: Annotated[
         str, typer.Option("--executor", metavar="local|processes|ray", help="where the grid runs.")
     ] = "local",
@@ -604,7 +618,9 @@ def sweep_command(
                 "--heatmap", f"must name two different parameters among {', '.join(POLICY_PARAMS)}"
             )
         axes = (names[0], names[1])
-    execution = _execution(fill, slippage_bps, taker_fee_bps, maker_fee_bps)
+    execution = _execution(
+        fill, slippage_bps, taker_fee_bps, maker_fee_bps, leverage, maint_margin_bps
+    )
     markets = _load(trades, mark, book, sources, tick)
     entry_set = _entries(
         next(iter(markets.values())), entries, every, random_count, seed, side, size

@@ -17,6 +17,8 @@ __all__ = [
     "Every",
     "Fill",
     "IncludeOpen",
+    "Leverage",
+    "MaintMargin",
     "MakerFee",
     "Mark",
     "MinTrades",
@@ -163,4 +165,20 @@ IncludeOpen = Annotated[
 ]
 ProductOpt = Annotated[
     str, typer.Option("--product", metavar="usdm|spot", help="the config's product section.")
+]
+Leverage = Annotated[
+    int,
+    typer.Option(
+        "--leverage",
+        metavar="N",
+        help="USD-M leverage for the liquidation guard's liquidation price (0: none).",
+    ),
+]
+MaintMargin = Annotated[
+    int,
+    typer.Option(
+        "--maint-margin-bps",
+        metavar="BPS",
+        help="maintenance margin rate for that price (isolated margin).",
+    ),
 ]
