@@ -53,9 +53,7 @@ from exitguard.cli.tables import stdout_console
 if TYPE_CHECKING:
     from exitguard.backtest.entries import Entries, SideMode
     from exitguard.backtest.market import Market
-    from exitguard.backtest.ranking import Ranking, RankSpec
-    from exitguard.backtest.run import RunResult
-    from exitguard.backtest.walk_forward import WalkForward
+    from exitguard.backtest.ranking import RankSpec
     from exitguard.domain.enums import Product, WorkingType
 
 __all__ = ["backtest_command", "sweep_command"]
@@ -252,41 +250,7 @@ def _progress(console: Console, label: str) -> Progress:
     )
 
 
-# --- output -----------------------------------------------------------------------------------
-
-
-def _finish(
-    result: RunResult,
-    console: Console,
-    report: Path,
-    chosen: int,
-    params: list[str],
-    top: int,
-    heatmap: tuple[str, str] | None,
-    ranking: Ranking,
-    as_json: bool = False,
-    notes: tuple[str, ...] = (),
-    walk: WalkForward | None = None,
-    extra_meta: dict[str, Any] | None = None,
-) -> None:
-    from exitguard.cli.backtest_tables import policy_table, print_notes, print_walk_forward
-
-    replaced = (report / "results.json").exists()
-    meta: dict[str, Any] = dict(extra_meta or {})
-    if notes:
-        meta["notes"] = list(notes)
-    if walk is not None:
-        meta["walk_forward"] = walk.as_dict()
-    files = result.write(report, chosen, heatmap, meta, ranking)
-    if as_json:
-        typer.echo((report / "results.json").read_text(encoding="utf-8"))
-        return
-    policy_table(result, ranking, params, top, chosen).print(console)
-    print_notes(console, result, ranking, notes)
-    if walk is not None:
-        print_walk_forward(console, walk)
-    note = "; the previous report there was replaced" if replaced else ""
-    console.print(f"report: {report} ({', '.join(p.name for p in files)}){note}")
+# --- output: exitguard.cli.backtest_tables ----------------------------------------------------
 
 
 # --- commands ---------------------------------------------------------------------------------
@@ -362,6 +326,7 @@ def backtest_command(
     from exitguard.backtest.model import ExitPolicy
     from exitguard.backtest.report import shown_params
     from exitguard.backtest.run import run_backtest
+    from exitguard.cli.backtest_tables import finish
 
     notes: tuple[str, ...] = ()
     prod = _product(product)
@@ -426,7 +391,7 @@ def backtest_command(
     params = shown_params(policy)
     meta = {"config": {"file": str(config), "product": prod.value}} if config else None
     ranking = result.rank(spec)
-    _finish(result, console, report, 0, params, 1, None, ranking, as_json, notes, None, meta)
+    finish(result, console, report, 0, params, 1, None, ranking, as_json, notes, None, meta)
 
 
 def sweep_command(
@@ -573,6 +538,7 @@ def sweep_command(
         parse_optional_values,
         parse_values,
     )
+    from exitguard.cli.backtest_tables import finish
 
     sources = {_source(s) for s in source.split(",") if s.strip()}
     if not sources:
@@ -667,6 +633,6 @@ def sweep_command(
         from exitguard.cli.backtest_config import emit_winner
 
         meta["emitted_config"] = _build(lambda: emit_winner(emit_config, result, ranking, prod))
-    _finish(result, console, report, chosen, params, top, axes, ranking, as_json, (), walk, meta)
+    finish(result, console, report, chosen, params, top, axes, ranking, as_json, (), walk, meta)
     if emit_config is not None and not as_json:
         console.print(f"config: {emit_config} ({meta['emitted_config']['section']})")

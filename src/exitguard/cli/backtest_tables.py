@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import typer
 from rich.console import Console
 
 from exitguard.cli.tables import Col, Rows
@@ -16,7 +18,7 @@ if TYPE_CHECKING:
     from exitguard.backtest.run import RunResult
     from exitguard.backtest.walk_forward import WalkForward
 
-__all__ = ["policy_table", "print_notes", "print_walk_forward", "walk_forward_table"]
+__all__ = ["finish", "policy_table", "print_notes", "print_walk_forward", "walk_forward_table"]
 
 _SHORT = {
     "stop_bps": "stop",
@@ -170,3 +172,36 @@ def print_walk_forward(console: Console, wf: WalkForward) -> None:
             console.print(f"fold {fold['fold']}: {fold['note']}")
         elif (why := fold["out_of_sample_figures"]["not_ranked"]) is not None:
             console.print(f"fold {fold['fold']}: the winner is not ranked out of sample ({why})")
+
+
+def finish(
+    result: RunResult,
+    console: Console,
+    report: Path,
+    chosen: int,
+    params: list[str],
+    top: int,
+    heatmap: tuple[str, str] | None,
+    ranking: Ranking,
+    as_json: bool = False,
+    notes: tuple[str, ...] = (),
+    walk: WalkForward | None = None,
+    extra_meta: dict[str, Any] | None = None,
+) -> None:
+    """Write the report folder, then print the tables and notes (or the JSON with --json)."""
+    replaced = (report / "results.json").exists()
+    meta: dict[str, Any] = dict(extra_meta or {})
+    if notes:
+        meta["notes"] = list(notes)
+    if walk is not None:
+        meta["walk_forward"] = walk.as_dict()
+    files = result.write(report, chosen, heatmap, meta, ranking)
+    if as_json:
+        typer.echo((report / "results.json").read_text(encoding="utf-8"))
+        return
+    policy_table(result, ranking, params, top, chosen).print(console)
+    print_notes(console, result, ranking, notes)
+    if walk is not None:
+        print_walk_forward(console, walk)
+    note = "; the previous report there was replaced" if replaced else ""
+    console.print(f"report: {report} ({', '.join(p.name for p in files)}){note}")
