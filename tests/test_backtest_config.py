@@ -139,6 +139,7 @@ ROUND_TRIPS = [
         ),
     ),
     (USDM, ExitPolicy(100, 200, 0, 0, MARK, roi=(Roi(30 * 60_000, 120), Roi(HOUR_MS, 60)))),
+    (USDM, ExitPolicy(100, 200, 0, 0, MARK, roi=(Roi(0, 150), Roi(HOUR_MS, 60)))),
     (USDM, ExitPolicy(0, 0, 0, 0, CONTRACT, ladder=(Level(75, 10_000),), time_stop_ms=90_000)),
     (
         SPOT,
@@ -299,9 +300,8 @@ def test_plan_elements_map_from_the_planner_policy() -> None:
         liquidation_guard=LiquidationGuard(Decimal("0.5")),
     )
     mapped = exit_policy_from_config(policy, USDM, PATH)
-    # The step at 0 minutes is the take-profit from the start: 2 %, not take_profit's 3 %.
     assert mapped.policy == ExitPolicy(
-        100, 200, 0, 0, MARK, roi=(Roi(3_600_000, 50),), time_stop_ms=7_200_000,
+        100, 300, 0, 0, MARK, roi=(Roi(0, 200), Roi(3_600_000, 50)), time_stop_ms=7_200_000,
         liq_margin_bps=50,
     )  # fmt: skip
     assert any("MARKET close" in n for n in mapped.notes)

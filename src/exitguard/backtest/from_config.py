@@ -24,7 +24,7 @@ Rules (each refusal is a :class:`BacktestInputError` naming the config field and
   exit, ``planner.build``): such a trailing stop is left out, and the notes say so;
 - exit plans (``issue14_semantics``): ladder levels → :class:`Level` (distance bps, fraction in
   whole parts per 10,000), stop moves → :class:`Move` (break-even offset in bps), ROI steps →
-  :class:`Roi` (a step at 0 minutes is the take-profit itself), ``time_stop.after_minutes`` →
+  :class:`Roi` (held ms → bps; a step at 0 minutes replaces the take-profit from the start), ``time_stop.after_minutes`` →
   ``time_stop_ms`` (a wall-clock ``at`` is refused: a backtest's trades have no common clock
   time; a limit close is backtested as a market close, noted), the liquidation guard → bps and
   parts (its liquidation price comes from the run's leverage, noted), ``trailing.after_level``.
@@ -180,10 +180,6 @@ def exit_policy_from_config(
     plan = _plan(policy, path, notes)
     if trailing is not None and trailing.after_level is not None:
         plan["trail_after_level"] = trailing.after_level
-    if policy.roi and plan["roi"] and plan["roi"][0].after_ms == 0:
-        # From 0 minutes on, the first step *is* the take-profit (the kernel's steps start > 0).
-        tp = plan["roi"][0].tp_bps
-        plan["roi"] = plan["roi"][1:]
     try:
         exit_policy = ExitPolicy(stop, tp, trail, act, chosen, stop_limit, **plan).validate()
     except BacktestInputError as exc:
