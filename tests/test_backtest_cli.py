@@ -78,7 +78,7 @@ def test_backtest_writes_the_report(
         "--taker-fee-bps", "5", "--slippage-bps", "1", "--report", str(report),
     )  # fmt: skip
     assert result.exit_code == 0, result.output
-    assert "net PnL" in result.stdout and "report:" in result.stdout
+    assert "ranked PnL" in result.stdout and "report:" in result.stdout
     doc = json.loads((report / "results.json").read_text())
     assert doc["command"] == "backtest" and doc["symbol"] == "BTCUSDT"
     assert doc["entries"] == 24 and len(doc["trades"]) == 24
@@ -119,15 +119,18 @@ def test_sweep_writes_the_report_with_a_heatmap(
     doc = json.loads((report / "results.json").read_text())
     policies = doc["policies"]
     assert len(policies) == 2 * 4 * 2 * 2 and doc["entries"] == 30
-    best = max(policies, key=lambda p: p["net_pnl"])
+    # "best" is the first ranked: by net P&L with open-at-the-end losses counted, gains not.
+    best = max(policies, key=lambda p: (p["ranked_pnl"], p["net_pnl"], -p["index"]))
+    assert best["rank"] == 1 and doc["ranking"]["objective"] == "net"
     assert doc["chosen_policy"]["index"] == best["index"]
     assert len(doc["trades"]) == 30
     assert float(sum(Decimal(t["pnl"]) for t in doc["trades"])) == pytest.approx(best["net_pnl"])
     heat = doc["heatmap"]
     assert (heat["x"], heat["y"]) == ("stop_bps", "take_profit_bps")
     assert heat["x_values"] == [0, 20, 40, 60] and heat["y_values"] == [30, 90]
-    cell = max(p["net_pnl"] for p in policies if p["stop_bps"] == 20 and p["take_profit_bps"] == 90)
-    assert heat["net_pnl"][1][1] == pytest.approx(cell)
+    cell = [p for p in policies if p["stop_bps"] == 20 and p["take_profit_bps"] == 90]
+    assert heat["value"] == "ranked_pnl"
+    assert heat["grid"][1][1] == pytest.approx(max(p["ranked_pnl"] for p in cell))
     assert {p["source"] for p in policies} == {"CONTRACT_PRICE", "MARK_PRICE"}
     for p in policies:
         total = p["hit_sl"] + p["hit_tp"] + p["hit_trail"] + p["hit_end"]

@@ -149,7 +149,7 @@ def test_sweep_and_backtest_tables_at_80_columns(
     )  # fmt: skip
     assert sweep.exit_code == 0, sweep.output
     doc = json.loads((tmp_path / "s" / "results.json").read_text())
-    net = [f"{float(p['net_pnl']):,.2f}" for p in doc["policies"]]
+    net = [f"{float(p['ranked_pnl']):,.2f}" for p in doc["policies"]]  # the ranked column
     _assert_whole(sweep.stdout, net)
     backtest = _run(
         tmp_path, monkeypatch, "backtest", *trades, "--stop-bps", "50", "--every", "2h",

@@ -241,19 +241,34 @@ def equity_chart(
     row: int,
     net: npt.NDArray[np.float64],
     title: str,
+    open_pnl: npt.NDArray[np.float64] | None = None,
 ) -> Figure:
-    """``equity.png``: cumulative net P&L (fees included) in exit-time order."""
+    """``equity.png``: cumulative net P&L (fees included) in exit-time order.
+
+    The parts of trades still open at the data's end (their END legs, ``open_pnl`` per trade)
+    are left out of the realised curve and drawn apart: a dashed jump at the last timestamp to
+    the total with their mark to market, so the end-of-data artefact is visible instead of
+    looking like a final winning trade."""
     from matplotlib.figure import Figure
     from matplotlib.ticker import StrMethodFormatter
 
     quote = quote_asset(market.symbol)
+    marked = np.zeros(net.shape) if open_pnl is None else open_pnl
+    is_open = out.end_parts[row] > 0
     order = np.argsort(out.exit_time[row], kind="stable")
-    equity = np.cumsum(net[order])
+    equity = np.cumsum((net - marked)[order])
     fig = Figure(figsize=(12, 4.5), dpi=100, layout="constrained")
     ax = fig.add_subplot()
     times = _dates(out.exit_time[row][order])
-    ax.step(times, equity, where="post", color="tab:blue", label="realised net P&L")
+    ax.step(times, equity, where="post", color="tab:blue", label="realised net P&L (closed)")
     ax.fill_between(times, equity, step="post", alpha=0.2)
+    if is_open.any():
+        last = times[-1]
+        total = float(equity[-1] + marked.sum())
+        ax.plot(
+            [last, last], [float(equity[-1]), total], ls="--", marker="s", color="tab:gray",
+            label=f"{int(is_open.sum())} open at the data's end (marked to market)",
+        )  # fmt: skip
     ax.axhline(0.0, color="black", lw=0.5)
     ax.set_title(f"{title}\n{date_range(market)}", fontsize=10, loc="left")
     ax.set_ylabel(f"cumulative net P&L ({quote})")
@@ -278,6 +293,7 @@ def heatmap_chart(
     y_key: str,
     market: Market,
     best_of_others: bool = False,
+    what: str = "net P&L",
 ) -> Figure:
     """``heatmap.png``: ``grid[i, j]`` is the net P&L at ``ys[i]``, ``xs[j]`` (NaN: no policy);
     ``best_of_others``: a cell holds the best of several policies (other parameters vary)."""
@@ -312,11 +328,11 @@ def heatmap_chart(
     ax.set_xlabel(PARAM_LABELS.get(x_key, x_key))
     ax.set_ylabel(PARAM_LABELS.get(y_key, y_key))
     ax.set_title(
-        f"{market.symbol} {date_range(market)}\nnet P&L per policy (fees included"
+        f"{market.symbol} {date_range(market)}\n{what} per policy (fees included"
         + ("; best over the other parameters)" if best_of_others else ")"),
         fontsize=10,
     )
     bar = fig.colorbar(image, ax=ax)
-    bar.set_label(f"net P&L ({quote})")
+    bar.set_label(f"{what} ({quote})")
     fig.savefig(path)
     return fig

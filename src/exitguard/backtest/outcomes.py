@@ -28,7 +28,16 @@ from .model import (
     flag_names,
 )
 
-__all__ = ["Outcomes", "iso_ms", "summarize", "trade_records"]
+__all__ = [
+    "Outcomes",
+    "TradeMoney",
+    "iso_ms",
+    "max_drawdown",
+    "open_at_end",
+    "summarize",
+    "trade_money",
+    "trade_records",
+]
 
 I64 = npt.NDArray[np.int64]
 F64 = npt.NDArray[np.float64]
@@ -162,11 +171,70 @@ def _money(
     return gross, fees, gross - fees
 
 
-def _max_drawdown(net: F64, exit_time: I64) -> F64:
+def max_drawdown(net: F64, exit_time: I64) -> F64:
+    """Per row: the largest fall of the realised equity curve (trades in exit-time order,
+    starting at 0). A trade left out of the curve has its ``net`` set to 0 by the caller."""
     order = np.argsort(exit_time, axis=1, kind="stable")
     equity = np.cumsum(np.take_along_axis(net, order, axis=1), axis=1)
     peak = np.maximum.accumulate(np.maximum(equity, 0.0), axis=1)  # the curve starts at 0
     return np.asarray((peak - equity).max(axis=1, initial=0.0), dtype=np.float64)
+
+
+def open_at_end(out: Outcomes) -> npt.NDArray[np.bool_]:
+    """Per (policy, entry): part of the trade was still open when the data ended (an END leg:
+    no exit fired for it, or a triggered stop-limit never filled). That part's exit is a mark to
+    market at the last print, as a market exit there would fill: a figure the data cut off, not
+    one the policy earned (:mod:`exitguard.backtest.ranking` says how rankings treat it)."""
+    return np.asarray(out.end_parts > 0, dtype=np.bool_)
+
+
+@dataclass(frozen=True, slots=True)
+class TradeMoney:
+    """Per (policy, entry) float64 money for statistics (exact money: :func:`trade_records`).
+
+    ``net`` = ``closed`` (the legs an exit closed) + ``open_net`` (the END leg, marked to
+    market; 0 when nothing was open at the end); ``open``: :func:`open_at_end`; ``notional``:
+    per entry, entry price x size (the base of per-trade returns)."""
+
+    gross: F64
+    fees: F64
+    net: F64
+    open_net: F64
+    notional: F64
+    open: npt.NDArray[np.bool_]
+    exit_time: I64
+    open_fraction: F64  # the END leg's share of the size (1: nothing closed before the end)
+
+    @property
+    def closed(self) -> F64:
+        return np.asarray(self.net - self.open_net, dtype=np.float64)
+
+
+def trade_money(
+    out: Outcomes, plan: EntryPlan, entries: Entries, price_exp: int, execution: Execution
+) -> TradeMoney:
+    """Every trade's float money, its END leg's, its notional and whether it has an END leg."""
+    sizes = entries.size_array()
+    gross, fees, net = _money(out, plan, sizes, price_exp, execution)
+    scale = 10.0**-price_exp
+    entry = plan.price.astype(np.float64) * scale
+    last = out.exit_price.astype(np.float64) * scale
+    taker = float(execution.taker_fee_bps) / BPS
+    open_size = sizes * out.end_parts.astype(np.float64) / BPS
+    side = plan.side.astype(np.float64)
+    # The END leg: a taker exit at the last print, with its share of the entry fee.
+    open_net = (side * (last - entry) - (entry + last) * taker) * open_size
+    notional = entry * sizes
+    return TradeMoney(
+        gross,
+        fees,
+        net,
+        open_net,
+        notional,
+        open_at_end(out),
+        out.exit_time,
+        out.end_parts.astype(np.float64) / BPS,
+    )
 
 
 def summarize(
@@ -177,12 +245,18 @@ def summarize(
     - ``net_pnl`` = gross - fees (quote asset); ``fees``: taker on entries and market exits,
       maker on stop-limits that rested; ``max_drawdown``: of the realised equity curve (trades
       in exit-time order, starting at 0);
+    - ``open_trades``: trades with a part still open at the data's end (an END leg);
+      ``open_pnl``: those parts' net P&L, marked to market at the last print; ``closed_pnl``:
+      the rest (``closed_pnl + open_pnl == net_pnl``); ``closed_trades``: trades with no END
+      leg;
     - ``hit_sl``/``hit_tp``/``hit_trail``/``hit_end``: fraction of trades by exit reason;
     - ``mean_slippage_bps``: fill vs trigger price over triggered and filled exits, positive
       when the fill is worse than the trigger (NaN when nothing triggered);
     - ``mean_time_in_trade_s``: entry fill to exit fill.
     """
-    gross, fees, net = _money(out, plan, entries.size_array(), price_exp, execution)
+    money = trade_money(out, plan, entries, price_exp, execution)
+    gross, fees, net, is_open = money.gross, money.fees, money.net, money.open
+    open_net = money.open_net
     n = out.shape[1]
     triggered = (out.point >= 0) & ((out.flags & FLAG_LIMIT_UNFILLED) == 0)
     trig = np.where(triggered, out.trigger, 1).astype(np.float64)
@@ -198,7 +272,11 @@ def summarize(
         "net_pnl": net.sum(axis=1),
         "gross_pnl": gross.sum(axis=1),
         "fees": fees.sum(axis=1),
-        "max_drawdown": _max_drawdown(net, out.exit_time),
+        "max_drawdown": max_drawdown(net, out.exit_time),
+        "closed_trades": (~is_open).sum(axis=1),
+        "closed_pnl": (net - open_net).sum(axis=1),
+        "open_trades": is_open.sum(axis=1),
+        "open_pnl": open_net.sum(axis=1),
         "win_rate": (net > 0).mean(axis=1),
         "hit_sl": (out.reason == ExitReason.SL).mean(axis=1),
         "hit_tp": (out.reason == ExitReason.TP).mean(axis=1),
@@ -240,6 +318,13 @@ def trade_records(
         )
         fees = (entry * taker + exit_px * taker + maker_value * (maker - taker)) * size / BPS
         gross = side * (exit_px - entry) * size
+        # The END leg: its fraction of the size, marked at the last print (a taker exit), with
+        # its share of the entry fee (semantics: a leg is fraction x (exit - entry) - its fees).
+        end_fraction = Decimal(int(out.end_parts[row, j])) / BPS
+        open_size = size * end_fraction
+        open_pnl = (
+            side * (last_px - entry) * open_size - (entry + last_px) * open_size * taker / BPS
+        )
         exit_px = exit_px if int(out.legs[row, j]) > 1 else last_px
         slip = None
         if trigger is not None and not flags & FLAG_LIMIT_UNFILLED:
@@ -266,8 +351,11 @@ def trade_records(
                 "flags": flag_names(flags),
                 "legs": int(out.legs[row, j]),
                 "last_exit_price": last_px,
-                "end_fraction": Decimal(int(out.end_parts[row, j])) / BPS,
+                "end_fraction": end_fraction,
                 "levels_filled": int(out.filled_levels[row, j]),
+                # The part still open when the data ended: a mark to market, not a fill.
+                "open_at_end": end_fraction > 0,
+                "open_pnl": open_pnl,
             }
         )
     return records

@@ -20,7 +20,8 @@ from exitguard.domain.enums import WorkingType
 from .entries import Entries
 from .market import EntryPlan, Market, build_market, plan_entries
 from .model import BacktestInputError, Execution, ExitPolicy
-from .outcomes import Outcomes, iso_ms, summarize, trade_records
+from .outcomes import Outcomes, TradeMoney, iso_ms, summarize, trade_money, trade_records
+from .ranking import Ranking, RankSpec, rank
 from .replay import replay
 from .report import POLICY_PARAMS, write_report
 from .sweep import Executor, PolicyGrid, run_sweep
@@ -55,18 +56,30 @@ class RunResult:
             self.execution,
         )
 
+    def money(self) -> TradeMoney:
+        """Every trade's float money (entry fills do not depend on the trigger source)."""
+        plan = next(iter(self.plans.values()))
+        exp = next(iter(self.markets.values())).price_exp
+        return trade_money(self.outcomes, plan, self.entries, exp, self.execution)
+
+    def rank(self, spec: RankSpec) -> Ranking:
+        """The policies ranked under ``spec`` (:mod:`exitguard.backtest.ranking`)."""
+        return rank(self.money(), spec)
+
     def write(
         self,
         folder: Path,
         chosen: int,
         heatmap: tuple[str, str] | None = None,
         extra_meta: dict[str, Any] | None = None,
+        ranking: Ranking | None = None,
     ) -> list[Path]:
         """The report folder (:mod:`exitguard.backtest.report`) with ``chosen``'s trades."""
         source = WorkingType(self.policies[chosen].source)
         market = self.markets[source]
         trades = self.trades(chosen)
         net = np.array([float(t["pnl"]) for t in trades], dtype=np.float64)
+        open_pnl = np.array([float(t["open_pnl"]) for t in trades], dtype=np.float64)
         meta = {
             "command": self.command,
             "symbol": market.symbol,
@@ -103,6 +116,8 @@ class RunResult:
             outcomes=self.outcomes,
             net=net,
             heatmap=heatmap,
+            ranking=ranking,
+            open_pnl=open_pnl,
         )
 
 
@@ -169,17 +184,22 @@ def run_grid(
 
 
 def varying(policies: tuple[ExitPolicy, ...]) -> list[str]:
-    """The policy parameters that take more than one value in ``policies``, in table order."""
-    return [k for k in POLICY_PARAMS if len({p.as_dict()[k] for p in policies}) > 1]
+    """The policy parameters that take more than one value in ``policies``, in table order
+    (the plain ones, then the plan elements a grid varies, such as ``ladder``)."""
+    rows = [p.as_dict() for p in policies]
+    keys = list(POLICY_PARAMS) + [k for k in rows[0] if k not in POLICY_PARAMS]
+    return [k for k in keys if len({str(r[k]) for r in rows}) > 1]
 
 
-def choose_policy(result: RunResult, spec: str) -> int:
-    """``"best"`` (highest net PnL), ``"worst"``, or a policy index."""
+def choose_policy(result: RunResult, spec: str, ranking: Ranking | None = None) -> int:
+    """``"best"`` (first in ``ranking``; without one, or when nothing is ranked, the highest
+    net PnL), ``"worst"`` (last ranked, or the lowest net PnL), or a policy index."""
     net = np.asarray(result.summary["net_pnl"])
+    ranked = ranking.order if ranking is not None else ()
     if spec == "best":
-        return int(np.argmax(net))
+        return ranked[0] if ranked else int(np.argmax(net))
     if spec == "worst":
-        return int(np.argmin(net))
+        return ranked[-1] if ranked else int(np.argmin(net))
     try:
         index = int(spec)
     except ValueError:

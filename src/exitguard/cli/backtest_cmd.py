@@ -11,7 +11,6 @@ Exit status: 0 done, 2 bad input (the message names the option or field and the 
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -21,14 +20,41 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from exitguard.cli.backtest_options import (
+    AsJson,
+    Book,
+    ChartPolicy,
+    EntriesCsv,
+    Every,
+    Fill,
+    IncludeOpen,
+    Leverage,
+    MaintMargin,
+    MakerFee,
+    Mark,
+    MinTrades,
+    OpenTradesOpt,
+    ProductOpt,
+    RandomN,
+    RankBy,
+    Report,
+    Seed,
+    SideOpt,
+    Size,
+    Slippage,
+    StopLimit,
+    TakerFee,
+    Tick,
+    Trades,
+)
 from exitguard.cli.inputs import file_problem
-from exitguard.cli.tables import Col, Rows, stdout_console
+from exitguard.cli.tables import stdout_console
 
 if TYPE_CHECKING:
     from exitguard.backtest.entries import Entries, SideMode
     from exitguard.backtest.market import Market
-    from exitguard.backtest.run import RunResult
-    from exitguard.domain.enums import WorkingType
+    from exitguard.backtest.ranking import RankSpec
+    from exitguard.domain.enums import Product, WorkingType
 
 __all__ = ["backtest_command", "sweep_command"]
 
@@ -49,6 +75,8 @@ _OPTION_OF = {
     "taker_fee_bps": "--taker-fee-bps",
     "maker_fee_bps": "--maker-fee-bps",
     "entries": "--entries/--every/--random",
+    "leverage": "--leverage",
+    "maint_margin_bps": "--maint-margin-bps",
     "be_offset_bps": "--be-offset-bps",
     "stop_moves": "--be-after-level",
     "time_stop_ms": "--time-stop-min",
@@ -59,107 +87,7 @@ def _usage(option: str, message: str) -> NoReturn:
     raise typer.BadParameter(message, param_hint=option)
 
 
-# --- shared options ---------------------------------------------------------------------------
-
-Trades = Annotated[
-    list[Path] | None,
-    typer.Option(
-        "--trades",
-        metavar="FILE",
-        help="trades/aggTrades files (zip or CSV, repeatable).",
-        show_default=False,
-    ),
-]
-Mark = Annotated[
-    list[Path] | None,
-    typer.Option(
-        "--mark",
-        metavar="FILE",
-        help="markPriceKlines files (needed for --source mark).",
-        show_default=False,
-    ),
-]
-Book = Annotated[
-    list[Path] | None,
-    typer.Option(
-        "--book",
-        metavar="FILE",
-        help="USD-M bookTicker files: fill at bid/ask instead of the next trade.",
-        show_default=False,
-    ),
-]
-Tick = Annotated[
-    str | None,
-    typer.Option("--tick", metavar="PRICE", help="price tick (default: the trades' resolution)."),
-]
-EntriesCsv = Annotated[
-    Path | None, typer.Option("--entries", metavar="CSV", help="CSV of time,side,size.")
-]
-Every = Annotated[
-    str | None,
-    typer.Option(
-        "--every",
-        metavar="DURATION",
-        help="one entry every DURATION (30s, 15m, 1h, 1d; 1h when no entry option is given).",
-    ),
-]
-RandomN = Annotated[
-    int | None, typer.Option("--random", metavar="N", help="N entries at seeded random times.")
-]
-Seed = Annotated[int, typer.Option("--seed", metavar="N", help="seed for --random.")]
-SideOpt = Annotated[
-    str,
-    typer.Option(
-        "--side", metavar="long|short|both", help="generated entries: long, short or both."
-    ),
-]
-Size = Annotated[
-    str, typer.Option("--size", metavar="QTY", help="generated entries' size (base asset).")
-]
-Fill = Annotated[
-    str,
-    typer.Option(
-        "--fill",
-        metavar="next|touch",
-        help="market exits fill at the next print (next) or the touching price (touch).",
-    ),
-]
-Slippage = Annotated[
-    int,
-    typer.Option("--slippage-bps", metavar="BPS", help="adverse slippage on every market fill."),
-]
-TakerFee = Annotated[
-    str,
-    typer.Option(
-        "--taker-fee-bps", metavar="BPS", help="taker fee in bps (entries, market exits)."
-    ),
-]
-MakerFee = Annotated[
-    str,
-    typer.Option("--maker-fee-bps", metavar="BPS", help="maker fee in bps (rested stop-limits)."),
-]
-StopLimit = Annotated[
-    int | None,
-    typer.Option(
-        "--stop-limit-bps",
-        metavar="BPS",
-        help="make the stop a STOP limit order this far beyond its trigger.",
-    ),
-]
-Report = Annotated[
-    Path, typer.Option("--report", metavar="DIR", help="report folder (JSON, CSV, PNG).")
-]
-AsJson = Annotated[
-    bool, typer.Option("--json", help="Print the report's results.json instead of the table.")
-]
-ChartPolicy = Annotated[
-    str,
-    typer.Option(
-        "--chart-policy",
-        metavar="best|worst|INDEX",
-        help="policy charted and listed trade by trade: best, worst or an index.",
-    ),
-]
+# --- shared options: exitguard.cli.backtest_options -------------------------------------------
 
 
 def _decimal(option: str, text: str) -> Decimal:
@@ -223,6 +151,31 @@ def _load(
     )
 
 
+def _rank_spec(
+    rank_by: str, min_trades: int, open_trades: str | None, include_open: bool
+) -> RankSpec:
+    from exitguard.backtest.ranking import Objective, OpenTrades, RankSpec
+
+    names = [o.value for o in Objective]
+    if rank_by not in names:
+        _usage("--rank-by", f"must be one of {', '.join(names)}, got {rank_by!r}")
+    modes = [m.value for m in OpenTrades]
+    if open_trades is not None and open_trades not in modes:
+        _usage("--open-trades", f"must be one of {', '.join(modes)}, got {open_trades!r}")
+    if include_open and open_trades not in (None, "include"):
+        _usage("--include-open", f"contradicts --open-trades {open_trades}")
+    mode = OpenTrades("include" if include_open else open_trades or "losses")
+    return _build(lambda: RankSpec(Objective(rank_by), min_trades, mode).validate())
+
+
+def _product(text: str) -> Product:
+    from exitguard.domain.enums import Product
+
+    if text not in ("usdm", "spot"):
+        _usage("--product", f"must be usdm or spot, got {text!r}")
+    return Product(text)
+
+
 def _build(make: Callable[[], T]) -> T:
     """Run ``make``; a :class:`BacktestInputError` becomes a usage error naming its field."""
     from exitguard.backtest.model import BacktestInputError
@@ -266,7 +219,9 @@ def _entries(
     return _build(lambda: ent.every_entries(start, end, interval, mode, size_value))
 
 
-def _execution(fill: str, slippage: int, taker: str, maker: str) -> Any:
+def _execution(
+    fill: str, slippage: int, taker: str, maker: str, leverage: int = 0, maint: int = 40
+) -> Any:
     from exitguard.backtest.model import Execution, FillModel
 
     if fill not in ("next", "touch"):
@@ -277,6 +232,8 @@ def _execution(fill: str, slippage: int, taker: str, maker: str) -> Any:
             slippage,
             _decimal("--taker-fee-bps", taker),
             _decimal("--maker-fee-bps", maker),
+            leverage,
+            maint,
         ).validate()
     )
 
@@ -293,82 +250,7 @@ def _progress(console: Console, label: str) -> Progress:
     )
 
 
-# --- output -----------------------------------------------------------------------------------
-
-
-def _fmt(value: Any, digits: int = 2, pct: bool = False) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "-"
-    if pct:
-        return f"{100 * float(value):.1f}%"
-    return f"{float(value):,.{digits}f}"
-
-
-def _table(result: RunResult, params: list[str], top: int, chosen: int) -> Rows:
-    import numpy as np
-
-    s = result.summary
-    columns = [Col("#", number=True)]
-    columns += [Col(p.replace("_bps", " bps").replace("_", " "), number=True) for p in params]
-    columns += [
-        Col(name, number=True)
-        for name in (
-            "net PnL",
-            "max DD",
-            "win",
-            "SL",
-            "TP",
-            "trail",
-            "end",
-            "slip bps",
-            "hold s",
-            "ambig.",
-        )
-    ]
-    table = Rows(
-        f"{result.command}: {len(result.policies)} policies x {len(result.entries)} entries",
-        columns,
-    )
-    order = [int(i) for i in np.argsort(-np.asarray(s["net_pnl"]), kind="stable")[:top]]
-    if chosen not in order:
-        order.append(chosen)
-    for i in order:
-        policy = result.policies[i].as_dict()
-        table.add(
-            f"{i}{'*' if i == chosen else ''}",
-            *(str(policy[p]) for p in params),
-            _fmt(s["net_pnl"][i]),
-            _fmt(s["max_drawdown"][i]),
-            _fmt(s["win_rate"][i], pct=True),
-            _fmt(s["hit_sl"][i], pct=True),
-            _fmt(s["hit_tp"][i], pct=True),
-            _fmt(s["hit_trail"][i], pct=True),
-            _fmt(s["hit_end"][i], pct=True),
-            _fmt(s["mean_slippage_bps"][i]),
-            _fmt(s["mean_time_in_trade_s"][i], 0),
-            str(int(s["ambiguous_bars"][i])),
-        )
-    return table
-
-
-def _finish(
-    result: RunResult,
-    console: Console,
-    report: Path,
-    chosen: int,
-    params: list[str],
-    top: int,
-    heatmap: tuple[str, str] | None,
-    as_json: bool = False,
-) -> None:
-    replaced = (report / "results.json").exists()
-    files = result.write(report, chosen, heatmap)
-    if as_json:
-        typer.echo((report / "results.json").read_text(encoding="utf-8"))
-        return
-    _table(result, params, top, chosen).print(console)
-    note = "; the previous report there was replaced" if replaced else ""
-    console.print(f"report: {report} ({', '.join(p.name for p in files)}){note}")
+# --- output: exitguard.cli.backtest_tables ----------------------------------------------------
 
 
 # --- commands ---------------------------------------------------------------------------------
@@ -379,8 +261,33 @@ def backtest_command(
     mark: Mark = None,
     book: Book = None,
     source: Annotated[
-        str, typer.Option("--source", metavar="contract|mark", help="trigger source.")
-    ] = "contract",
+        str | None,
+        typer.Option(
+            "--source",
+            metavar="contract|mark",
+            help="trigger source (default: contract, or the config's working type).",
+            show_default=False,
+        ),
+    ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            metavar="FILE",
+            help="backtest the policy exitguard.toml sets for --symbol (instead of --stop-bps...).",
+            show_default=False,
+        ),
+    ] = None,
+    symbol: Annotated[
+        str | None,
+        typer.Option(
+            "--symbol",
+            metavar="SYMBOL",
+            help="with --config: whose policy (default: the trades' symbol).",
+            show_default=False,
+        ),
+    ] = None,
+    product: ProductOpt = "usdm",
     stop_bps: Annotated[
         int, typer.Option("--stop-bps", metavar="BPS", help="stop-loss distance (0: none).")
     ] = 0,
@@ -408,23 +315,66 @@ def backtest_command(
     slippage_bps: Slippage = 0,
     taker_fee_bps: TakerFee = "0",
     maker_fee_bps: MakerFee = "0",
+    leverage: Leverage = 0,
+    maint_margin_bps: MaintMargin = 40,
+    open_trades: OpenTradesOpt = None,
+    include_open: IncludeOpen = False,
     report: Report = Path("exitguard-report/backtest"),
     as_json: AsJson = False,
 ) -> None:
     """Replay one exit policy event by event through the venue's trigger rules."""
     from exitguard.backtest.model import ExitPolicy
+    from exitguard.backtest.report import shown_params
     from exitguard.backtest.run import run_backtest
+    from exitguard.cli.backtest_tables import finish
 
-    src = _source(source)
-    if stop_bps == tp_bps == trail_bps == 0:
-        _usage("--stop-bps", "no exit to test: give --stop-bps, --tp-bps or --trail-bps")
-    policy = _build(
-        lambda: ExitPolicy(
-            stop_bps, tp_bps, trail_bps, activation_bps, src, stop_limit_bps
-        ).validate()
+    notes: tuple[str, ...] = ()
+    prod = _product(product)
+    if config is not None:
+        given = [
+            name
+            for name, value in (
+                ("--stop-bps", stop_bps),
+                ("--tp-bps", tp_bps),
+                ("--trail-bps", trail_bps),
+                ("--activation-bps", activation_bps),
+                ("--stop-limit-bps", stop_limit_bps),
+            )
+            if value
+        ]
+        if given:
+            _usage("--config", f"the policy comes from the config file; drop {', '.join(given)}")
+    elif symbol is not None:
+        _usage("--symbol", "names whose config policy to backtest: give --config too")
+    spec = _rank_spec("net", 1, open_trades, include_open)
+    execution = _execution(
+        fill, slippage_bps, taker_fee_bps, maker_fee_bps, leverage, maint_margin_bps
     )
-    execution = _execution(fill, slippage_bps, taker_fee_bps, maker_fee_bps)
+    if config is not None:
+        # The symbol's policy decides the trigger source, so it is read before the data.
+        from exitguard.cli.backtest_config import config_policy, trades_symbol
+
+        override = None if source is None else _source(source)
+        mapped = _build(
+            lambda: config_policy(config, symbol or trades_symbol(trades), prod, override)
+        )
+        policy, notes = mapped.policy, mapped.notes
+        src = policy.source
+    else:
+        src = _source(source or "contract")
+        if stop_bps == tp_bps == trail_bps == 0:
+            _usage(
+                "--stop-bps",
+                "no exit to test: give --stop-bps, --tp-bps or --trail-bps (or --config)",
+            )
+        policy = _build(
+            lambda: ExitPolicy(
+                stop_bps, tp_bps, trail_bps, activation_bps, src, stop_limit_bps
+            ).validate()
+        )
     markets = _load(trades, mark, book, {src}, tick)
+    if config is not None and symbol is not None and symbol != markets[src].symbol:
+        notes += (f"{symbol}'s policy on {markets[src].symbol} data",)
     entry_set = _entries(markets[src], entries, every, random_count, seed, side, size)
     console = stdout_console()
     with _progress(Console(stderr=True), "replay") as bar:
@@ -438,8 +388,10 @@ def backtest_command(
                 lambda done, total: bar.update(task, completed=done),
             )
         )
-    params = ["stop_bps", "take_profit_bps", "trail_bps", "activation_bps", "source"]
-    _finish(result, console, report, 0, params, 1, None, as_json)
+    params = shown_params(policy)
+    meta = {"config": {"file": str(config), "product": prod.value}} if config else None
+    ranking = result.rank(spec)
+    finish(result, console, report, 0, params, 1, None, ranking, as_json, notes, None, meta)
 
 
 def sweep_command(
@@ -512,6 +464,8 @@ def sweep_command(
     slippage_bps: Slippage = 0,
     taker_fee_bps: TakerFee = "0",
     maker_fee_bps: MakerFee = "0",
+    leverage: Leverage = 0,
+    maint_margin_bps: MaintMargin = 40,
     executor: Annotated[
         str, typer.Option("--executor", metavar="local|processes|ray", help="where the grid runs.")
     ] = "local",
@@ -537,8 +491,40 @@ def sweep_command(
     ] = None,
     chart_policy: ChartPolicy = "best",
     top: Annotated[
-        int, typer.Option("--top", metavar="N", help="table rows (best net PnL first).")
+        int, typer.Option("--top", metavar="N", help="table rows (best ranked first).")
     ] = 20,
+    rank_by: RankBy = "net",
+    min_trades: MinTrades = 1,
+    open_trades: OpenTradesOpt = None,
+    include_open: IncludeOpen = False,
+    walk_forward: Annotated[
+        float | None,
+        typer.Option(
+            "--walk-forward",
+            metavar="FRACTION",
+            help="choose the winner on the first FRACTION of the data, test it on the rest.",
+            show_default=False,
+        ),
+    ] = None,
+    folds: Annotated[
+        int | None,
+        typer.Option(
+            "--folds",
+            metavar="K",
+            help="anchored walk-forward, data in K+1 parts: fold i picks on 1..i, tests on i+1.",
+            show_default=False,
+        ),
+    ] = None,
+    emit_config: Annotated[
+        Path | None,
+        typer.Option(
+            "--emit-config",
+            metavar="FILE",
+            help="write the winner as a [policy.<product>.<SYMBOL>] section (a new file).",
+            show_default=False,
+        ),
+    ] = None,
+    product: ProductOpt = "usdm",
     report: Report = Path("exitguard-report/sweep"),
     as_json: AsJson = False,
 ) -> None:
@@ -552,6 +538,7 @@ def sweep_command(
         parse_optional_values,
         parse_values,
     )
+    from exitguard.cli.backtest_tables import finish
 
     sources = {_source(s) for s in source.split(",") if s.strip()}
     if not sources:
@@ -560,6 +547,21 @@ def sweep_command(
         _usage("--executor", f"must be local, processes or ray, got {executor!r}")
     if top <= 0:
         _usage("--top", f"must be positive, got {top}")
+    spec = _rank_spec(rank_by, min_trades, open_trades, include_open)
+    prod = _product(product)
+    if walk_forward is not None and folds is not None:
+        _usage("--walk-forward/--folds", "give one: a split fraction or a number of folds")
+    if walk_forward is not None and not 0.0 < walk_forward < 1.0:
+        _usage(
+            "--walk-forward", f"must be an in-sample fraction between 0 and 1, got {walk_forward}"
+        )
+    if folds is not None and folds < 1:
+        _usage("--folds", f"must be at least 1, got {folds}")
+    if emit_config is not None and emit_config.exists():
+        _usage(
+            "--emit-config",
+            f"{emit_config} exists; name a new file (paste the section into exitguard.toml)",
+        )
     grid = _build(
         lambda: PolicyGrid.product(
             parse_values(stop_bps, "--stop-bps"),
@@ -582,7 +584,9 @@ def sweep_command(
                 "--heatmap", f"must name two different parameters among {', '.join(POLICY_PARAMS)}"
             )
         axes = (names[0], names[1])
-    execution = _execution(fill, slippage_bps, taker_fee_bps, maker_fee_bps)
+    execution = _execution(
+        fill, slippage_bps, taker_fee_bps, maker_fee_bps, leverage, maint_margin_bps
+    )
     markets = _load(trades, mark, book, sources, tick)
     entry_set = _entries(
         next(iter(markets.values())), entries, every, random_count, seed, side, size
@@ -606,5 +610,29 @@ def sweep_command(
     params = varying(result.policies) or ["stop_bps", "take_profit_bps", "trail_bps"]
     if axes is None and len(params) >= 2:
         axes = (params[0], params[1])
-    chosen = _build(lambda: choose_policy(result, chart_policy))
-    _finish(result, console, report, chosen, params, top, axes, as_json)
+    ranking = result.rank(spec)
+    chosen = _build(lambda: choose_policy(result, chart_policy, ranking))
+    walk = None
+    if walk_forward is not None or folds is not None:
+        from exitguard.backtest.walk_forward import walk_forward as run_walk_forward
+
+        walk = _build(
+            lambda: run_walk_forward(
+                markets,
+                entry_set,
+                spec,
+                lambda part, part_entries: run_grid(
+                    part, part_entries, grid, execution, executor, chunk_size, workers, ray_address
+                ),
+                walk_forward,
+                folds,
+            )
+        )
+    meta: dict[str, Any] = {}
+    if emit_config is not None:
+        from exitguard.cli.backtest_config import emit_winner
+
+        meta["emitted_config"] = _build(lambda: emit_winner(emit_config, result, ranking, prod))
+    finish(result, console, report, chosen, params, top, axes, ranking, as_json, (), walk, meta)
+    if emit_config is not None and not as_json:
+        console.print(f"config: {emit_config} ({meta['emitted_config']['section']})")
