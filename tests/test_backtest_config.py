@@ -393,3 +393,28 @@ def test_the_liquidation_guard_needs_leverage(data: tuple[Path, Path], tmp_path:
         assert distance < Decimal("0.05"), t
     bad = invoke(*base, "--leverage", "500", "--report", str(tmp_path / "c"))
     assert bad.exit_code == 2 and "--leverage" in bad.stderr
+
+
+def test_spot_backtests_open_longs_only(data: tuple[Path, Path], tmp_path: Path) -> None:
+    """A Spot exit sells what is held: a Spot backtest's generated entries are longs by
+    default, and shorts (asked for, or in an entries file) are refused in one line."""
+    trades, _marks = data
+    config = tmp_path / "exitguard.toml"
+    config.write_text(
+        "[policy.spot.BTCUSDT]\nstop_loss = { distance = { percent = 1 } }\n", encoding="utf-8"
+    )
+    ok = invoke("backtest", "--trades", str(trades), "--config", str(config), "--product",
+                "spot", "--every", "2h", "--report", str(tmp_path / "r"))  # fmt: skip
+    assert ok.exit_code == 0, ok.output
+    doc = json.loads((tmp_path / "r" / "results.json").read_text())
+    assert doc["trades"] and {t["side"] for t in doc["trades"]} == {"LONG"}
+    for side in ("short", "both"):
+        refused = invoke("backtest", "--trades", str(trades), "--config", str(config),
+                         "--product", "spot", "--side", side)  # fmt: skip
+        assert refused.exit_code == 2 and "long only" in refused.stderr, refused.output
+    shorts = tmp_path / "entries.csv"
+    t0 = doc["trades"][0]["entry_time_ms"]
+    shorts.write_text(f"time,side,size\n{t0},short,1\n", encoding="utf-8")
+    refused = invoke("backtest", "--trades", str(trades), "--config", str(config),
+                     "--product", "spot", "--entries", str(shorts))  # fmt: skip
+    assert refused.exit_code == 2 and "long only" in refused.stderr, refused.output

@@ -192,10 +192,16 @@ def _entries(
     every: str | None,
     count: int | None,
     seed: int,
-    side: str,
+    side: str | None,
     size: str,
+    product: Product,
 ) -> Entries:
     from exitguard.backtest import entries as ent
+
+    spot = product.value == "spot"
+    side = side or ("long" if spot else "both")
+    if spot and side != "long":
+        _usage("--side", "Spot holdings are long only (an exit sells what is held): use long")
 
     given = [
         name
@@ -212,7 +218,10 @@ def _entries(
         _usage("--side", f"must be long, short or both, got {side!r}")
     mode = cast("SideMode", side)
     if csv_path is not None:
-        return _build(lambda: ent.read_entries_csv(csv_path))
+        read = _build(lambda: ent.read_entries_csv(csv_path))
+        if spot and bool((read.side < 0).any()):
+            _usage("--entries", "Spot holdings are long only: the file has short entries")
+        return read
     if count is not None:
         return _build(lambda: ent.random_entries(start, end, count, seed, mode, size_value))
     interval = _build(lambda: ent.parse_duration_ms(every or "1h"))
@@ -309,7 +318,7 @@ def backtest_command(
     every: Every = None,
     random_count: RandomN = None,
     seed: Seed = 0,
-    side: SideOpt = "both",
+    side: SideOpt = None,
     size: Size = "1",
     fill: Fill = "next",
     slippage_bps: Slippage = 0,
@@ -375,7 +384,7 @@ def backtest_command(
     markets = _load(trades, mark, book, {src}, tick)
     if config is not None and symbol is not None and symbol != markets[src].symbol:
         notes += (f"{symbol}'s policy on {markets[src].symbol} data",)
-    entry_set = _entries(markets[src], entries, every, random_count, seed, side, size)
+    entry_set = _entries(markets[src], entries, every, random_count, seed, side, size, prod)
     console = stdout_console()
     with _progress(Console(stderr=True), "replay") as bar:
         task = bar.add_task("replay", total=len(markets[src].path))
@@ -458,7 +467,7 @@ def sweep_command(
     every: Every = None,
     random_count: RandomN = None,
     seed: Seed = 0,
-    side: SideOpt = "both",
+    side: SideOpt = None,
     size: Size = "1",
     fill: Fill = "next",
     slippage_bps: Slippage = 0,
@@ -589,7 +598,7 @@ def sweep_command(
     )
     markets = _load(trades, mark, book, sources, tick)
     entry_set = _entries(
-        next(iter(markets.values())), entries, every, random_count, seed, side, size
+        next(iter(markets.values())), entries, every, random_count, seed, side, size, prod
     )
     console = stdout_console()
     with _progress(Console(stderr=True), "sweep") as bar:

@@ -84,9 +84,11 @@ RandomN = Annotated[
 ]
 Seed = Annotated[int, typer.Option("--seed", metavar="N", help="seed for --random.")]
 SideOpt = Annotated[
-    str,
+    str | None,
     typer.Option(
-        "--side", metavar="long|short|both", help="generated entries: long, short or both."
+        "--side",
+        metavar="long|short|both",
+        help="generated entries: long, short or both (default: both; Spot: long, its only side).",
     ),
 ]
 Size = Annotated[
