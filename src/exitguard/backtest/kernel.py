@@ -24,8 +24,9 @@ ties in placement order (stop, take-profit, trailing). The first one closes the 
 cancels its siblings (OCO).
 
 Speed: the path's q-values are summarised in three levels of block maxima/minima (32, 1024 and
-32768 points). A block in which no exit can fire, no trailing extreme can move and no activation
-can happen is skipped whole, so a position costs O(events * log) instead of O(holding time).
+32768 points). A block in which no exit can fire is skipped whole (a trailing stop leaves it
+tracking the block's maximum: :func:`_skip`), so a position costs O(events * log) instead of
+O(holding time).
 """
 
 from __future__ import annotations
@@ -93,7 +94,8 @@ def _quiet(
     extreme: int,
     rhs: int,
 ) -> bool:
-    """Whether a block with these q extremes can neither fire, activate nor move an extreme."""
+    """Whether a block with these q extremes can neither fire, activate nor move an extreme
+    (the plan kernel's skip test)."""
     if bmin <= q_stop or bmax >= q_tp:
         return False
     if has_trail:
@@ -103,6 +105,38 @@ def _quiet(
         elif bmax >= q_act:
             return False
     return True
+
+
+@njit(cache=True, inline="always")
+def _skip(
+    bmax: int,
+    bmin: int,
+    q_stop: int,
+    q_tp: int,
+    has_trail: bool,
+    active: bool,
+    q_act: int,
+    extreme: int,
+    rhs: int,
+) -> int:
+    """NEG when a block with these q extremes must be walked point by point; otherwise the
+    trailing extreme after it.
+
+    A block is skipped whole when no exit can fire inside it. The stop and take-profit cannot
+    when the block stays strictly between them. A trailing stop cannot when even the highest
+    extreme it can reach inside the block, ``top = max(extreme, bmax)``, puts its level below
+    the block's lowest point; it then leaves the block tracking ``top``. That holds for a
+    trailing stop that activates inside the block too: the first point at or past the
+    activation level comes no later than the block's maximum, so the maximum is tracked.
+    """
+    if bmin <= q_stop or bmax >= q_tp:
+        return NEG
+    if not has_trail or (not active and bmax < q_act):
+        return extreme
+    top = bmax if (not active or bmax > extreme) else extreme
+    if bmin * BPS <= top * rhs:
+        return NEG
+    return top
 
 
 @njit(cache=True, inline="always")
@@ -189,28 +223,37 @@ def sweep_kernel(
             k = e_start[j]
             while k < n:
                 if (k & 31) == 0:
-                    if (k & 1023) == 0:
-                        if (k & 32767) == 0:
-                            b = off3 + (k >> 15)
-                            if _quiet(
-                                tmax[si, b], tmin[si, b], q_stop, q_tp,
-                                has_trail, active, q_act, extreme, rhs,
-                            ):  # fmt: skip
-                                k += 32768
-                                continue
-                        b = off2 + (k >> 10)
-                        if _quiet(
+                    # The largest aligned block that starts here and can be skipped whole.
+                    step = 0
+                    if (k & 32767) == 0:
+                        b = off3 + (k >> 15)
+                        top = _skip(
                             tmax[si, b], tmin[si, b], q_stop, q_tp,
                             has_trail, active, q_act, extreme, rhs,
-                        ):  # fmt: skip
-                            k += 1024
-                            continue
-                    b = k >> 5
-                    if _quiet(
-                        tmax[si, b], tmin[si, b], q_stop, q_tp,
-                        has_trail, active, q_act, extreme, rhs,
-                    ):  # fmt: skip
-                        k += 32
+                        )  # fmt: skip
+                        if top != NEG:
+                            step = 32768
+                    if step == 0 and (k & 1023) == 0:
+                        b = off2 + (k >> 10)
+                        top = _skip(
+                            tmax[si, b], tmin[si, b], q_stop, q_tp,
+                            has_trail, active, q_act, extreme, rhs,
+                        )  # fmt: skip
+                        if top != NEG:
+                            step = 1024
+                    if step == 0:
+                        b = k >> 5
+                        top = _skip(
+                            tmax[si, b], tmin[si, b], q_stop, q_tp,
+                            has_trail, active, q_act, extreme, rhs,
+                        )  # fmt: skip
+                        if top != NEG:
+                            step = 32
+                    if step > 0:
+                        if has_trail and not active and tmax[si, b] >= q_act:
+                            active = True
+                        extreme = top
+                        k += step
                         continue
                 q = qs[si, k]
                 hit_stop = q <= q_stop
