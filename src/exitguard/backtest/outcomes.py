@@ -249,7 +249,8 @@ def summarize(
       ``open_pnl``: those parts' net P&L, marked to market at the last print; ``closed_pnl``:
       the rest (``closed_pnl + open_pnl == net_pnl``); ``closed_trades``: trades with no END
       leg;
-    - ``hit_sl``/``hit_tp``/``hit_trail``/``hit_end``: fraction of trades by exit reason;
+    - ``hit_sl``/``hit_tp``/``hit_trail``/``hit_time``/``hit_liq``/``hit_end``: fraction of
+      trades by the reason of their last exit (they sum to 1);
     - ``mean_slippage_bps``: fill vs trigger price over triggered and filled exits, positive
       when the fill is worse than the trigger (NaN when nothing triggered);
     - ``mean_time_in_trade_s``: entry fill to exit fill.
@@ -281,6 +282,8 @@ def summarize(
         "hit_sl": (out.reason == ExitReason.SL).mean(axis=1),
         "hit_tp": (out.reason == ExitReason.TP).mean(axis=1),
         "hit_trail": (out.reason == ExitReason.TRAIL).mean(axis=1),
+        "hit_time": (out.reason == ExitReason.TIME).mean(axis=1),
+        "hit_liq": (out.reason == ExitReason.LIQ).mean(axis=1),
         "hit_end": (out.reason == ExitReason.END).mean(axis=1),
         "mean_slippage_bps": mean_slip,
         "mean_time_in_trade_s": held.mean(axis=1),

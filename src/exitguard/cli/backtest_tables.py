@@ -70,8 +70,16 @@ def policy_table(
     pnl_name = "ranked PnL"
     columns += [Col(pnl_name, number=True), Col("DD", number=True)]
     columns += [Col("END", number=True), Col("END PnL", number=True)]
-    columns += [Col(n, number=True) for n in ("win", "SL", "TP", "trail", "slip bps", "hold s")]
-    title = f"{result.command}: {len(result.policies)} policies x {len(result.entries)} entries"
+    # A time stop's and the liquidation guard's shares only when some policy has one.
+    extra = [(k, n) for k, n in (("hit_time", "time"), ("hit_liq", "liq")) if s[k].any()]
+    columns += [Col(n, number=True) for n in ("win", "SL", "TP", "trail")]
+    columns += [Col(n, number=True) for _, n in extra]
+    columns += [Col(n, number=True) for n in ("slip bps", "hold s")]
+    n_pol, n_ent = len(result.policies), len(result.entries)
+    title = (
+        f"{result.command}: {n_pol} {'policy' if n_pol == 1 else 'policies'} x "
+        f"{n_ent} {'entry' if n_ent == 1 else 'entries'}"
+    )
     table = Rows(title, columns)
     order = list(ranking.order[:top])
     order += [i for i in sorted(ranking.unranked) if len(order) < top]
@@ -92,6 +100,7 @@ def policy_table(
             fmt(s["hit_sl"][i], pct=True),
             fmt(s["hit_tp"][i], pct=True),
             fmt(s["hit_trail"][i], pct=True),
+            *(fmt(s[k][i], pct=True) for k, _ in extra),
             fmt(s["mean_slippage_bps"][i]),
             fmt(s["mean_time_in_trade_s"][i], 0),
         ]

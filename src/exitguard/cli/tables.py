@@ -99,7 +99,10 @@ class Rows:
                 [[row[i] for i in group] for row in self.rows],
                 self.styles,
             )
-            console.print(part._table(console.width))
+            # The title on a line of its own: inside a narrow group's table it would wrap
+            # to the table's width, a word a line.
+            console.print(Text(part.title, style="table.title"), overflow="fold")
+            console.print(part._table(console.width, titled=False))
 
     def _fitted(self, width: int) -> list[int]:
         """Column widths within ``width``: numbers at full length; the text columns narrowed,
@@ -121,9 +124,9 @@ class Rows:
             widths[max(shrinkable)[1]] -= 1
         return widths
 
-    def _table(self, width: int) -> Table:
+    def _table(self, width: int, titled: bool = True) -> Table:
         table = Table(
-            title=self.title,
+            title=self.title if titled else None,
             title_justify="left",
             box=box.SIMPLE_HEAD,
             pad_edge=False,
