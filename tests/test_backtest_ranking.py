@@ -296,3 +296,17 @@ def test_a_partly_closed_trade_counts_its_closed_legs_and_only_an_open_loss() ->
     assert list(rank(m, RankSpec(open_trades=OpenTrades.EXCLUDE)).pnl) == [5.0, 5.0]
     assert list(rank(m, RankSpec(open_trades=OpenTrades.INCLUDE)).pnl) == [8.0, -8.0]
     assert list(rank(m, RankSpec(open_trades=OpenTrades.EXCLUDE)).trades) == [2, 2]
+
+
+def test_exits_at_the_same_millisecond_move_the_drawdown_curve_once() -> None:
+    """A jump that fills one position's target and stops another at the same moment is one
+    step of the equity curve (their sum), not a peak and a fall in no time."""
+    import numpy as np
+
+    from exitguard.backtest.outcomes import max_drawdown
+
+    net = np.array([[1000.0, -1300.0, 500.0]])
+    same = np.array([[60_000, 60_000, 120_000]], dtype=np.int64)
+    apart = np.array([[60_000, 60_001, 120_000]], dtype=np.int64)
+    assert max_drawdown(net, same)[0] == 300.0  # 0 -> -300 -> +200
+    assert max_drawdown(net, apart)[0] == 1300.0  # +1000 -> -300: a real fall

@@ -221,7 +221,8 @@ def price_chart(
         f"entry → exit, net P&L ≤ 0 ({trades - wins})",
     ]
     ax.set_title(
-        f"{title}\n{date_range(market)}: {trades} trades, net P&L {float(net.sum()):+,.2f} {quote}",
+        f"{_wrapped(title, 150)}\n{date_range(market)}: {trades} trades, "
+        f"net P&L {float(net.sum()):+,.2f} {quote}",
         fontsize=10,
         loc="left",
     )
@@ -232,6 +233,13 @@ def price_chart(
     outside_legend(ax, handles, labels)
     fig.savefig(path)
     return fig
+
+
+def _wrapped(title: str, width: int = 110) -> str:
+    """A long policy label on several lines at its commas (it would run off the figure)."""
+    import textwrap
+
+    return "\n".join(textwrap.wrap(title, width, break_long_words=False)) or title
 
 
 def equity_chart(
@@ -257,9 +265,13 @@ def equity_chart(
     is_open = out.end_parts[row] > 0
     order = np.argsort(out.exit_time[row], kind="stable")
     equity = np.cumsum((net - marked)[order])
+    # Exits at the same millisecond move the curve once (as max_drawdown counts them).
+    exit_ms = out.exit_time[row][order]
+    settled = np.append(exit_ms[1:] != exit_ms[:-1], True)
+    equity, exit_ms = equity[settled], exit_ms[settled]
     fig = Figure(figsize=(12, 4.5), dpi=100, layout="constrained")
     ax = fig.add_subplot()
-    times = _dates(out.exit_time[row][order])
+    times = _dates(exit_ms)
     ax.step(times, equity, where="post", color="tab:blue", label="realised net P&L (closed)")
     ax.fill_between(times, equity, step="post", alpha=0.2)
     if is_open.any():
@@ -270,7 +282,7 @@ def equity_chart(
             label=f"{int(is_open.sum())} open at the data's end (marked to market)",
         )  # fmt: skip
     ax.axhline(0.0, color="black", lw=0.5)
-    ax.set_title(f"{title}\n{date_range(market)}", fontsize=10, loc="left")
+    ax.set_title(f"{_wrapped(title)}\n{date_range(market)}", fontsize=10, loc="left")
     ax.set_ylabel(f"cumulative net P&L ({quote})")
     ax.yaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
     ax.grid(alpha=0.25)

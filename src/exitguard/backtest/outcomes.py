@@ -173,11 +173,19 @@ def _money(
 
 def max_drawdown(net: F64, exit_time: I64) -> F64:
     """Per row: the largest fall of the realised equity curve (trades in exit-time order,
-    starting at 0). A trade left out of the curve has its ``net`` set to 0 by the caller."""
+    starting at 0). A trade left out of the curve has its ``net`` set to 0 by the caller.
+    Trades that exit at the same millisecond move the curve once, by their sum: the order in
+    which they happen to be listed is no drawdown (a jump that stops one position and fills
+    another's target would otherwise dip and recover in no time)."""
     order = np.argsort(exit_time, axis=1, kind="stable")
     equity = np.cumsum(np.take_along_axis(net, order, axis=1), axis=1)
-    peak = np.maximum.accumulate(np.maximum(equity, 0.0), axis=1)  # the curve starts at 0
-    return np.asarray((peak - equity).max(axis=1, initial=0.0), dtype=np.float64)
+    times = np.take_along_axis(exit_time, order, axis=1)
+    settled = np.ones(times.shape, dtype=np.bool_)  # the last trade of each exit time
+    settled[:, :-1] = times[:, 1:] != times[:, :-1]
+    at_rest = np.where(settled, equity, 0.0)
+    peak = np.maximum.accumulate(np.maximum(at_rest, 0.0), axis=1)  # the curve starts at 0
+    fall = np.where(settled, peak - equity, 0.0)
+    return np.asarray(fall.max(axis=1, initial=0.0), dtype=np.float64)
 
 
 def open_at_end(out: Outcomes) -> npt.NDArray[np.bool_]:

@@ -91,7 +91,14 @@ def shown_params(policy: ExitPolicy) -> list[str]:
 def policy_label(policy: ExitPolicy) -> str:
     """``stop_bps=100, take_profit_bps=150, ...`` for chart titles (:func:`shown_params`)."""
     values = policy.as_dict()
-    return ", ".join(f"{key}={values[key]}" for key in shown_params(policy))
+    parts = []
+    for key in shown_params(policy):
+        value = values[key]
+        if key == "time_stop_ms" and isinstance(value, int) and value % 60_000 == 0:
+            parts.append(f"time_stop={value // 60_000}m")  # 14400000 ms reads as 240m
+        else:
+            parts.append(f"{key}={value}")
+    return ", ".join(parts)
 
 
 def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
