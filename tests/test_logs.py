@@ -59,15 +59,22 @@ def output() -> Iterator[io.StringIO]:
     try:
         yield stream
     finally:
-        for handler in list(root.handlers):
-            if getattr(handler, "exitguard_installed", False):
-                root.removeHandler(handler)
-        for handler in saved[0]:
-            if handler not in root.handlers:
-                root.addHandler(handler)
-        root.setLevel(saved[1])
-        logging.captureWarnings(False)
-        structlog.reset_defaults()
+        _restore(saved)
+
+
+def _restore(saved: tuple[list[logging.Handler], int]) -> None:
+    """The root logger as it was before a test configured logging."""
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if getattr(handler, "exitguard_installed", False):
+            root.removeHandler(handler)
+            handler.close()
+    for handler in saved[0]:
+        if handler not in root.handlers:
+            root.addHandler(handler)
+    root.setLevel(saved[1])
+    logging.captureWarnings(False)
+    structlog.reset_defaults()
 
 
 def assert_clean(text: str) -> None:
@@ -327,13 +334,4 @@ def test_background_writer_keeps_order_redacts_and_writes_warnings_before_return
         assert json.loads(stream.getvalue().splitlines()[-1])["event"] == "late"
         assert API_KEY not in stream.getvalue()
     finally:
-        for handler in list(root.handlers):
-            if getattr(handler, "exitguard_installed", False):
-                root.removeHandler(handler)
-                handler.close()
-        for handler in saved[0]:
-            if handler not in root.handlers:
-                root.addHandler(handler)
-        root.setLevel(saved[1])
-        logging.captureWarnings(False)
-        structlog.reset_defaults()
+        _restore(saved)

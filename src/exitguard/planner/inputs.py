@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -40,3 +40,10 @@ class PlanInput:
         """The plan for ``pos``: its own, else its symbol's, else None (not managed)."""
         own = self.position_policies.get((pos.product, pos.symbol, pos.position_side))
         return own if own is not None else self.policies.get((pos.product, pos.symbol))
+
+    def managed(self) -> Iterator[tuple[Position, ProtectionPolicy]]:
+        """Each open position that has a plan, with the plan."""
+        for pos in self.positions:
+            policy = self.policy_for(pos) if pos.amount != 0 else None
+            if policy is not None:
+                yield pos, policy

@@ -128,12 +128,7 @@ def wanted_plan(inp: PlanInput, blocking: Collection[SlotKey] | None = None) -> 
     if blocking is None:
         blocking = _blocking(inp).keys()
     out = WantSet()
-    for pos in inp.positions:
-        if pos.amount == 0:
-            continue
-        policy = inp.policy_for(pos)
-        if policy is None:
-            continue
+    for pos, policy in inp.managed():
         out.cancel_reasons[pos.key] = "slot no longer wanted by the plan"
         exchange = inp.rules.get(pos.product)
         rules = exchange.get(pos.symbol) if exchange is not None else None
@@ -336,9 +331,8 @@ def coverage(inp: PlanInput) -> dict[tuple[str, Product, str, PositionSide], lis
     blocking = _blocking(inp)
     ws = wanted_plan(inp, blocking.keys())
     out: dict[tuple[str, Product, str, PositionSide], list[SlotCoverage]] = {}
-    for pos in inp.positions:
-        if pos.amount != 0 and inp.policy_for(pos) is not None:
-            out[(pos.account, pos.product, pos.symbol, pos.position_side)] = []
+    for pos, _policy in inp.managed():
+        out[pos.key] = []
     for slot, want in sorted(ws.wants.items()):
         problem = _slot_problem(blocking.get(slot, []), want)
         closed = market_closed(inp.rules, slot) if problem else None

@@ -14,12 +14,7 @@ def next_wake_ms(inp: PlanInput) -> int | None:
     with no event: its next ROI step, or its time stop coming due (not yet sent). None when
     no plan waits on the clock."""
     wakes: list[int] = []
-    for pos in inp.positions:
-        if pos.amount == 0:
-            continue
-        policy = inp.policy_for(pos)
-        if policy is None:
-            continue
+    for pos, policy in inp.managed():
         progress = progress_of(pos, inp.progress.get(pos.key), inp.now_ms)
         held = held_ms(progress, inp.now_ms)
         later = [s.after_ms for s in policy.roi if s.after_ms > held]
