@@ -136,6 +136,10 @@ def _outcome(converter: Any, raw: Any, param: Any, ctx: Any) -> tuple[Any, ...]:
         out = converter.coerce(raw, param=param, ctx=ctx)
     except Exception as exc:
         return ("error", type(exc).__name__, str(exc))
+    # NaN is a value both converters give ("nan" is a float); compared by its text, since
+    # NaN != NaN (the commands themselves refuse it where a range applies).
+    if isinstance(out, float) and out != out:
+        return ("value", float, "nan")
     return ("value", type(out), out)
 
 
