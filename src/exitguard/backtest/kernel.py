@@ -83,31 +83,6 @@ def _ceil_tick(x: int, tick: int) -> int:
 
 
 @njit(cache=True, inline="always")
-def _quiet(
-    bmax: int,
-    bmin: int,
-    q_stop: int,
-    q_tp: int,
-    has_trail: bool,
-    active: bool,
-    q_act: int,
-    extreme: int,
-    rhs: int,
-) -> bool:
-    """Whether a block with these q extremes can neither fire, activate nor move an extreme
-    (the plan kernel's skip test)."""
-    if bmin <= q_stop or bmax >= q_tp:
-        return False
-    if has_trail:
-        if active:
-            if bmax > extreme or bmin * BPS <= extreme * rhs:
-                return False
-        elif bmax >= q_act:
-            return False
-    return True
-
-
-@njit(cache=True, inline="always")
 def _skip(
     bmax: int,
     bmin: int,

@@ -28,7 +28,7 @@ import numpy as np
 import numpy.typing as npt
 from numba import njit, prange
 
-from .kernel import BPS, NEG, POS, _ceil_tick, _floor_tick, _quiet, _slip
+from .kernel import BPS, NEG, POS, _ceil_tick, _floor_tick, _skip, _slip
 
 __all__ = ["plan_kernel"]
 
@@ -268,31 +268,40 @@ def plan_kernel(
                 if nfill < nl:
                     q_rise = q_lvl[nfill]
                 if (k & 31) == 0:
-                    if (k & 1023) == 0:
-                        if (k & 32767) == 0 and k + 32768 <= k_time:
-                            b = off3 + (k >> 15)
-                            if _quiet(
-                                tmax[si, b], tmin[si, b], q_fall, q_rise,
-                                trail_on, active, q_act, extreme, rhs,
-                            ):  # fmt: skip
-                                k += 32768
-                                continue
-                        if k + 1024 <= k_time:
-                            b = off2 + (k >> 10)
-                            if _quiet(
-                                tmax[si, b], tmin[si, b], q_fall, q_rise,
-                                trail_on, active, q_act, extreme, rhs,
-                            ):  # fmt: skip
-                                k += 1024
-                                continue
-                    if k + 32 <= k_time:
-                        b = k >> 5
-                        if _quiet(
+                    # The largest aligned block that starts here, ends before the next time
+                    # event, and can be skipped whole (kernel._skip: it may leave a trailing
+                    # stop tracking the block's high).
+                    step = 0
+                    if (k & 32767) == 0 and k + 32768 <= k_time:
+                        b = off3 + (k >> 15)
+                        top = _skip(
                             tmax[si, b], tmin[si, b], q_fall, q_rise,
                             trail_on, active, q_act, extreme, rhs,
-                        ):  # fmt: skip
-                            k += 32
-                            continue
+                        )  # fmt: skip
+                        if top != NEG:
+                            step = 32768
+                    if step == 0 and (k & 1023) == 0 and k + 1024 <= k_time:
+                        b = off2 + (k >> 10)
+                        top = _skip(
+                            tmax[si, b], tmin[si, b], q_fall, q_rise,
+                            trail_on, active, q_act, extreme, rhs,
+                        )  # fmt: skip
+                        if top != NEG:
+                            step = 1024
+                    if step == 0 and k + 32 <= k_time:
+                        b = k >> 5
+                        top = _skip(
+                            tmax[si, b], tmin[si, b], q_fall, q_rise,
+                            trail_on, active, q_act, extreme, rhs,
+                        )  # fmt: skip
+                        if top != NEG:
+                            step = 32
+                    if step > 0:
+                        if trail_on and not active and tmax[si, b] >= q_act:
+                            active = True
+                        extreme = top
+                        k += step
+                        continue
                 q = qs[si, k]
                 hit_stop = q <= q_stop
                 hit_lc = q <= q_lc
