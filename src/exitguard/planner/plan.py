@@ -64,6 +64,7 @@ from .model import (
     SkipSlot,
     SlotKey,
 )
+from .stages import pulled_price
 from .timing import next_wake_ms
 from .wants import FIRED_LIQUIDATION, FIRED_TIME_STOP, Want, WantSet, position_wants
 
@@ -161,18 +162,6 @@ def wanted_plan(inp: PlanInput, blocking: Collection[SlotKey] | None = None) -> 
     return out
 
 
-_PULLED = "|lq"
-
-
-def _pulled_price(tag: str) -> tuple[str, Decimal | None]:
-    """``tag`` without its ``|lq<price>`` stage, and that price (None when not pulled)."""
-    head, found, rest = tag.partition(_PULLED)
-    if not found:
-        return tag, None
-    price, bar, tail = rest.partition("|")
-    return head + bar + tail, Decimal(price)
-
-
 def _same_stage(have: str, want: str, request: ExitRequest, slack: Decimal) -> bool:
     """Whether an exit placed under tag ``have`` serves the stage ``want``. Equal tags do; with
     a liquidation guard's ``slack``, so does a stop pulled inside liquidation whose price is
@@ -181,8 +170,8 @@ def _same_stage(have: str, want: str, request: ExitRequest, slack: Decimal) -> b
         return True
     if slack <= 0:
         return False
-    have_rest, have_price = _pulled_price(have)
-    want_rest, want_price = _pulled_price(want)
+    have_rest, have_price = pulled_price(have)
+    want_rest, want_price = pulled_price(want)
     if have_price is None or have_rest != want_rest:
         return False
     now = want_price if want_price is not None else getattr(request, "trigger_price", None)

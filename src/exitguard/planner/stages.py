@@ -30,6 +30,7 @@ __all__ = [
     "level_prices",
     "liquidation_close_due",
     "progress_of",
+    "pulled_price",
     "roi_step",
     "stage_policy",
     "stop_stage",
@@ -37,6 +38,16 @@ __all__ = [
 ]
 
 _HUNDRED = Decimal(100)
+PULLED = "|lq"  # the stage suffix of a stop pulled inside liquidation: |lq<price>
+
+
+def pulled_price(tag: str) -> tuple[str, Decimal | None]:
+    """``tag`` without its ``|lq<price>`` stage, and that price (None when not pulled)."""
+    head, found, rest = tag.partition(PULLED)
+    if not found:
+        return tag, None
+    price, bar, tail = rest.partition("|")
+    return head + bar + tail, Decimal(price)
 
 
 def progress_of(pos: Position, progress: PositionProgress | None, now_ms: int) -> PositionProgress:
@@ -115,7 +126,7 @@ def stop_stage(
                 f"to {bound}"
             )
             trigger = bound
-            suffix += f"|lq{bound}"
+            suffix += f"{PULLED}{bound}"
         return StopStage(trigger, suffix, tuple(notes), slack)
     return StopStage(trigger, suffix, tuple(notes))
 
